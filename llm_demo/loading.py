@@ -1,0 +1,218 @@
+"""The one place that loads Hugging Face models, puts them on the best device and caches them."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .errors import ModelError
+from .registry import ModelEntry
+from .settings import get_settings
+
+# What each task needs from a checkpoint, as the names of transformers' Auto classes.
+KINDS = {
+    "seq2seq": "AutoModelForSeq2SeqLM",
+    "causal-lm": "AutoModelForCausalLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "masked-lm": "AutoModelForMaskedLM",
+    "encoder": "AutoModel",
+}
+KIND_WORDS = {
+    "seq2seq": "translation (sequence-to-sequence)",
+    "causal-lm": "text generation (causal language model)",
+    "sequence-classification": "text classification",
+    "question-answering": "extractive question answering",
+    "masked-lm": "masked-word prediction",
+    "encoder": "encoding text",
+}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for inference, with what the UI shows about where it runs."""
+
+    model_id: str
+    kind: str
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    dtype: torch.dtype
+    load_seconds: float
+
+    def describe(self) -> str:
+        dtype = str(self.dtype).removeprefix("torch.")
+        return f"{self.model_id} · {self.device} · {dtype} · loaded in {self.load_seconds:.1f} s"
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA, then Apple MPS, then CPU, unless $LLM_DEMO_DEVICE names one."""
+    if preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device) -> torch.dtype:
+    """Half precision where the hardware is built for it; fp32 on CPU, where half is slow."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def _hub_error_names(error: BaseException) -> set[str]:
+    names = set()
+    while error is not None:
+        names.add(type(error).__name__)
+        error = error.__cause__ or error.__context__
+    return names
+
+
+def explain_load_error(model_id: str, kind: str, error: BaseException) -> ModelError:
+    """Turn the many ways from_pretrained fails into one sentence a user can act on."""
+    names, text = _hub_error_names(error), str(error)
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return ModelError("out_of_memory", "Not enough memory to load '{model}'. Try a smaller model.",
+                          model=model_id)
+    if "GatedRepoError" in names or "gated" in text.lower():
+        return ModelError("gated_model", "'{model}' is gated on the Hugging Face Hub and needs an access token.",
+                          model=model_id)
+    if {"RepositoryNotFoundError", "RevisionNotFoundError"} & names or "is not a valid model identifier" in text \
+            or "not a local folder" in text:
+        return ModelError("unknown_model", "Model '{model}' was not found on the Hugging Face Hub or on disk.",
+                          model=model_id)
+    if {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "OfflineModeIsEnabled"} & names \
+            or "couldn't connect" in text.lower() or "offline" in text.lower():
+        return ModelError("hub_unreachable",
+                          "Cannot download '{model}': the Hugging Face Hub is unreachable and the model is not "
+                          "cached here. Check the connection or use a local model folder.", model=model_id)
+    if isinstance(error, (ValueError, KeyError)) and ("Unrecognized" in text or "configuration class" in text):
+        return ModelError("wrong_kind", "'{model}' cannot do {what}: it is a different kind of model.",
+                          model=model_id, what=KIND_WORDS[kind])
+    return ModelError("load_failed", "Could not load '{model}': {reason}", model=model_id,
+                      reason=text.splitlines()[0][:300] if text else type(error).__name__)
+
+
+def _head_was_trained(loading_info: dict[str, Any]) -> bool:
+    """A checkpoint without the task's head loads with random weights there; that is not a model for the task."""
+    return not loading_info.get("missing_keys")
+
+
+def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None = None,
+               new_head: dict[str, Any] | None = None) -> LoadedModel:
+    """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    settings = get_settings()
+    device = pick_device(settings.device)
+    dtype = pick_dtype(device)
+    auto_class = getattr(transformers, KINDS[kind])
+    kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if device.type == "cuda":
+        kwargs["device_map"] = "auto"  # accelerate fills the GPU(s) first and offloads what does not fit
+    if new_head:
+        kwargs.update(new_head)
+    started = time.perf_counter()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(entry.model, revision=entry.revision,
+                                                               trust_remote_code=False)
+        model, info = auto_class.from_pretrained(entry.model, output_loading_info=True, **kwargs)
+    except ModelError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure becomes a readable message
+        raise explain_load_error(entry.model, kind, error) from error
+    if not new_head and kind != "encoder" and not _head_was_trained(info):
+        raise ModelError("wrong_kind", "'{model}' cannot do {what}: it has no trained weights for it.",
+                         model=entry.model, what=KIND_WORDS[kind])
+    if "device_map" not in kwargs:
+        model.to(device)
+    model.eval()
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model_id=entry.model, kind=kind, model=model, tokenizer=tokenizer,
+                       device=model.device, dtype=dtype, load_seconds=time.perf_counter() - started)
+
+
+class ModelCache:
+    """Loaded models, least recently used evicted past `capacity`; each model loads once however many ask."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+        self.loads = 0  # how many real loads happened: lets tests see that concurrent asks loaded once
+
+    def get(self, entry: ModelEntry, kind: str, **options: Any) -> LoadedModel:
+        key = (entry.model, entry.revision, kind, tuple(sorted(options.items())))
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            loaded = load_model(entry, kind, **options)
+            with self._lock:
+                self.loads += 1
+                self._models[key] = loaded
+                self._loading.pop(key, None)
+                evicted = self._evict_past_capacity()
+        if evicted:
+            _release_memory()
+        return loaded
+
+    def _evict_past_capacity(self) -> int:
+        evicted = 0
+        while len(self._models) > self.capacity:
+            self._models.popitem(last=False)
+            evicted += 1
+        return evicted
+
+    def loaded_ids(self) -> list[str]:
+        with self._lock:
+            return [key[0] for key in self._models]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+        _release_memory()
+
+
+def _release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+_cache: ModelCache | None = None
+_cache_lock = threading.Lock()
+
+
+def model_cache() -> ModelCache:
+    """The process-wide cache, sized by $LLM_DEMO_CACHE_SIZE when first used."""
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = ModelCache(get_settings().cache_size)
+        return _cache
+
+
+def get_model(entry: ModelEntry, kind: str, **options: Any) -> LoadedModel:
+    return model_cache().get(entry, kind, **options)

@@ -1,0 +1,130 @@
+"""Which models each task offers: read from models.yaml (or $LLM_DEMO_MODELS), plus the user's own choices."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError, ModelError
+from .settings import Settings, get_settings
+
+TASKS = ("translation", "generation", "classification", "sentiment", "qa", "fill_mask", "finetune")
+REQUIRED_TASKS = ("translation", "generation", "classification", "sentiment", "qa")
+FINETUNED_TASKS = ("classification", "sentiment")  # where a model trained in the app shows up
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model offered for one task; `options` holds the task-specific keys of models.yaml."""
+
+    model: str
+    name: str
+    task: str
+    revision: str | None = None
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+def _entry(task: str, raw: Any, where: Path) -> ModelEntry:
+    if isinstance(raw, str):
+        raw = {"model": raw}
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), str) or not raw["model"].strip():
+        raise ValueError(f"{where}: every entry under '{task}' needs a 'model:' string, got {raw!r}")
+    options = {k: v for k, v in raw.items() if k not in {"model", "name", "revision"}}
+    model = raw["model"].strip()
+    return ModelEntry(model=model, name=str(raw.get("name") or model), task=task,
+                      revision=raw.get("revision"), options=options)
+
+
+def read_models_file(path: Path) -> dict[str, list[ModelEntry]]:
+    """Parse and check a models.yaml; a broken file is a deployment error, so it fails loudly."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as error:
+        raise ValueError(f"models file not found: {path}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of task names to model lists")
+    unknown = sorted(set(data) - set(TASKS))
+    if unknown:
+        raise ValueError(f"{path}: unknown task(s) {unknown}; valid tasks: {list(TASKS)}")
+    missing = [task for task in REQUIRED_TASKS if not data.get(task)]
+    if missing:
+        raise ValueError(f"{path}: no models listed for {missing}")
+    return {task: [_entry(task, raw, path) for raw in data.get(task) or []] for task in TASKS}
+
+
+def _finetuned_entries(folder: Path, task: str) -> list[ModelEntry]:
+    if not folder.is_dir():
+        return []
+    return [ModelEntry(model=str(path.resolve()), name=f"{path.name} (fine-tuned)", task=task)
+            for path in sorted(folder.iterdir()) if (path / "config.json").is_file()]
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or "\\" in value or Path(value).exists()
+
+
+@dataclass
+class Registry:
+    """The models a deployment offers, and the rules for models a user types in."""
+
+    tasks: dict[str, list[ModelEntry]]
+    settings: Settings
+
+    @classmethod
+    def load(cls, settings: Settings | None = None) -> "Registry":
+        settings = settings or get_settings()
+        return cls(read_models_file(settings.models_file), settings)
+
+    def entries(self, task: str) -> list[ModelEntry]:
+        if task not in self.tasks:
+            raise KeyError(f"unknown task {task!r}; valid tasks: {list(TASKS)}")
+        extra = _finetuned_entries(self.settings.finetune_dir, task) if task in FINETUNED_TASKS else []
+        return self.tasks[task] + extra
+
+    def default(self, task: str) -> ModelEntry:
+        return self.entries(task)[0]
+
+    def choices(self, task: str) -> list[str]:
+        """Names to show in a dropdown, default first."""
+        return [entry.name for entry in self.entries(task)]
+
+    def resolve(self, task: str, choice: str | None) -> ModelEntry:
+        """Turn what the user picked or typed into an entry, enforcing the deployment's rules."""
+        choice = (choice or "").strip()
+        if not choice:
+            return self.default(task)
+        for entry in self.entries(task):
+            if choice in (entry.name, entry.model):
+                return entry
+        return self._custom_entry(task, choice)
+
+    def _custom_entry(self, task: str, choice: str) -> ModelEntry:
+        known = [entry.name for entry in self.entries(task)]
+        if not self.settings.allow_custom_models:
+            close = difflib.get_close_matches(choice, known, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise InputError("custom_models_off",
+                             "This deployment only offers its listed models.{hint} Choose one of: {known}.",
+                             hint=hint, known=", ".join(known))
+        if _looks_like_path(choice):
+            if not self.settings.allow_local_paths:
+                raise InputError("local_paths_off", "Loading models from local folders is turned off here.")
+            path = Path(choice).expanduser()
+            if not (path / "config.json").is_file():
+                raise ModelError("no_local_model", "No model found in folder '{path}' (it has no config.json).",
+                                 path=choice)
+            return ModelEntry(model=str(path.resolve()), name=choice, task=task)
+        if not _HUB_ID.match(choice):
+            raise InputError("bad_model_id",
+                             "'{model}' is not a valid model id. Use the form 'organisation/model-name'.",
+                             model=choice)
+        return ModelEntry(model=choice, name=choice, task=task)

@@ -1,0 +1,60 @@
+"""Every environment variable the app reads, in one place (documented in README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as error:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from error
+
+
+@dataclass(frozen=True)
+class Settings:
+    models_file: Path  # LLM_DEMO_MODELS
+    allow_custom_models: bool  # LLM_DEMO_ALLOW_CUSTOM_MODELS: users may type a Hub id
+    allow_local_paths: bool  # LLM_DEMO_ALLOW_LOCAL_PATHS: users may type a local directory
+    cache_size: int  # LLM_DEMO_CACHE_SIZE: models kept loaded at once
+    max_input_chars: int  # LLM_DEMO_MAX_INPUT_CHARS: per text box
+    max_eval_rows: int  # LLM_DEMO_MAX_EVAL_ROWS: 0 means no cap
+    token_budget: int  # LLM_DEMO_TOKEN_BUDGET: padded tokens per inference batch
+    device: str  # LLM_DEMO_DEVICE: "auto", "cpu", "cuda", "mps"
+    finetune_dir: Path  # LLM_DEMO_FINETUNE_DIR: where fine-tuned models are saved
+    max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
+    max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
+    max_upload_mb: int  # LLM_DEMO_MAX_UPLOAD_MB: largest file a user may upload
+
+
+def get_settings() -> Settings:
+    """Read the environment now, so tests and deployments can change it without restarts of Python."""
+    return Settings(
+        models_file=Path(os.environ.get("LLM_DEMO_MODELS") or ASSETS_DIR / "models.yaml"),
+        allow_custom_models=_flag("LLM_DEMO_ALLOW_CUSTOM_MODELS", True),
+        allow_local_paths=_flag("LLM_DEMO_ALLOW_LOCAL_PATHS", True),
+        cache_size=max(1, _int("LLM_DEMO_CACHE_SIZE", 4)),
+        max_input_chars=max(1, _int("LLM_DEMO_MAX_INPUT_CHARS", 20_000)),
+        max_eval_rows=max(0, _int("LLM_DEMO_MAX_EVAL_ROWS", 0)),
+        token_budget=max(64, _int("LLM_DEMO_TOKEN_BUDGET", 8192)),
+        device=os.environ.get("LLM_DEMO_DEVICE", "auto").strip().lower() or "auto",
+        finetune_dir=Path(os.environ.get("LLM_DEMO_FINETUNE_DIR") or "finetuned"),
+        max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),
+        max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),
+        max_upload_mb=max(1, _int("LLM_DEMO_MAX_UPLOAD_MB", 50)),
+    )

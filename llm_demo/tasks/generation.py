@@ -1,0 +1,191 @@
+"""Text generation with causal language models: streamed for the UI, batched for evaluation,
+and the per-token log-probabilities behind perplexity."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ..batching import in_input_order, pad, run_in_batches
+from ..errors import ModelError
+from ..loading import LoadedModel
+from ..settings import get_settings
+from .inputs import check_range
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 128
+    temperature: float = 0.7  # 0 means greedy decoding
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+    system_prompt: str | None = None
+
+    def checked(self) -> "GenerationSettings":
+        """Refuse absurd values with a message rather than letting generate() fail or hang."""
+        check_range("Max new tokens", self.max_new_tokens, 1, 4096)
+        check_range("Temperature", self.temperature, 0, 5)
+        check_range("Top-p", self.top_p, 0.01, 1)
+        check_range("Repetition penalty", self.repetition_penalty, 0.5, 3)
+        if self.seed is not None:
+            check_range("Seed", self.seed, 0, 2**32 - 1)
+        return self
+
+    def generate_kwargs(self) -> dict:
+        options = {"max_new_tokens": int(self.max_new_tokens), "repetition_penalty": float(self.repetition_penalty)}
+        if self.temperature > 0:
+            options.update(do_sample=True, temperature=float(self.temperature), top_p=float(self.top_p))
+        else:
+            options.update(do_sample=False)
+        return options
+
+
+def uses_chat_template(loaded: LoadedModel) -> bool:
+    return bool(getattr(loaded.tokenizer, "chat_template", None))
+
+
+def prompt_ids(loaded: LoadedModel, prompt: str, system_prompt: str | None = None) -> list[int]:
+    """Token ids of the prompt, wrapped in the model's chat template when it has one."""
+    tokenizer = loaded.tokenizer
+    if not uses_chat_template(loaded):
+        return tokenizer(prompt)["input_ids"]
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages.append({"role": "user", "content": prompt})
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+    return list(encoded["input_ids"])
+
+
+def _check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> None:
+    window = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
+        loaded.model.config, "n_positions", None)
+    if window and len(ids) + settings.max_new_tokens > window:
+        raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) plus {new} new tokens exceeds this model's "
+                         "window of {window} tokens.", tokens=len(ids), new=settings.max_new_tokens, window=window)
+
+
+class _StopOnEvent:
+    """Stopping criterion that ends generation when the user presses Stop (or the client goes away)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
+    """Yield the reply so far each time new tokens arrive; closing the iterator stops generation."""
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+    settings = settings.checked()
+    ids = prompt_ids(loaded, prompt, settings.system_prompt)
+    _check_window(loaded, ids, settings)
+    streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+    stop = threading.Event()
+    if settings.seed is not None:
+        torch.manual_seed(int(settings.seed))
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                loaded.model.generate(input_ids=torch.tensor([ids], device=loaded.device),
+                                      attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=loaded.device),
+                                      streamer=streamer, stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
+                                      pad_token_id=loaded.tokenizer.pad_token_id, **settings.generate_kwargs())
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer thread below
+            failure.append(error)
+            streamer.end()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    text = ""
+    try:
+        for piece in streamer:
+            text += piece
+            yield text
+    finally:
+        stop.set()
+        thread.join()
+    if failure:
+        raise failure[0]
+
+
+def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettings = GenerationSettings(),
+             budget: int | None = None) -> list[str]:
+    """Complete many prompts at once (left-padded batches), in input order."""
+    settings = settings.checked()
+    token_ids = [prompt_ids(loaded, prompt, settings.system_prompt) for prompt in prompts]
+    for ids in token_ids:
+        _check_window(loaded, ids, settings)
+    if settings.seed is not None:
+        torch.manual_seed(int(settings.seed))
+
+    def process(batch: list[list[int]]) -> list[str]:
+        input_ids, attention_mask = pad(batch, loaded.tokenizer.pad_token_id, left=True)
+        with torch.inference_mode():
+            output = loaded.model.generate(input_ids=input_ids.to(loaded.device),
+                                           attention_mask=attention_mask.to(loaded.device),
+                                           pad_token_id=loaded.tokenizer.pad_token_id, **settings.generate_kwargs())
+        return loaded.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+
+    budget = budget or get_settings().token_budget
+    lengths = [len(ids) + settings.max_new_tokens for ids in token_ids]
+    return in_input_order(len(prompts), run_in_batches(token_ids, lengths, process, budget))
+
+
+# --- how probable a text is under the model ------------------------------------------------------
+
+@dataclass(frozen=True)
+class TokenLogProbs:
+    """log p(token | tokens before it) for every token after the first."""
+
+    tokens: list[str]
+    logprobs: list[float]
+
+    @property
+    def total(self) -> float:
+        return sum(self.logprobs)
+
+
+def _window(loaded: LoadedModel) -> int:
+    config = loaded.model.config
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 1024
+
+
+def iter_token_logprobs(loaded: LoadedModel, texts: list[str],
+                        budget: int | None = None) -> Iterator[tuple[list[int], list[TokenLogProbs]]]:
+    """Per-token log-probabilities, batch by batch; texts longer than the window are truncated to it."""
+    tokenizer = loaded.tokenizer
+    token_ids = tokenizer(texts, truncation=True, max_length=_window(loaded))["input_ids"]
+    if tokenizer.bos_token_id is not None and not getattr(tokenizer, "add_bos_token", False):
+        token_ids = [ids if ids[:1] == [tokenizer.bos_token_id] else [tokenizer.bos_token_id] + ids
+                     for ids in token_ids]
+        token_ids = [ids[:_window(loaded)] for ids in token_ids]
+
+    def process(batch: list[list[int]]) -> list[TokenLogProbs]:
+        input_ids, attention_mask = pad(batch, tokenizer.pad_token_id or 0)
+        with torch.inference_mode():
+            logits = loaded.model(input_ids=input_ids.to(loaded.device),
+                                  attention_mask=attention_mask.to(loaded.device)).logits.float().cpu()
+        logprobs = logits[:, :-1].log_softmax(-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
+        return [TokenLogProbs(tokens=tokenizer.convert_ids_to_tokens(ids[1:]), logprobs=logprobs[row, :len(ids) - 1].tolist())
+                for row, ids in enumerate(batch)]
+
+    return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, budget or get_settings().token_budget)
+
+
+def token_logprobs(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> list[TokenLogProbs]:
+    return in_input_order(len(texts), iter_token_logprobs(loaded, texts, budget))
+
+
+def perplexity(results: list[TokenLogProbs]) -> float:
+    """Token-weighted perplexity over texts: exp of the mean negative log-likelihood per token."""
+    count = sum(len(result.logprobs) for result in results)
+    if count == 0:
+        raise ModelError("too_short", "The texts are too short to measure perplexity (one token each).")
+    return float(torch.tensor(-sum(result.total for result in results) / count).exp())

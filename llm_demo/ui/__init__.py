@@ -1,0 +1,52 @@
+"""The Gradio app: one module per tab, each a thin layer of widgets over the backend."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from types import ModuleType
+from typing import Any
+
+import gradio as gr
+
+from ..registry import Registry
+from ..settings import ASSETS_DIR, get_settings
+from .i18n import Translations, t
+
+# Tab modules in the order the tabs appear; each has TEXT (its strings) and build(registry).
+TABS = ("translation", "generation", "classification", "sentiment", "qa")
+LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
+QUEUE_SIZE = 64  # beyond this, new requests are told the app is busy instead of waiting forever
+
+
+def tab_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{name}_tab") for name in TABS]
+
+
+@functools.cache
+def translations() -> Translations:
+    return Translations(module.TEXT for module in tab_modules())
+
+
+def build_app(registry: Registry | None = None) -> gr.Blocks:
+    """Build the whole app; launching is left to the caller so tests can import it."""
+    registry = registry or Registry.load()
+    with gr.Blocks(title="llm_demo") as demo:
+        gr.Markdown(t("app.title"))
+        with gr.Tabs():
+            for module in tab_modules():
+                module.build(registry)
+    demo.queue(default_concurrency_limit=LIGHT_WORK_CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """How the app is served: loopback unless GRADIO_SERVER_NAME says otherwise, never shared by itself."""
+    return {
+        "i18n": translations().gradio(),
+        "share": False,
+        "max_file_size": f"{get_settings().max_upload_mb}mb",
+        "show_error": True,
+        "css_paths": [ASSETS_DIR / "style.css"],
+        "ssr_mode": False,
+    }

@@ -1,0 +1,83 @@
+"""Pieces every tab uses: the model picker, loading a picked model, and turning errors into messages."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from ..errors import UserFacingError
+from ..loading import LoadedModel, get_model
+from ..registry import Registry
+from .i18n import error_text, language_of, t
+
+log = logging.getLogger("llm_demo")
+
+
+def request_of(args: tuple, kwargs: dict) -> gr.Request | None:
+    return next((value for value in (*args, *kwargs.values()) if isinstance(value, gr.Request)), None)
+
+
+def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+    language = language_of(request)
+    if isinstance(error, UserFacingError):
+        return gr.Error(error_text(error.key, error.template, language, **error.params))
+    log.exception("unexpected error in a handler")
+    from . import translations
+    return gr.Error(translations().text("error.unexpected", language, kind=type(error).__name__))
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Show a user's mistake as a clear message in their language, and never a traceback.
+
+    Works for plain and generator (streaming) handlers; a handler that wants messages in the
+    reader's language takes a `request: gr.Request` argument.
+    """
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def streaming(*args: Any, **kwargs: Any):
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # noqa: BLE001 - every failure becomes a message
+                raise _as_gradio_error(error, request_of(args, kwargs)) from error
+        return streaming
+
+    @functools.wraps(handler)
+    def plain(*args: Any, **kwargs: Any):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure becomes a message
+            raise _as_gradio_error(error, request_of(args, kwargs)) from error
+    return plain
+
+
+def model_picker(registry: Registry, task: str) -> gr.Dropdown:
+    """A dropdown of the task's models; typing another id is allowed when the deployment allows it."""
+    choices = registry.choices(task)
+    custom = registry.settings.allow_custom_models
+    return gr.Dropdown(choices=choices, value=choices[0], label=t("common.model"), allow_custom_value=custom,
+                       info=t("common.model_info") if custom else t("common.model_info_fixed"))
+
+
+def model_status() -> gr.Markdown:
+    return gr.Markdown(elem_classes=["model-status"])
+
+
+def load_picked(registry: Registry, task: str, choice: str | None, kind: str, **options: Any) -> LoadedModel:
+    return get_model(registry.resolve(task, choice), kind, **options)
+
+
+def runs_on(loaded: LoadedModel, request: gr.Request | None) -> str:
+    """The status line under a tab: model, device, dtype and load time, in the reader's language."""
+    from . import translations
+    line = translations().text("common.runs_on", language_of(request), device=loaded.device,
+                               dtype=str(loaded.dtype).removeprefix("torch."), seconds=loaded.load_seconds)
+    return f"`{loaded.model_id}` · {line}"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install (CPU torch first, so pip does not pull a multi-GB CUDA build) and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet torch==2.13.0
+python -m pip install --quiet -r requirements-dev.txt
+export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1
+python -m pytest -q "$@"

@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny local models and a models.yaml pointing at them; no network needed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tiny_models import TinyModels, build_tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    """Build the tiny models once and point the app's registry at them for the whole session."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    models = build_tiny_models(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LLM_DEMO_MODELS", str(models.models_file))
+        patch.setenv("LLM_DEMO_FINETUNE_DIR", str(root / "finetuned"))
+        yield models
+
+
+@pytest.fixture(scope="session")
+def registry(tiny: TinyModels):
+    from llm_demo.registry import Registry
+
+    return Registry.load()
+
+
+@pytest.fixture(scope="session")
+def load(registry):
+    """Load a registry model by task and display name, through the app's own cache."""
+    from llm_demo.loading import get_model
+
+    def _load(task: str, name: str, kind: str):
+        return get_model(registry.resolve(task, name), kind)
+
+    return _load
