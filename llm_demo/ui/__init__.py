@@ -13,7 +13,8 @@ from ..registry import Registry
 from ..settings import ASSETS_DIR, get_settings
 from .i18n import Translations, t
 
-# Tab modules in the order the tabs appear; each has TEXT (its strings) and build(registry).
+# Tab modules (ui/<name>_tab.py) in the order the tabs appear. Each has TEXT (its strings),
+# optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry).
 TABS = ("translation", "generation", "classification", "sentiment", "qa")
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
 QUEUE_SIZE = 64  # beyond this, new requests are told the app is busy instead of waiting forever
@@ -25,7 +26,9 @@ def tab_modules() -> list[ModuleType]:
 
 @functools.cache
 def translations() -> Translations:
-    return Translations(module.TEXT for module in tab_modules())
+    modules = tab_modules()
+    return Translations((module.TEXT for module in modules),
+                        (getattr(module, "ERRORS_ZH", {}) for module in modules))
 
 
 def build_app(registry: Registry | None = None) -> gr.Blocks:

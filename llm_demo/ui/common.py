@@ -13,7 +13,7 @@ import gradio as gr
 from ..errors import UserFacingError
 from ..loading import LoadedModel, get_model
 from ..registry import Registry
-from .i18n import error_text, language_of, t
+from .i18n import language_of, t
 
 log = logging.getLogger("llm_demo")
 
@@ -23,11 +23,12 @@ def request_of(args: tuple, kwargs: dict) -> gr.Request | None:
 
 
 def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+    from . import translations
+
     language = language_of(request)
     if isinstance(error, UserFacingError):
-        return gr.Error(error_text(error.key, error.template, language, **error.params))
+        return gr.Error(translations().error(error.key, error.template, language, **error.params))
     log.exception("unexpected error in a handler")
-    from . import translations
     return gr.Error(translations().text("error.unexpected", language, kind=type(error).__name__))
 
 

@@ -39,7 +39,8 @@ COMMON_TEXT: Texts = {
 }
 
 # Chinese wording for the backend's error keys; the English comes with the error itself.
-ERROR_TEXT_ZH: Mapping[str, str] = {
+# A tab whose backend raises more keys adds them in its own ERRORS_ZH mapping.
+ERRORS_ZH: Mapping[str, str] = {
     "not_text": "输入必须是文本。",
     "empty_text": "请输入内容。",
     "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
@@ -83,13 +84,9 @@ def language_of(request: gr.Request | None) -> str:
 class Translations:
     """All texts of the app, for gr.I18n in the browser and for messages built on the server."""
 
-    def __init__(self, tables: Iterable[Texts]) -> None:
-        self.texts: dict[str, tuple[str, str]] = {}
-        for table in (COMMON_TEXT, *tables):
-            clashes = set(self.texts) & set(table)
-            if clashes:
-                raise ValueError(f"translation keys defined twice: {sorted(clashes)}")
-            self.texts.update(table)
+    def __init__(self, tables: Iterable[Texts], error_tables: Iterable[Mapping[str, str]] = ()) -> None:
+        self.texts: dict[str, tuple[str, str]] = _merge_once([COMMON_TEXT, *tables])
+        self.errors_zh: dict[str, str] = _merge_once([ERRORS_ZH, *error_tables])
 
     def gradio(self) -> gr.I18n:
         english = {key: pair[0] for key, pair in self.texts.items()}
@@ -100,11 +97,17 @@ class Translations:
         english, chinese = self.texts[key]
         return (chinese if language == CHINESE else english).format(**params)
 
-
-def error_text(key: str, english_template: str, language: str, **params: object) -> str:
-    """An error message in the reader's language; unknown keys fall back to English."""
-    template = ERROR_TEXT_ZH.get(key, english_template) if language == CHINESE else english_template
-    try:
+    def error(self, key: str, english_template: str, language: str, **params: object) -> str:
+        """An error message in the reader's language; a key with no Chinese wording stays English."""
+        template = self.errors_zh.get(key, english_template) if language == CHINESE else english_template
         return template.format(**params)
-    except (KeyError, IndexError, ValueError):
-        return english_template.format(**params)
+
+
+def _merge_once(tables: Iterable[Mapping]) -> dict:
+    merged: dict = {}
+    for table in tables:
+        clashes = set(merged) & set(table)
+        if clashes:
+            raise ValueError(f"translation keys defined twice: {sorted(clashes)}")
+        merged.update(table)
+    return merged
