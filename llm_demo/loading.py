@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
+import socket
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -104,6 +108,31 @@ def explain_load_error(model_id: str, kind: str, error: BaseException) -> ModelE
                       reason=text.splitlines()[0][:300] if text else type(error).__name__)
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection attempt, so an offline machine fails in seconds instead of minutes of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _offline_options(entry: ModelEntry) -> dict[str, Any]:
+    """Local folders need nothing; a Hub id without a network loads from the local cache or fails clearly."""
+    if Path(entry.model).is_dir() or hub_reachable():
+        return {}
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(entry.model, "config.json", revision=entry.revision), str):
+        return {"local_files_only": True}
+    raise ModelError("hub_unreachable",
+                     "Cannot download '{model}': the Hugging Face Hub is unreachable and the model is not "
+                     "cached here. Check the connection or use a local model folder.", model=entry.model)
+
+
 def _head_was_trained(loading_info: dict[str, Any]) -> bool:
     """A checkpoint without the task's head loads with random weights there; that is not a model for the task."""
     return not loading_info.get("missing_keys")
@@ -119,7 +148,8 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
     device = pick_device(settings.device)
     dtype = pick_dtype(device)
     auto_class = getattr(transformers, KINDS[kind])
-    kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype}
+    hub_options = _offline_options(entry)
+    kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype, **hub_options}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if device.type == "cuda":
@@ -129,7 +159,7 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
     started = time.perf_counter()
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(entry.model, revision=entry.revision,
-                                                               trust_remote_code=False)
+                                                               trust_remote_code=False, **hub_options)
         model, info = auto_class.from_pretrained(entry.model, output_loading_info=True, **kwargs)
     except ModelError:
         raise

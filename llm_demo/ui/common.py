@@ -60,6 +60,23 @@ def user_errors(handler: Callable) -> Callable:
     return plain
 
 
+def bind(handler: Callable, *leading: Any) -> Callable:
+    """functools.partial that Gradio can still read: it keeps the type hints that mark `gr.Request`."""
+    signature = inspect.signature(handler)
+    remaining = list(signature.parameters.values())[len(leading):]
+    if inspect.isgeneratorfunction(inspect.unwrap(handler)):
+        @functools.wraps(handler)
+        def bound_stream(*args: Any, **kwargs: Any):
+            yield from handler(*leading, *args, **kwargs)
+        bound = bound_stream
+    else:
+        @functools.wraps(handler)
+        def bound(*args: Any, **kwargs: Any):
+            return handler(*leading, *args, **kwargs)
+    bound.__signature__ = signature.replace(parameters=remaining)
+    return bound
+
+
 def model_picker(registry: Registry, task: str) -> gr.Dropdown:
     """A dropdown of the task's models; typing another id is allowed when the deployment allows it."""
     choices = registry.choices(task)

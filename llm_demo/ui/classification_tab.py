@@ -1,0 +1,86 @@
+"""Classification tab: a fine-tuned classifier's fixed labels, or zero-shot with the user's own labels."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..errors import InputError
+from ..registry import Registry
+from ..tasks.classification import Classification, classify, label_names, parse_labels, zero_shot
+from ..tasks.inputs import clean_text
+from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .i18n import t
+
+TEXT = {
+    "classification.tab": ("Classification", "文本分类"),
+    "classification.text": ("Text to classify", "要分类的文本"),
+    "classification.labels": ("Your labels, separated by commas (zero-shot models)",
+                              "你的标签，用逗号分隔（零样本模型）"),
+    "classification.labels_info": ("A zero-shot model scores any labels you write; a fixed-label model uses its own.",
+                                   "零样本模型可以为你写的任何标签打分；固定标签模型使用自己的标签。"),
+    "classification.multi_label": ("Several labels can be true at once (multi-label)", "多个标签可以同时成立（多标签）"),
+    "classification.button": ("Classify", "分类"),
+    "classification.result": ("Scores", "得分"),
+}
+ERRORS_ZH = {
+    "labels_for_fixed_model": "“{model}”只有固定的标签（{labels}）。要使用自己的标签，请选择零样本模型。",
+}
+EXAMPLES = [
+    ["The new phone's battery lasts two full days.", "technology, sports, politics, food"],
+    ["这家餐厅的火锅味道很好，就是等位时间太长。", "美食, 体育, 政治, 科技"],
+    ["The striker scored twice in the final minutes.", "technology, sports, politics, food"],
+]
+
+
+def _is_nli(names: list[str]) -> bool:
+    lowered = [name.lower() for name in names]
+    return any(name.startswith("entail") for name in lowered) and any(name.startswith("contra") for name in lowered)
+
+
+def scores_for_label_widget(result: Classification) -> dict[str, float]:
+    return {score.label: score.score for score in result.scores}
+
+
+@user_errors
+def run_classification(registry: Registry, text: str, model: str, labels: str, multi_label: bool,
+                       request: gr.Request) -> tuple[dict[str, float], str]:
+    text = clean_text(text)
+    loaded = load_picked(registry, "classification", model, "sequence-classification")
+    names = label_names(loaded)
+    if _is_nli(names):
+        result = zero_shot(loaded, [text], parse_labels(labels, bool(multi_label)), bool(multi_label))[0]
+    elif (labels or "").strip():
+        raise InputError("labels_for_fixed_model", "'{model}' has fixed labels ({labels}). Pick a zero-shot model "
+                         "to use your own labels.", model=model, labels=", ".join(names))
+    else:
+        result = classify(loaded, [text])[0]
+    return scores_for_label_widget(result), runs_on(loaded, request)
+
+
+def labels_box_for(registry: Registry, choice: str) -> dict:
+    """Show the labels box for zero-shot models (and typed-in ones, which may be); hide and empty it otherwise."""
+    entry = next((e for e in registry.entries("classification") if choice in (e.name, e.model)), None)
+    zero_shot_model = entry is None or bool(entry.option("zero_shot"))
+    return gr.update(visible=zero_shot_model, value=None if zero_shot_model else "")
+
+
+def build(registry: Registry) -> None:
+    with gr.Tab(t("classification.tab"), id="classification"):
+        with gr.Row():
+            with gr.Column():
+                text = gr.Textbox(label=t("classification.text"), lines=4)
+                model = model_picker(registry, "classification")
+                labels = gr.Textbox(label=t("classification.labels"), info=t("classification.labels_info"),
+                                    value="technology, sports, politics, food",
+                                    visible=bool(registry.default("classification").option("zero_shot")))
+                multi_label = gr.Checkbox(label=t("classification.multi_label"), value=False)
+                button = gr.Button(t("classification.button"), variant="primary")
+            with gr.Column():
+                result = gr.Label(label=t("classification.result"), num_top_classes=10)
+                status = model_status()
+        gr.Examples(EXAMPLES, inputs=[text, labels], label=t("common.examples"))
+    model.change(bind(labels_box_for, registry), model, labels, api_visibility="private")
+    inputs = [text, model, labels, multi_label]
+    handler = bind(run_classification, registry)
+    button.click(handler, inputs, [result, status], api_name="classify")
+    text.submit(handler, inputs, [result, status], api_visibility="private")

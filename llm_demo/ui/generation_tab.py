@@ -1,0 +1,75 @@
+"""Text generation tab: the reply streams in token by token; Stop ends it at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import gradio as gr
+
+from ..registry import Registry
+from ..tasks.generation import GenerationSettings, stream
+from ..tasks.inputs import clean_text
+from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .i18n import t
+
+TEXT = {
+    "generation.tab": ("Text generation", "文本生成"),
+    "generation.prompt": ("Prompt", "提示词"),
+    "generation.system": ("System prompt (chat models only, optional)", "系统提示词（仅聊天模型，可选）"),
+    "generation.output": ("Model output", "模型输出"),
+    "generation.button": ("Generate", "生成"),
+    "generation.max_new_tokens": ("Max new tokens", "最多生成词元数"),
+    "generation.temperature": ("Temperature (0 = always the most likely token)", "温度（0 表示总是选最可能的词元）"),
+    "generation.top_p": ("Top-p", "Top-p"),
+    "generation.repetition_penalty": ("Repetition penalty", "重复惩罚"),
+    "generation.seed": ("Seed (empty = random)", "随机种子（留空则随机）"),
+}
+EXAMPLES = [
+    ["Write a haiku about the sea."],
+    ["Explain in two sentences what a language model is."],
+    ["用三句话介绍一下长城。"],
+]
+GENERATION_CONCURRENCY = 2  # generation is heavy; beyond two at once, requests wait in the queue
+
+
+@user_errors
+def run_generation(registry: Registry, prompt: str, model: str, system_prompt: str, max_new_tokens: float,
+                   temperature: float, top_p: float, repetition_penalty: float, seed: float | None,
+                   request: gr.Request) -> Iterator[tuple[str, str]]:
+    prompt = clean_text(prompt, "prompt")
+    settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p,
+                                  repetition_penalty=repetition_penalty,
+                                  seed=None if seed is None else int(seed),
+                                  system_prompt=(system_prompt or "").strip() or None).checked()
+    loaded = load_picked(registry, "generation", model, "causal-lm")
+    status = runs_on(loaded, request)
+    yield "", status
+    for text in stream(loaded, prompt, settings):
+        yield text, status
+
+
+def build(registry: Registry) -> None:
+    with gr.Tab(t("generation.tab"), id="generation"):
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label=t("generation.prompt"), lines=5)
+                model = model_picker(registry, "generation")
+                with gr.Accordion(t("common.advanced"), open=False):
+                    system_prompt = gr.Textbox(label=t("generation.system"), lines=2)
+                    max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("generation.max_new_tokens"))
+                    temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=t("generation.temperature"))
+                    top_p = gr.Slider(0.05, 1, value=0.95, step=0.01, label=t("generation.top_p"))
+                    repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05,
+                                                   label=t("generation.repetition_penalty"))
+                    seed = gr.Number(value=None, precision=0, minimum=0, label=t("generation.seed"))
+                with gr.Row():
+                    button = gr.Button(t("generation.button"), variant="primary")
+                    stop = gr.Button(t("common.stop"), variant="stop")
+            with gr.Column():
+                output = gr.Textbox(label=t("generation.output"), lines=14, buttons=["copy"])
+                status = model_status()
+        gr.Examples(EXAMPLES, inputs=[prompt], label=t("common.examples"))
+    event = button.click(bind(run_generation, registry),
+                         [prompt, model, system_prompt, max_new_tokens, temperature, top_p, repetition_penalty, seed],
+                         [output, status], api_name="generate", concurrency_limit=GENERATION_CONCURRENCY,
+                         concurrency_id="generation")
+    stop.click(None, cancels=[event], api_visibility="private")
