@@ -40,3 +40,22 @@ def load(registry):
         return get_model(registry.resolve(task, name), kind)
 
     return _load
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny):
+    """The whole app on 127.0.0.1 (a free port), serving the tiny models."""
+    from llm_demo.ui import build_app, launch_options
+
+    demo = build_app()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                            **launch_options())
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)

@@ -65,7 +65,7 @@ def labels_box_for(registry: Registry, choice: str) -> dict:
 
 
 def build(registry: Registry) -> None:
-    with gr.Tab(t("classification.tab"), id="classification"):
+    with gr.Tab(t("classification.tab"), id="classification", elem_id="tab-classification"):
         with gr.Row():
             with gr.Column():
                 text = gr.Textbox(label=t("classification.text"), lines=4)

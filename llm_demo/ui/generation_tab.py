@@ -48,7 +48,7 @@ def run_generation(registry: Registry, prompt: str, model: str, system_prompt: s
 
 
 def build(registry: Registry) -> None:
-    with gr.Tab(t("generation.tab"), id="generation"):
+    with gr.Tab(t("generation.tab"), id="generation", elem_id="tab-generation"):
         with gr.Row():
             with gr.Column():
                 prompt = gr.Textbox(label=t("generation.prompt"), lines=5)

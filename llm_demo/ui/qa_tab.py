@@ -68,7 +68,7 @@ def no_answer_default(registry: Registry, choice: str) -> bool:
 
 
 def build(registry: Registry) -> None:
-    with gr.Tab(t("qa.tab"), id="qa"):
+    with gr.Tab(t("qa.tab"), id="qa", elem_id="tab-qa"):
         with gr.Row():
             with gr.Column():
                 question = gr.Textbox(label=t("qa.question"))

@@ -36,7 +36,7 @@ def run_sentiment(registry: Registry, texts: str, model: str, request: gr.Reques
 
 
 def build(registry: Registry) -> None:
-    with gr.Tab(t("sentiment.tab"), id="sentiment"):
+    with gr.Tab(t("sentiment.tab"), id="sentiment", elem_id="tab-sentiment"):
         with gr.Row():
             with gr.Column():
                 texts = gr.Textbox(label=t("sentiment.texts"), lines=8)

@@ -50,7 +50,7 @@ def _language_codes(registry: Registry, model: str) -> tuple[str, str]:
 
 
 def build(registry: Registry) -> None:
-    with gr.Tab(t("translation.tab"), id="translation"):
+    with gr.Tab(t("translation.tab"), id="translation", elem_id="tab-translation"):
         with gr.Row():
             with gr.Column():
                 source = gr.Textbox(label=t("translation.source"), lines=6)

@@ -1,0 +1,55 @@
+"""End to end in a real browser: headless Debian Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+SCREENSHOTS = Path(os.environ.get("LLM_DEMO_SCREENSHOTS", "/tmp/llm_demo-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _open(browser, app_url: str, locale: str):
+    page = browser.new_page(locale=locale, extra_http_headers={"Accept-Language": locale},
+                            viewport={"width": 1280, "height": 900})
+    page.goto(app_url, wait_until="networkidle")
+    return page
+
+
+def test_sentiment_tab_analyses_lines_typed_in_the_page(browser, app_url):
+    page = _open(browser, app_url, "en-US")
+    page.get_by_role("tab", name="Sentiment").click()
+    panel = page.locator("#tab-sentiment")
+    panel.get_by_label("Text — one per line for several").fill("what a lovely day\nterrible service")
+    panel.get_by_role("button", name="Analyse").click()
+    panel.get_by_role("gridcell", name="terrible service").wait_for(timeout=30_000)
+    labels = panel.locator('[role="gridcell"][data-col="1"]').all_inner_texts()
+    assert len(labels) == 2 and set(label.strip() for label in labels) <= {"negative", "neutral", "positive"}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "sentiment-en.png"), full_page=True)
+    page.close()
+
+
+def test_chinese_browser_gets_chinese_tab_names(browser, app_url):
+    page = _open(browser, app_url, "zh-CN")
+    for name in ("翻译", "文本生成", "文本分类", "情感分析", "问答"):
+        assert page.get_by_role("tab", name=name).count() == 1, name
+    page.get_by_role("tab", name="问答").click()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "qa-zh.png"), full_page=True)
+    page.close()

@@ -1,0 +1,83 @@
+"""The loading layer: one load per model however many ask, a bounded cache, readable failures."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from llm_demo.errors import ModelError
+from llm_demo.loading import ModelCache, explain_load_error, get_model, pick_dtype
+from llm_demo.registry import ModelEntry
+
+
+def _entry(path, task="classification") -> ModelEntry:
+    return ModelEntry(model=str(path), name=str(path), task=task)
+
+
+def test_concurrent_requests_for_one_model_load_it_once(tiny):
+    cache = ModelCache(capacity=2)
+    results, start = [], threading.Barrier(6)
+
+    def ask():
+        start.wait()
+        results.append(cache.get(_entry(tiny.sentiment), "sequence-classification"))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.loads == 1
+    assert len({id(loaded.model) for loaded in results}) == 1
+
+
+def test_least_recently_used_model_is_evicted_past_capacity(tiny):
+    cache = ModelCache(capacity=2)
+    cache.get(_entry(tiny.sentiment), "sequence-classification")
+    cache.get(_entry(tiny.nli), "sequence-classification")
+    cache.get(_entry(tiny.sentiment), "sequence-classification")  # now the most recently used
+    cache.get(_entry(tiny.qa), "question-answering")
+    assert cache.loaded_ids() == [str(tiny.sentiment), str(tiny.qa)]
+    assert cache.loads == 3
+
+
+def test_cpu_runs_in_float32_and_reports_where_it_runs(tiny):
+    loaded = get_model(_entry(tiny.sentiment), "sequence-classification")
+    assert loaded.device.type == "cpu" and loaded.dtype == torch.float32
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    assert "cpu · float32 · loaded in" in loaded.describe()
+    assert pick_dtype(torch.device("cpu")) == torch.float32
+
+
+def test_a_model_of_the_wrong_architecture_is_refused(tiny):
+    with pytest.raises(ModelError) as raised:
+        ModelCache(1).get(_entry(tiny.bart, "qa"), "question-answering")
+    assert raised.value.key == "wrong_kind"
+    assert "extractive question answering" in str(raised.value)
+
+
+def test_a_checkpoint_without_the_task_head_is_refused(tiny):
+    """A masked-LM checkpoint would load as a classifier with a random head: a silent wrong answer."""
+    with pytest.raises(ModelError) as raised:
+        ModelCache(1).get(_entry(tiny.mlm), "sequence-classification")
+    assert raised.value.key == "wrong_kind"
+
+
+def test_unreachable_hub_fails_fast_with_a_clear_message(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as raised:
+        ModelCache(1).get(ModelEntry("someone/not-cached-model", "x", "qa"), "question-answering")
+    assert raised.value.key == "hub_unreachable"
+
+
+def test_load_errors_are_explained_by_kind():
+    class RepositoryNotFoundError(Exception):
+        pass
+
+    wrapped = OSError("boom")
+    wrapped.__cause__ = RepositoryNotFoundError()
+    assert explain_load_error("a/b", "seq2seq", wrapped).key == "unknown_model"
+    assert explain_load_error("a/b", "seq2seq", MemoryError()).key == "out_of_memory"
+    assert explain_load_error("a/b", "seq2seq", OSError("something odd")).key == "load_failed"
