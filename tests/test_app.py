@@ -60,28 +60,6 @@ def test_answer_endpoint_highlights_the_answer_in_the_context(client, load):
     assert [row[0] for row in table["data"]] == [a.text for a in expected]
 
 
-@pytest.mark.parametrize("args, api_name, message", [
-    (("", "Tiny BERT sentiment"), "/sentiment", "Please enter some text"),
-    (("x", "Tiny BERT classifier", "a, b", False), "/classify", "has fixed labels"),
-    (("x", "Tiny BERT NLI", "only-one", False), "/classify", "at least two labels"),
-    (("?", "", "Tiny BERT QA", 1, 10, False), "/answer", "Please enter some context"),
-    (("x", "Tiny GPT-2", "", 10, -1, 1, 1, None), "/generate", "less than minimum value 0"),
-    (("x", "Tiny GPT-2", "", 10, 0.5, 1, 1, -5), "/generate", "Value -5 is less than minimum value 0"),
-    (("x", "no-such-org/no-such-model"), "/sentiment", "Hugging Face Hub"),
-    (("x" * 30_000, "Tiny BERT sentiment"), "/sentiment", "the limit is 20,000"),
-])
-def test_bad_input_gives_a_clear_message_and_the_app_keeps_serving(client, args, api_name, message):
-    with pytest.raises(AppError, match=message):
-        client.predict(*args, api_name=api_name)
-    table, _ = client.predict("still here", "Tiny BERT sentiment", api_name="/sentiment")
-    assert table["data"][0][0] == "still here"
-
-
-def test_a_model_of_the_wrong_kind_is_named_as_such(client, tiny):
-    with pytest.raises(AppError, match="cannot do translation"):
-        client.predict("x", str(tiny.sentiment), 1, 16, "", "", api_name="/translate")
-
-
 def test_chinese_readers_get_chinese_error_messages(app_url):
     from gradio_client import Client
 

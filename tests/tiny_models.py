@@ -66,6 +66,7 @@ def _save(model, tokenizer, folder: Path) -> Path:
 
 
 def build_tiny_models(root: Path) -> TinyModels:
+    transformers.utils.logging.disable_progress_bar()
     torch.manual_seed(0)
     bpe = byte_level_tokenizer()
     wordpiece = transformers.AutoTokenizer.from_pretrained(MINILM_DIR)

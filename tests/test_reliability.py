@@ -1,0 +1,52 @@
+"""Many users at once, a bounded cache, and a server that exposes nothing but the app."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import httpx
+
+from llm_demo.loading import ModelCache
+from llm_demo.registry import ModelEntry
+from llm_demo.ui import launch_options
+from load.mixed_clients import run_load
+
+
+def test_mixed_concurrent_users_all_get_answers(app_url):
+    models = {"sentiment": "Tiny BERT sentiment", "qa": "Tiny BERT QA", "generation": "Tiny GPT-2"}
+    report = run_load(app_url, models, clients=4, seconds=6)
+    print("\n".join(report.lines()))
+    assert report.errors == []
+    assert set(report.latencies) == {"/sentiment", "/answer", "/generate"}
+
+
+def test_evicted_models_release_their_memory(tiny):
+    cache = ModelCache(capacity=1)
+    first = cache.get(ModelEntry(str(tiny.sentiment), "a", "sentiment"), "sequence-classification")
+    model_ref = weakref.ref(first.model)
+    del first
+    cache.get(ModelEntry(str(tiny.qa), "b", "qa"), "question-answering")
+    gc.collect()
+    assert model_ref() is None
+    assert cache.loaded_ids() == [str(tiny.qa)]
+
+
+def test_the_server_serves_no_file_of_the_machine(app_url):
+    for path in ("/etc/passwd", "etc/passwd", "../../etc/passwd"):
+        for prefix in ("gradio_api/file=", "file="):
+            response = httpx.get(f"{app_url}{prefix}{path}")
+            assert response.status_code in {403, 404}, (prefix, path, response.status_code)
+            assert "root:" not in response.text
+
+
+def test_the_app_is_never_shared_publicly_and_caps_uploads(monkeypatch):
+    monkeypatch.setenv("LLM_DEMO_MAX_UPLOAD_MB", "5")
+    options = launch_options()
+    assert options["share"] is False
+    assert "server_name" not in options  # Gradio then binds 127.0.0.1 unless GRADIO_SERVER_NAME says otherwise
+    assert options["max_file_size"] == "5mb"
+
+
+def test_the_server_listens_on_loopback_only(app_url):
+    assert app_url.startswith("http://127.0.0.1:")
