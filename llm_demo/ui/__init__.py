@@ -11,10 +11,12 @@ import gradio as gr
 
 from ..registry import Registry
 from ..settings import ASSETS_DIR, get_settings
-from .i18n import Translations, t
+from .common import ResultTable, bind
+from .i18n import Translations, language_of, t
 
 # Tab modules (ui/<name>_tab.py) in the order the tabs appear. Each has TEXT (its strings),
-# optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry).
+# optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry), which may
+# return the ResultTables whose empty headers are filled in the reader's language on page load.
 TABS = ("translation", "generation", "classification", "sentiment", "qa")
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
 QUEUE_SIZE = 64  # beyond this, new requests are told the app is busy instead of waiting forever
@@ -36,11 +38,19 @@ def build_app(registry: Registry | None = None) -> gr.Blocks:
     registry = registry or Registry.load()
     with gr.Blocks(title="llm_demo") as demo:
         gr.Markdown(t("app.title"))
+        tables: list[ResultTable] = []
         with gr.Tabs():
             for module in tab_modules():
-                module.build(registry)
+                tables += module.build(registry) or []
+        demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables],
+                  api_visibility="private")
     demo.queue(default_concurrency_limit=LIGHT_WORK_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
+
+
+def empty_tables(tables: list[ResultTable], request: gr.Request) -> list:
+    language = language_of(request)
+    return [table.empty(language) for table in tables]
 
 
 def launch_options() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..registry import Registry
 from ..tasks.classification import Classification, classify, label_names, parse_labels, zero_shot
 from ..tasks.inputs import clean_text
-from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
 TEXT = {
@@ -78,7 +78,7 @@ def build(registry: Registry) -> None:
             with gr.Column():
                 result = gr.Label(label=t("classification.result"), num_top_classes=10)
                 status = model_status()
-        gr.Examples(EXAMPLES, inputs=[text, labels], label=t("common.examples"))
+        examples(EXAMPLES, [text, labels])
     model.change(bind(labels_box_for, registry), model, labels, api_visibility="private")
     inputs = [text, model, labels, multi_label]
     handler = bind(run_classification, registry)

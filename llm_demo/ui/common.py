@@ -6,9 +6,11 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from ..errors import UserFacingError
 from ..loading import LoadedModel, get_model
@@ -83,6 +85,29 @@ def model_picker(registry: Registry, task: str) -> gr.Dropdown:
     custom = registry.settings.allow_custom_models
     return gr.Dropdown(choices=choices, value=choices[0], label=t("common.model"), allow_custom_value=custom,
                        info=t("common.model_info") if custom else t("common.model_info_fixed"))
+
+
+def examples(rows: list[list], inputs: list) -> gr.Examples:
+    """Clickable examples shown by their first field, so no column header needs translating."""
+    labels = [str(row[0]) if len(str(row[0])) <= 60 else f"{str(row[0])[:57]}…" for row in rows]
+    return gr.Examples(rows, inputs=inputs, label=t("common.examples"), example_labels=labels)
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A results table whose empty headers are filled in the reader's language when the page loads
+    (Gradio translates labels in the browser but not a table's headers)."""
+
+    component: gr.Dataframe
+    header_keys: tuple[str, ...]
+
+    def empty(self, language: str) -> pd.DataFrame:
+        from . import translations
+        return pd.DataFrame(columns=[translations().text(key, language) for key in self.header_keys])
+
+
+def result_table(label_key: str, header_keys: tuple[str, ...], **options: Any) -> ResultTable:
+    return ResultTable(gr.Dataframe(label=t(label_key), interactive=False, **options), header_keys)
 
 
 def model_status() -> gr.Markdown:

@@ -8,7 +8,7 @@ import gradio as gr
 from ..registry import Registry
 from ..tasks.generation import GenerationSettings, stream
 from ..tasks.inputs import clean_text
-from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
 TEXT = {
@@ -67,7 +67,7 @@ def build(registry: Registry) -> None:
             with gr.Column():
                 output = gr.Textbox(label=t("generation.output"), lines=14, buttons=["copy"])
                 status = model_status()
-        gr.Examples(EXAMPLES, inputs=[prompt], label=t("common.examples"))
+        examples(EXAMPLES, [prompt])
     event = button.click(bind(run_generation, registry),
                          [prompt, model, system_prompt, max_new_tokens, temperature, top_p, repetition_penalty, seed],
                          [output, status], api_name="generate", concurrency_limit=GENERATION_CONCURRENCY,

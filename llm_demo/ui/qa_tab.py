@@ -8,7 +8,7 @@ import pandas as pd
 from ..registry import Registry
 from ..tasks.inputs import check_range, clean_text
 from ..tasks.qa import Answer, QASettings, answer
-from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import ResultTable, bind, examples, result_table, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import language_of, t
 
 TEXT = {
@@ -26,6 +26,7 @@ TEXT = {
     "qa.start": ("Start", "起始"),
     "qa.end": ("End", "结束"),
 }
+CANDIDATE_HEADERS = ("qa.answer", "common.score", "qa.start", "qa.end")
 EXAMPLES = [
     ["Where is the Eiffel Tower?", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
      "completed in 1889 as the entrance arch to the World's Fair."],
@@ -57,7 +58,7 @@ def run_qa(registry: Registry, question: str, context: str, model: str, top_k: f
     language = language_of(request)
     text = translations().text
     no_answer = text("qa.no_answer_found", language)
-    headers = [text(key, language) for key in ("qa.answer", "common.score", "qa.start", "qa.end")]
+    headers = [text(key, language) for key in CANDIDATE_HEADERS]
     table = pd.DataFrame([(a.text or no_answer, round(a.score, 4), a.start, a.end) for a in answers], columns=headers)
     return answers[0].text or no_answer, highlight(context, answers[0]), table, runs_on(loaded, request)
 
@@ -67,7 +68,7 @@ def no_answer_default(registry: Registry, choice: str) -> bool:
     return bool(entry and entry.option("no_answer"))
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry) -> list[ResultTable]:
     with gr.Tab(t("qa.tab"), id="qa", elem_id="tab-qa"):
         with gr.Row():
             with gr.Column():
@@ -84,9 +85,10 @@ def build(registry: Registry) -> None:
                 best = gr.Textbox(label=t("qa.answer"))
                 marked = gr.HighlightedText(label=t("qa.highlight"), combine_adjacent=True,
                                             color_map={"answer": "#fbbf24"})
-                candidates = gr.Dataframe(label=t("qa.candidates"), interactive=False)
+                candidates = result_table("qa.candidates", CANDIDATE_HEADERS)
                 status = model_status()
-        gr.Examples(EXAMPLES, inputs=[question, context], label=t("common.examples"))
+        examples(EXAMPLES, [question, context])
     model.change(bind(no_answer_default, registry), model, allow_no_answer, api_visibility="private")
     button.click(bind(run_qa, registry), [question, context, model, top_k, max_answer, allow_no_answer],
-                 [best, marked, candidates, status], api_name="answer")
+                 [best, marked, candidates.component, status], api_name="answer")
+    return [candidates]

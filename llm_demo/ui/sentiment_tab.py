@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..registry import Registry
 from ..tasks.sentiment import analyse_lines
-from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import ResultTable, bind, examples, result_table, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import language_of, t
 
 TEXT = {
@@ -16,6 +16,7 @@ TEXT = {
     "sentiment.button": ("Analyse", "分析"),
     "sentiment.result": ("Sentiment per text", "每条文本的情感"),
 }
+HEADERS = ("common.text", "common.label", "common.score")
 EXAMPLES = [
     ["I absolutely loved this film!\nThe plot was predictable and the acting was flat.\nIt was okay, nothing special."],
     ["这家店的服务太好了，下次还来！\n快递太慢了，包装也破了。\n价格一般，质量还行。"],
@@ -30,12 +31,12 @@ def run_sentiment(registry: Registry, texts: str, model: str, request: gr.Reques
     loaded = load_picked(registry, "sentiment", model, "sequence-classification")
     rows = analyse_lines(loaded, texts)
     language = language_of(request)
-    headers = [translations().text(key, language) for key in ("common.text", "common.label", "common.score")]
+    headers = [translations().text(key, language) for key in HEADERS]
     table = pd.DataFrame([(row.text, row.label, round(row.score, 4)) for row in rows], columns=headers)
     return table, runs_on(loaded, request)
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry) -> list[ResultTable]:
     with gr.Tab(t("sentiment.tab"), id="sentiment", elem_id="tab-sentiment"):
         with gr.Row():
             with gr.Column():
@@ -43,7 +44,9 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "sentiment")
                 button = gr.Button(t("sentiment.button"), variant="primary")
             with gr.Column():
-                table = gr.Dataframe(label=t("sentiment.result"), interactive=False, wrap=True)
+                table = result_table("sentiment.result", HEADERS, wrap=True)
                 status = model_status()
-        gr.Examples(EXAMPLES, inputs=[texts], label=t("common.examples"))
-    button.click(bind(run_sentiment, registry), [texts, model], [table, status], api_name="sentiment")
+        examples(EXAMPLES, [texts])
+    button.click(bind(run_sentiment, registry), [texts, model], [table.component, status],
+                 api_name="sentiment")
+    return [table]

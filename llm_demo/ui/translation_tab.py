@@ -7,7 +7,7 @@ import gradio as gr
 from ..registry import Registry
 from ..tasks.inputs import check_range, clean_text
 from ..tasks.translation import TranslationSettings, translate
-from .common import bind, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
 TEXT = {
@@ -66,9 +66,9 @@ def build(registry: Registry) -> None:
             with gr.Column():
                 target = gr.Textbox(label=t("translation.target"), lines=6, buttons=["copy"])
                 status = model_status()
-        examples = [row for row in EXAMPLES if row[1] in registry.choices("translation")]
-        if examples:
-            gr.Examples(examples, inputs=[source, model], label=t("common.examples"))
+        offered = [row for row in EXAMPLES if row[1] in registry.choices("translation")]
+        if offered:  # examples name their model; a deployment with other models skips them
+            examples(offered, [source, model])
     model.change(lambda choice: _language_codes(registry, choice), model, [source_lang, target_lang],
                  api_visibility="private")
     inputs = [source, model, beams, max_tokens, source_lang, target_lang]
