@@ -1,0 +1,95 @@
+"""`python -m llm_demo evaluate`: the evaluation tab's work from the shell, writing metrics.json and
+predictions.csv. Heavy modules are imported only when the command runs, so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .reading import ROLES
+
+COLUMN_OPTIONS = ("text", "label", "question", "context", "answer", "source", "reference")
+PARTIAL = 1  # exit code when a model failed or the run was interrupted: the files hold the rows that finished
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="score models on a CSV, TSV or JSON Lines file",
+                                   description="Run models over a file and write DIR/metrics.json and "
+                                               "DIR/predictions.csv.")
+    parser.add_argument("--task", required=True, choices=list(ROLES))
+    parser.add_argument("--model", required=True, action="append", dest="models", metavar="MODEL",
+                        help="registry name, Hub id or local folder; repeat to compare models side by side")
+    parser.add_argument("--csv", required=True, type=Path, metavar="FILE", help="CSV, TSV or JSON Lines file")
+    for role in COLUMN_OPTIONS:
+        parser.add_argument(f"--{role}-column", dest=role, metavar="C",
+                            help=f"column holding the {role} (default: guessed from the column names)")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="at most N rows per batch, on top of the "
+                                                                    "token budget ($LLM_DEMO_TOKEN_BUDGET)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    parser.set_defaults(run=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..registry import Registry
+    from ..settings import get_settings
+    from . import report
+    from .reading import guess_columns, read_table
+    from .runner import evaluate
+
+    if arguments.batch_size is not None and arguments.batch_size < 1:
+        raise InputError("bad_batch_size", "--batch-size must be at least 1.")
+    if not arguments.csv.is_file():
+        raise InputError("no_such_file", "There is no file '{name}'.", name=str(arguments.csv))
+    settings = get_settings()
+    table = read_table(arguments.csv, settings.max_eval_rows or None)
+    columns = guess_columns(list(table.frame.columns), arguments.task)
+    columns.update({role: getattr(arguments, role) for role in columns if getattr(arguments, role)})
+    with _ctrl_c_cancels() as cancel:
+        result = evaluate(arguments.task, table, columns, arguments.models, Registry.load(settings),
+                          on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size)
+    _clear_progress()
+    report.write_downloads(result, arguments.out)
+    print(report.text_tables(result))
+    print(f"\nWrote {arguments.out / 'metrics.json'} and {arguments.out / 'predictions.csv'}")
+    for model in result.models:
+        if model.status != "complete":
+            print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
+                  f"{model.rows_done} of {len(table.frame)} rows finished", file=sys.stderr)
+    return 0 if result.finished else PARTIAL
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels() -> Iterator[threading.Event]:
+    """The first Ctrl-C stops after the current batch and keeps what finished; a second one ends at once."""
+    cancel = threading.Event()
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_progress(progress) -> None:
+    """One updating line on stderr when it is a terminal; silence in pipes and logs."""
+    if not sys.stderr.isatty():
+        return
+    eta = f", {progress.eta_seconds:.0f} s left" if progress.eta_seconds is not None else ""
+    print(f"\r{progress.model}: {progress.done}/{progress.total} rows, {progress.rows_per_second:.1f} rows/s{eta}",
+          end="", file=sys.stderr, flush=True)
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr, flush=True)

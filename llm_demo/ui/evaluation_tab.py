@@ -1,0 +1,227 @@
+"""Evaluation tab: upload a labelled file, map its columns, run one or more models over it, and read
+the metrics, the worst rows and the confusion matrix; download predictions and metrics."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ..evaluation import report
+from ..evaluation.reading import ROLES, guess_columns, read_table
+from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
+from ..registry import Registry
+from ..settings import ASSETS_DIR
+from .common import bind, user_errors
+from .i18n import language_of, t
+
+TEXT = {
+    "evaluation.tab": ("Evaluation", "评测"),
+    "evaluation.intro": ("Measure a model on your own labelled data: upload a CSV, TSV or JSON Lines file, check "
+                         "the columns, pick one or more models and run.",
+                         "用你自己的标注数据评测模型：上传 CSV、TSV 或 JSON Lines 文件，确认各列，选择一个或多个模型并运行。"),
+    "evaluation.file": ("Data file (CSV, TSV or JSON Lines, UTF-8)", "数据文件（CSV、TSV 或 JSON Lines，UTF-8 编码）"),
+    "evaluation.task": ("Task", "任务"),
+    "evaluation.task.classification": ("Classification", "文本分类"),
+    "evaluation.task.sentiment": ("Sentiment", "情感分析"),
+    "evaluation.task.zero-shot": ("Zero-shot classification (the file's labels)", "零样本分类（使用文件中的标签）"),
+    "evaluation.task.qa": ("Question answering", "问答"),
+    "evaluation.task.translation": ("Translation", "翻译"),
+    "evaluation.task.generation": ("Generation (perplexity)", "文本生成（困惑度）"),
+    "evaluation.models": ("Models (several are compared side by side)", "模型（可选多个并排比较）"),
+    "evaluation.preview": ("First rows of the file", "文件的前几行"),
+    "evaluation.columns": ("Columns", "列"),
+    "evaluation.role.text": ("Text column", "文本列"),
+    "evaluation.role.label": ("Label column", "标签列"),
+    "evaluation.role.question": ("Question column", "问题列"),
+    "evaluation.role.context": ("Context column", "上下文列"),
+    "evaluation.role.answer": ("Answer column (several answers: a JSON list or separated by |)",
+                               "答案列（多个答案：JSON 列表或用 | 分隔）"),
+    "evaluation.role.source": ("Source text column", "原文列"),
+    "evaluation.role.reference": ("Reference translation column", "参考译文列"),
+    "evaluation.run": ("Run evaluation", "开始评测"),
+    "evaluation.cancel": ("Cancel (keep finished rows)", "取消（保留已完成的行）"),
+    "evaluation.summary": ("Metrics per model", "各模型指标"),
+    "evaluation.per_class": ("Per class", "各类别指标"),
+    "evaluation.worst": ("Worst rows", "最差的行"),
+    "evaluation.confusion": ("Confusion matrix", "混淆矩阵"),
+    "evaluation.downloads": ("Downloads: predictions CSV and metrics JSON", "下载：预测结果 CSV 与指标 JSON"),
+    "evaluation.file_info": ("**{name}**: {rows:,} rows, {columns} columns, {blank} blank lines skipped.",
+                             "**{name}**：{rows:,} 行，{columns} 列，跳过了 {blank} 个空行。"),
+    "evaluation.progress": ("{model}: {done:,} of {total:,} rows · {rate:.1f} rows/s · {eta} left",
+                            "{model}：已完成 {done:,} / {total:,} 行 · 每秒 {rate:.1f} 行 · 剩余 {eta}"),
+    "evaluation.status_done": ("Finished: {rows:,} rows, {models} model(s).", "已完成：{rows:,} 行，{models} 个模型。"),
+    "evaluation.status_partial": ("Partial results so far: {done:,} of {total:,} rows. Cancel to stop here and keep "
+                                  "them.", "目前的部分结果：已完成 {done:,} / {total:,} 行。点击取消可在此停止并保留这些结果。"),
+    "evaluation.status_incomplete": ("{model}: {status}, {done:,} of {total:,} rows finished. {error} The downloads "
+                                     "mark the other rows as not_finished or skipped.",
+                                     "{model}：{status}，完成了 {done:,} / {total:,} 行。{error} 下载文件中其余行标记为 "
+                                     "not_finished（未完成）或 skipped（已跳过）。"),
+    "evaluation.status_skipped": ("{rows:,} rows skipped for an empty cell.", "{rows:,} 行因单元格为空而被跳过。"),
+    "evaluation.status_unknown": ("{model} does not know these labels, so their rows are left out of the metrics: "
+                                  "{labels}.", "{model} 不认识这些标签，相应的行未计入指标：{labels}。"),
+}
+TEXT.update(report.TEXT)
+ERRORS_ZH = {
+    "empty_file": "“{name}”是空文件。",
+    "undecodable_file": "“{name}”不是 UTF-8 文本（第 {position} 个字节无法读取）。请另存为 UTF-8（如 Excel 的“CSV UTF-8”）后重新上传。",
+    "not_a_table": "“{name}”在第 {line} 行附近无法作为表格读取：{reason}。",
+    "no_rows": "“{name}”只有表头，没有数据行。",
+    "too_many_rows": "“{name}”有 {rows:,} 行；本部署最多评测 {limit:,} 行。请上传部分样本。",
+    "ragged_row": "“{name}”第 {line} 行有 {found} 个字段，但表头有 {expected} 个。请检查该行的引号。",
+    "missing_column": "请选择{role}列（文件中的列：{columns}）。",
+    "unknown_column": "“{name}”中没有“{column}”列（现有列：{columns}）。",
+    "nothing_to_evaluate": "“{name}”中没有一行同时包含：{columns}。",
+    "unknown_task": "未知任务“{task}”。可选：{tasks}。",
+    "no_file": "请先上传数据文件。",
+    "no_models": "请至少选择一个模型。",
+    "bad_batch_size": "--batch-size 至少为 1。",
+    "no_such_file": "文件“{name}”不存在。",
+}
+TASKS = tuple(ROLES)
+ROLE_ORDER = ("text", "label", "question", "context", "answer", "source", "reference")
+PREVIEW_ROWS = 8
+SNAPSHOT_SECONDS = 2.0  # how often partial results are shown while a run goes on
+EXAMPLES_DIR = ASSETS_DIR / "examples"
+EXAMPLES = [("sentiment.csv", "sentiment"), ("language.csv", "classification"), ("classification.csv", "zero-shot"),
+            ("qa.csv", "qa"), ("translation.tsv", "translation"), ("generation.jsonl", "generation")]
+
+
+def _say(request: gr.Request | None):
+    from . import translations
+
+    language = language_of(request)
+    return lambda key, **params: translations().text(key, language, **params)
+
+
+def model_choices(registry: Registry, task: str) -> list[str]:
+    """The models listed for a task; for classification, zero-shot (NLI) models only under zero-shot."""
+    evaluation = task_named(task)
+    entries = registry.entries(evaluation.registry_task)
+    if evaluation.registry_task == "classification":
+        wanted = [e for e in entries if bool(e.option("zero_shot")) == (task == "zero-shot")]
+        entries = wanted or entries
+    return [entry.name for entry in entries]
+
+
+def _column_updates(columns: list[str], task: str) -> list[dict]:
+    guess = guess_columns(columns, task) if columns else {}
+    return [gr.update(choices=columns, value=guess.get(role), visible=role in ROLES[task]) for role in ROLE_ORDER]
+
+
+@user_errors
+def preview_file(registry: Registry, path: str | None, task: str, request: gr.Request) -> list:
+    """Read the upload (only read), show its first rows and guess which column is which."""
+    if not path:
+        return [pd.DataFrame(), "", [], *_column_updates([], task)]
+    table = read_table(path, registry.settings.max_eval_rows or None)
+    columns = list(table.frame.columns)
+    info = _say(request)("evaluation.file_info", name=table.source_name, rows=len(table.frame),
+                         columns=len(columns), blank=table.blank_lines_skipped)
+    return [table.frame.head(PREVIEW_ROWS), info, columns, *_column_updates(columns, task)]
+
+
+def change_task(registry: Registry, task: str, columns: list[str]) -> list:
+    choices = model_choices(registry, task)
+    return [gr.update(choices=choices, value=choices[:1]), *_column_updates(columns or [], task)]
+
+
+@user_errors
+def run_evaluation(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
+                   label: str, question: str, context: str, answer: str, source: str, reference: str,
+                   request: gr.Request, progress=gr.Progress()):
+    """Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them."""
+    from ..errors import InputError
+
+    if not path:
+        raise InputError("no_file", "Upload a data file first.")
+    models = [models] if isinstance(models, str) else [m for m in models or [] if m]
+    if not models:
+        raise InputError("no_models", "Choose at least one model.")
+    say = _say(request)
+    cells = dict(zip(ROLE_ORDER, (text, label, question, context, answer, source, reference)))
+    columns = {role: cells[role] for role in ROLES[task]}
+    table = read_table(path, registry.settings.max_eval_rows or None)
+    run = Evaluation(task, table, columns, models, registry)
+    folder = Path(tempfile.mkdtemp(prefix="llm_demo-eval-"))
+    shown = time.monotonic()
+    for step in run.steps():
+        progress((step.done, step.total), desc=_progress_text(step, say))
+        if time.monotonic() - shown > SNAPSHOT_SECONDS:
+            shown = time.monotonic()
+            yield _outputs(run.result(bootstrap=0), folder, say, partial=step)
+    yield _outputs(run.result(), folder, say)
+
+
+def _progress_text(step: Progress, say) -> str:
+    eta = f"{step.eta_seconds:.0f} s" if step.eta_seconds is not None else "…"
+    return say("evaluation.progress", model=step.model, done=step.done, total=step.total,
+               rate=step.rows_per_second, eta=eta)
+
+
+def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | None = None) -> tuple:
+    """Status, metric tables, worst rows, confusion matrix and the two downloads."""
+    paths = report.write_downloads(result, folder)
+    return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
+            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths])
+
+
+def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
+    rows = len(result.table.frame)
+    if partial is not None:
+        lines = [say("evaluation.status_partial", done=partial.done, total=partial.total)]
+    else:
+        lines = [say("evaluation.status_done", rows=rows, models=len(result.models))]
+        lines += [say("evaluation.status_incomplete", model=m.model, status=say(f"evaluation.status.{m.status}"),
+                      done=m.rows_done, total=rows, error=m.error or "")
+                  for m in result.models if m.status != "complete"]
+    skipped = result.models[0].row_status.count("skipped") if result.models else 0
+    if skipped:
+        lines.append(say("evaluation.status_skipped", rows=skipped))
+    lines += [say("evaluation.status_unknown", model=m.model,
+                  labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
+              for m in result.models if m.unknown_labels]
+    return "\n\n".join(lines)
+
+
+def build(registry: Registry) -> None:
+    with gr.Tab(t("evaluation.tab"), id="evaluation", elem_id="tab-evaluation"):
+        gr.Markdown(t("evaluation.intro"))
+        with gr.Row():
+            with gr.Column():
+                upload = gr.File(label=t("evaluation.file"), file_types=[".csv", ".tsv", ".txt", ".jsonl", ".json"],
+                                 type="filepath")
+                task = gr.Radio([(t(f"evaluation.task.{name}"), name) for name in TASKS], value="sentiment",
+                                label=t("evaluation.task"))
+                first = model_choices(registry, "sentiment")
+                models = gr.Dropdown(first, value=first[:1], multiselect=True, label=t("evaluation.models"),
+                                     allow_custom_value=registry.settings.allow_custom_models)
+            with gr.Column():
+                info = gr.Markdown()
+                columns_state = gr.State([])
+                with gr.Group():
+                    roles = [gr.Dropdown([], label=t(f"evaluation.role.{role}"), visible=role in ROLES["sentiment"],
+                                         allow_custom_value=True) for role in ROLE_ORDER]
+        preview = gr.Dataframe(label=t("evaluation.preview"), interactive=False, max_height=260, wrap=True)
+        with gr.Row():
+            run_button = gr.Button(t("evaluation.run"), variant="primary")
+            cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
+        status = gr.Markdown()
+        summary = gr.Dataframe(label=t("evaluation.summary"), interactive=False)
+        with gr.Row():
+            per_class = gr.Dataframe(label=t("evaluation.per_class"), interactive=False)
+            plot = gr.Plot(label=t("evaluation.confusion"))
+        worst = gr.Dataframe(label=t("evaluation.worst"), interactive=False, wrap=True)
+        downloads = gr.File(label=t("evaluation.downloads"), file_count="multiple", interactive=False)
+        gr.Examples([[str(EXAMPLES_DIR / name), name_task] for name, name_task in EXAMPLES], inputs=[upload, task],
+                    label=t("common.examples"), example_labels=[name for name, _ in EXAMPLES])
+    upload.change(bind(preview_file, registry), [upload, task], [preview, info, columns_state, *roles],
+                  api_visibility="private")
+    task.change(bind(change_task, registry), [task, columns_state], [models, *roles], api_visibility="private")
+    running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles],
+                               [status, summary, per_class, worst, plot, downloads], api_name="evaluate",
+                               concurrency_limit=1, concurrency_id="evaluation")
+    cancel_button.click(None, None, None, cancels=[running], api_visibility="private")

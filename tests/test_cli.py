@@ -1,0 +1,114 @@
+"""`python -m llm_demo evaluate`: the files it writes, and one clear line for each kind of bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_demo.__main__ import main
+from llm_demo.tasks.classification import classify
+from llm_demo.tasks.qa import QASettings, answer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path, name: str, content: str | bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return str(path)
+
+
+def read_predictions(out: Path) -> list[dict]:
+    with (out / "predictions.csv").open(encoding="utf-8-sig", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_evaluate_writes_metrics_and_predictions_in_a_fresh_process(tiny, tmp_path, load):
+    data = write(tmp_path, "reviews.csv", "\ufeffreview;stars\n\"good, really\";POSITIVE\n\nbad;0\nmeh;5\n")
+    out = tmp_path / "out"
+    process = subprocess.run([sys.executable, "-m", "llm_demo", "evaluate", "--task", "sentiment", "--model",
+                              "Tiny BERT sentiment", "--csv", data, "--text-column", "review", "--label-column",
+                              "stars", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.returncode == 0, process.stderr
+    assert "Accuracy" in process.stdout and "Macro F1" in process.stdout
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    model = metrics["models"][0]
+    assert (metrics["rows"], metrics["blank_lines_skipped"], model["unknown_labels"]) == (3, 1, {"5": 1})
+    expected = classify(load("sentiment", "Tiny BERT sentiment", "sequence-classification"),
+                        ["good, really", "bad", "meh"])
+    assert [row["prediction"] for row in read_predictions(out)] == [r.label for r in expected]
+    assert model["metrics"]["accuracy"] == pytest.approx(
+        sum(r.label == gold for r, gold in zip(expected, ["positive", "negative"])) / 2)
+
+
+def test_several_models_get_a_prediction_column_each(tiny, tmp_path, load):
+    data = write(tmp_path, "qa.csv", 'question,context,answers\nWhere?,"The tower is in Paris.","[""Paris""]"\n')
+    out = tmp_path / "out"
+    assert main(["evaluate", "--task", "qa", "--model", "Tiny BERT QA", "--model", "Tiny BERT QA (SQuAD2)",
+                 "--csv", data, "--out", str(out), "--batch-size", "1"]) == 0
+    row = read_predictions(out)[0]
+    loaded = load("qa", "Tiny BERT QA", "question-answering")
+    expected = answer(loaded, ["Where?"], ["The tower is in Paris."])[0][0].text
+    no_answer = answer(loaded, ["Where?"], ["The tower is in Paris."], QASettings(allow_no_answer=True))[0][0].text
+    assert row["prediction"] == row["prediction [Tiny BERT QA]"] == expected
+    assert row["prediction [Tiny BERT QA (SQuAD2)]"] == no_answer
+    assert [m["model"] for m in json.loads((out / "metrics.json").read_text())["models"]] == [
+        "Tiny BERT QA", "Tiny BERT QA (SQuAD2)"]
+
+
+def test_translation_and_generation_report_their_corpus_metrics(tiny, tmp_path, capsys):
+    data = write(tmp_path, "pairs.tsv", "source\treference\nHello there.\tBonjour.\n")
+    assert main(["evaluate", "--task", "translation", "--model", "Tiny BART", "--csv", data,
+                 "--out", str(tmp_path / "t")]) == 0
+    assert set(json.loads((tmp_path / "t" / "metrics.json").read_text())["models"][0]["metrics"]) == {
+        "bleu", "chrf", "ter", "signatures"}
+    data = write(tmp_path, "texts.jsonl", '{"text": "Hello world, how are you today?"}\n')
+    assert main(["evaluate", "--task", "generation", "--model", "Tiny GPT-2", "--csv", data,
+                 "--out", str(tmp_path / "g")]) == 0
+    assert "Perplexity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, content, extra, message", [
+    ("empty.csv", b"", [], "'empty.csv' is empty."),
+    ("gbk.csv", "text,label\n很好,positive\n".encode("gbk"), [], "is not UTF-8 text"),
+    ("ok.csv", b"text,label\nfine,positive\n", ["--label-column", "gold"], "has no column 'gold'"),
+    ("nolabel.csv", b"body\nfine\n", [], "Choose the label column"),
+    ("ok.csv", b"text,label\nfine,positive\n", ["--model", "nobody/no-such-model"], "nobody/no-such-model"),
+    ("ok.csv", b"text,label\nfine,positive\n", ["--model", "Tiny BERT sentimnt"], "not a valid model id"),
+    ("ok.csv", b"text,label\nfine,positive\n", ["--batch-size", "0"], "--batch-size must be at least 1"),
+])
+def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny, tmp_path, capsys, name, content, extra, message):
+    data = write(tmp_path, name, content)
+    model = [] if "--model" in extra else ["--model", "Tiny BERT sentiment"]
+    code = main(["evaluate", "--task", "sentiment", *model, "--csv", data, "--out", str(tmp_path / "o"), *extra])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert message in error and len(error.strip().splitlines()) == 1 and "Traceback" not in error
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_file_and_row_cap_are_explained(tiny, tmp_path, capsys, monkeypatch):
+    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv",
+                 str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "There is no file" in capsys.readouterr().err
+    monkeypatch.setenv("LLM_DEMO_MAX_EVAL_ROWS", "1")
+    data = write(tmp_path, "two.csv", "text,label\na,positive\nb,negative\n")
+    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", data,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "has 2 rows; this deployment evaluates at most 1" in capsys.readouterr().err
+
+
+def test_registering_the_evaluate_command_needs_no_heavy_imports():
+    process = subprocess.run([sys.executable, "-c", "import argparse, sys; import llm_demo.evaluation.cli as cli; "
+                              "cli.add_parser(argparse.ArgumentParser().add_subparsers()); "
+                              "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'pandas', 'gradio') "
+                              "if m in sys.modules))"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert process.stdout.strip() == "[]", process.stderr

@@ -1,0 +1,117 @@
+"""Reading uploaded tables robustly, and guessing which column plays which role."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from llm_demo.errors import InputError
+from llm_demo.evaluation.reading import answers_in, guess_columns, read_table
+
+
+def write(tmp_path, name: str, content: str | bytes):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_byte_order_mark_and_chinese_text_are_read_as_utf8(tmp_path):
+    table = read_table(write(tmp_path, "a.csv", "\ufefftext,label\n我喜欢这部电影。,positive\n"))
+    assert list(table.frame.columns) == ["text", "label"]
+    assert table.frame.iloc[0].tolist() == ["我喜欢这部电影。", "positive"]
+
+
+def test_quoted_fields_keep_their_commas_and_line_breaks(tmp_path):
+    table = read_table(write(tmp_path, "a.csv", 'text,label\n"one, two\nthree",x\nplain,y\n'))
+    assert table.frame["text"].tolist() == ["one, two\nthree", "plain"]
+
+
+def test_semicolon_and_tab_delimiters_are_sniffed(tmp_path):
+    semicolons = read_table(write(tmp_path, "a.csv", "text;label\nhello, world;positive\nbye;negative\n"))
+    assert semicolons.frame.values.tolist() == [["hello, world", "positive"], ["bye", "negative"]]
+    tabs = read_table(write(tmp_path, "b.txt", "source\treference\nHallo, Welt\tHello, world\n"))
+    assert tabs.frame.values.tolist() == [["Hallo, Welt", "Hello, world"]]
+
+
+def test_blank_lines_are_skipped_and_counted(tmp_path):
+    table = read_table(write(tmp_path, "a.csv", "text,label\n\na,1\n\n\nb,2\n"))
+    assert table.frame["text"].tolist() == ["a", "b"]
+    assert table.blank_lines_skipped == 3
+
+
+def test_missing_values_become_empty_cells(tmp_path):
+    table = read_table(write(tmp_path, "a.csv", "text,label,note\nonly text\n,lonely label,\n"))
+    assert table.frame.values.tolist() == [["only text", "", ""], ["", "lonely label", ""]]
+
+
+def test_json_lines_keep_lists_of_answers_readable(tmp_path):
+    table = read_table(write(tmp_path, "a.jsonl", '{"question": "Q?", "answers": ["Paris", "巴黎"]}\n\n'
+                                                  '{"question": "R?", "extra": 3}\n'))
+    assert list(table.frame.columns) == ["question", "answers", "extra"]
+    assert answers_in(table.frame["answers"][0]) == ["Paris", "巴黎"]
+    assert table.frame.iloc[1].tolist() == ["R?", "", "3"]
+    assert table.blank_lines_skipped == 1
+
+
+@pytest.mark.parametrize("name, content, key", [
+    ("empty.csv", b"", "empty_file"),
+    ("blank.csv", b"\n\n  \n", "empty_file"),
+    ("gbk.csv", "text,label\n我喜欢,positive\n".encode("gbk"), "undecodable_file"),
+    ("header.csv", b"text,label\n", "no_rows"),
+    ("ragged.csv", b"text,label\na,b,c\n", "ragged_row"),
+    ("binary.csv", b"PK\x03\x04\x00\x00binary", "not_a_table"),
+    ("bad.jsonl", b'{"text": "a"}\n{"text": \n', "not_a_table"),
+    ("list.jsonl", b'["not", "an", "object"]\n', "not_a_table"),
+])
+def test_unusable_files_are_refused_with_their_own_key(tmp_path, name, content, key):
+    with pytest.raises(InputError) as caught:
+        read_table(write(tmp_path, name, content))
+    assert caught.value.key == key
+    assert name in str(caught.value)
+
+
+def test_row_cap_refuses_larger_files_with_both_numbers(tmp_path):
+    path = write(tmp_path, "a.csv", "text\n" + "".join(f"row {i}\n" for i in range(11)))
+    assert len(read_table(path, max_rows=11).frame) == 11
+    with pytest.raises(InputError, match="has 11 rows; this deployment evaluates at most 10") as caught:
+        read_table(path, max_rows=10)
+    assert caught.value.key == "too_many_rows"
+
+
+def test_uploaded_file_is_only_read(tmp_path):
+    path = write(tmp_path, "a.csv", "\ufefftext,label\nx,y\n")
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    read_table(path)
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_extra_trailing_empty_fields_are_tolerated_and_duplicate_headers_renamed(tmp_path):
+    table = read_table(write(tmp_path, "a.csv", "text,text,\na,b,,\n"))
+    assert list(table.frame.columns) == ["text", "text_2", "column_3"]
+    assert table.frame.iloc[0].tolist() == ["a", "b", ""]
+
+
+@pytest.mark.parametrize("columns, task, expected", [
+    (["id", "review", "sentiment"], "sentiment", {"text": "review", "label": "sentiment"}),
+    (["Label", "Text"], "classification", {"text": "Text", "label": "Label"}),
+    (["Question", "Passage", "Answers"], "qa", {"question": "Question", "context": "Passage", "answer": "Answers"}),
+    (["src", "tgt"], "translation", {"source": "src", "reference": "tgt"}),
+    (["文本", "标签"], "zero-shot", {"text": "文本", "label": "标签"}),
+    (["body"], "generation", {"text": "body"}),
+    (["body", "stars"], "sentiment", {"text": "body", "label": None}),
+])
+def test_columns_are_guessed_from_their_names(columns, task, expected):
+    assert guess_columns(columns, task) == expected
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ('["Paris", "the city of Paris"]', ["Paris", "the city of Paris"]),
+    ("eight | 8", ["eight", "8"]),
+    ("1889", ["1889"]),
+    ("", []),
+    ("[not json", ["[not json"]),
+])
+def test_answer_cells_hold_one_or_several_accepted_answers(cell, expected):
+    assert answers_in(cell) == expected

@@ -1,0 +1,83 @@
+"""The evaluation tab through its public /evaluate endpoint, with an uploaded file, as gradio_client sees it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from llm_demo.tasks.classification import classify
+from llm_demo.ui.evaluation_tab import EXAMPLES, EXAMPLES_DIR, TEXT, model_choices
+
+ROLES = ("text", "label", "question", "context", "answer", "source", "reference")
+
+
+def columns(**chosen) -> list:
+    return [chosen.get(role) for role in ROLES]
+
+
+def test_uploaded_file_is_evaluated_and_offered_for_download(client, load, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("\ufefftext,label\n=bad idea,negative\n好,POSITIVE\nfine,neutral\n", encoding="utf-8")
+    status, summary, per_class, worst, _, files = client.predict(
+        handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
+        api_name="/evaluate")
+    expected = classify(load("sentiment", "Tiny BERT sentiment", "sequence-classification"), ["=bad idea", "好", "fine"])
+    assert status.startswith("Finished: 3 rows, 1 model(s).")
+    assert summary["headers"][:4] == ["Model", "Status", "Rows done", "Accuracy"]
+    accuracy = sum(r.label == gold for r, gold in zip(expected, ["negative", "positive", "neutral"])) / 3
+    assert summary["data"][0][:4] == ["Tiny BERT sentiment", "complete", 3, round(accuracy, 4)]
+    assert sum(row[-1] for row in per_class["data"]) == 3
+    by_name = {Path(path).name: Path(path) for path in files}
+    with by_name["predictions.csv"].open(encoding="utf-8-sig", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["text"] for row in rows] == ["'=bad idea", "好", "fine"]
+    assert [row["prediction"] for row in rows] == [r.label for r in expected]
+    assert json.loads(by_name["metrics.json"].read_text(encoding="utf-8"))["models"][0]["rows_done"] == 3
+
+
+def test_bad_upload_gets_a_clear_message_in_the_readers_language(app_url, tmp_path):
+    from gradio_client import Client
+
+    data = tmp_path / "gbk.csv"
+    data.write_bytes("text,label\n很好,positive\n".encode("gbk"))
+    chinese = Client(app_url, verbose=False, headers={"Accept-Language": "zh-CN"})
+    with pytest.raises(AppError, match="不是 UTF-8 文本"):
+        chinese.predict(handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"],
+                        *columns(text="text", label="label"), api_name="/evaluate")
+
+
+def test_every_example_file_reads_and_has_its_columns_guessed():
+    from llm_demo.evaluation.reading import guess_columns, read_table
+
+    for name, task in EXAMPLES:
+        table = read_table(EXAMPLES_DIR / name)
+        assert None not in guess_columns(list(table.frame.columns), task).values(), name
+
+
+def test_zero_shot_offers_only_nli_models(registry):
+    assert model_choices(registry, "zero-shot") == ["Tiny BERT NLI"]
+    assert model_choices(registry, "classification") == ["Tiny BERT classifier"]
+    assert all(f"evaluation.task.{task}" in TEXT for task in ("classification", "zero-shot", "qa"))
+
+
+def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, tmp_path, monkeypatch):
+    from llm_demo.ui import evaluation_tab
+
+    monkeypatch.setattr(evaluation_tab, "SNAPSHOT_SECONDS", -1)  # a snapshot after every batch
+    monkeypatch.setenv("LLM_DEMO_TOKEN_BUDGET", "64")
+    data = tmp_path / "many.csv"
+    data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
+    run = evaluation_tab.run_evaluation(registry, str(data), "sentiment", ["Tiny BERT sentiment"],
+                                        *columns(text="text", label="label"), None, lambda *a, **k: None)
+    status, summary, *_, files = next(run)
+    run.close()  # what Gradio does when Cancel is pressed
+    done = summary.iloc[0]["Rows done"]
+    assert 0 < done < 40 and status.startswith(f"Partial results so far: {done} of 40 rows.")
+    with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
+        statuses = [row["status"] for row in csv.DictReader(file)]
+    assert statuses.count("done") == done and statuses.count("not_finished") == 40 - done
