@@ -1,0 +1,537 @@
+"""Fine-tuning: a pretrained encoder plus a fresh classification head, trained on the user's labelled rows.
+
+The recipe is the usual one for small encoders: AdamW with linear warmup and decay, a training loop
+driven by accelerate (mixed precision on a GPU), a stratified validation split scored each epoch with
+the evaluation module's metrics, early stopping, and the best epoch's weights saved at the end.
+`FinetuneJob` runs it on a background thread so a UI or a terminal can watch it and stop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import InputError, ModelError
+from .evaluation.metrics import classification_metrics
+from .registry import ModelEntry, Registry
+from .settings import get_settings
+from .tasks.inputs import check_range
+
+if TYPE_CHECKING:  # torch is imported when training starts, so `python -m llm_demo --help` stays instant
+    import torch
+
+MIN_ROWS_PER_LABEL = 2  # a stratified split puts at least one row of each label on each side
+RECORD_FILE = "training.json"  # saved beside the weights: how the model was made
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Hyperparameters; the defaults suit a small encoder on a few thousand short texts."""
+
+    epochs: int = 3
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+    max_length: int = 128  # tokens per text; longer texts are truncated
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # share of all steps spent raising the learning rate from zero
+    validation_fraction: float = 0.2
+    seed: int = 42
+    patience: int = 2  # epochs without a better validation score before stopping; 0 never stops early
+
+    def checked(self, max_epochs: int) -> "FinetuneSettings":
+        """The same settings with whole numbers where needed; absurd values are refused by name."""
+        return replace(
+            self,
+            epochs=int(check_range("Epochs", self.epochs, 1, max_epochs)),
+            learning_rate=float(check_range("Learning rate", self.learning_rate, 1e-7, 1e-2)),
+            batch_size=int(check_range("Batch size", self.batch_size, 1, 512)),
+            max_length=int(check_range("Max sequence length", self.max_length, 8, 8192)),
+            weight_decay=float(check_range("Weight decay", self.weight_decay, 0, 1)),
+            warmup_ratio=float(check_range("Warmup ratio", self.warmup_ratio, 0, 0.5)),
+            validation_fraction=float(check_range("Validation fraction", self.validation_fraction, 0.05, 0.5)),
+            seed=int(check_range("Seed", self.seed, 0, 2**32 - 1)),
+            patience=int(check_range("Early stopping patience", self.patience, 0, 100)),
+        )
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """Texts with their label names; `skipped` counts rows left out for a blank text or label."""
+
+    texts: list[str]
+    labels: list[str]
+    skipped: int = 0
+
+    def label_counts(self) -> dict[str, int]:
+        return dict(sorted(pd.Series(self.labels, dtype=str).value_counts().items()))
+
+
+def labelled_rows(frame: pd.DataFrame, text_column: str, label_column: str) -> LabelledRows:
+    """The two mapped columns of a table, rows with a blank text or label left out."""
+    for column in (text_column, label_column):
+        if column not in frame.columns:
+            raise InputError("no_such_column", "The file has no column '{column}'. Its columns are: {columns}.",
+                             column=column, columns=", ".join(map(str, frame.columns)))
+    if text_column == label_column:
+        raise InputError("same_columns", "The text and the label must come from two different columns.")
+    texts = frame[text_column].fillna("").astype(str).str.strip()
+    labels = frame[label_column].fillna("").astype(str).str.strip()
+    keep = (texts != "") & (labels != "")
+    return LabelledRows(texts[keep].tolist(), labels[keep].tolist(), skipped=int((~keep).sum()))
+
+
+def capped(rows: LabelledRows, limit: int, seed: int) -> LabelledRows:
+    """A random sample of `limit` rows (0 means no cap), in file order, for deployments that bound training."""
+    if not limit or len(rows.texts) <= limit:
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows.texts)), limit))
+    return LabelledRows([rows.texts[i] for i in keep], [rows.labels[i] for i in keep], rows.skipped)
+
+
+def check_trainable(rows: LabelledRows, validation_fraction: float) -> None:
+    """Refuse data a stratified split cannot divide, with a message saying what to add."""
+    counts = rows.label_counts()
+    if len(counts) < 2:
+        raise InputError("one_class", "Training needs at least two different labels; the label column has {found}.",
+                         found=", ".join(counts) or "none")
+    rare = [label for label, count in counts.items() if count < MIN_ROWS_PER_LABEL]
+    if rare:
+        raise InputError("too_few_per_label", "Each label needs at least {needed} rows for a validation split; "
+                         "these have fewer: {labels}.", needed=MIN_ROWS_PER_LABEL, labels=", ".join(rare[:10]))
+    validation_rows = math.ceil(validation_fraction * len(rows.labels))
+    if min(validation_rows, len(rows.labels) - validation_rows) < len(counts):
+        raise InputError("split_too_small", "{rows} rows split at a validation fraction of {fraction} leave fewer "
+                         "rows on one side than the {labels} labels. Add rows or change the fraction.",
+                         rows=len(rows.labels), fraction=validation_fraction, labels=len(counts))
+
+
+def split_rows(labels: Sequence[str], validation_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Row indices for training and validation, each label in the same proportion on both sides."""
+    from sklearn.model_selection import train_test_split
+
+    train, validation = train_test_split(list(range(len(labels))), test_size=validation_fraction,
+                                         stratify=list(labels), random_state=seed)
+    return sorted(train), sorted(validation)
+
+
+def label_order(entry: ModelEntry, labels: Sequence[str]) -> list[str]:
+    """Label names in class-id order: sorted, or a saved checkpoint's own order when it was trained on the
+    same labels, so that continuing its training keeps its head."""
+    names = sorted(set(labels))
+    config_file = Path(entry.model) / "config.json"
+    if config_file.is_file():
+        id2label = json.loads(config_file.read_text(encoding="utf-8")).get("id2label") or {}
+        previous = [str(id2label[key]) for key in sorted(id2label, key=int)]
+        if sorted(previous) == names:
+            return previous
+    return names
+
+
+# --- progress and results ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StepLoss:
+    step: int
+    epoch: float
+    loss: float
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """Validation after an epoch; `epoch` is fractional when a stop ended it early."""
+
+    epoch: float
+    train_loss: float | None  # mean over the epoch's steps; None when it had none
+    validation_loss: float
+    accuracy: float
+    macro_f1: float
+    seconds: float
+
+    def beats(self, other: "EpochResult") -> bool:
+        """Higher macro F1 wins (fair to rare labels); lower validation loss breaks a tie."""
+        return (self.macro_f1, -self.validation_loss) > (other.macro_f1, -other.validation_loss)
+
+
+Progress = Callable[[StepLoss | EpochResult], None]
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    output_dir: Path
+    base_model: str
+    label_names: list[str]
+    epochs: list[EpochResult]
+    best: EpochResult
+    stopped_by: str  # "finished", "early_stopping" or "user"
+    train_rows: int
+    validation_rows: int
+    settings: FinetuneSettings
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices only, not on biases and LayerNorm, as BERT was trained."""
+    decayed, plain = [], []
+    for name, parameter in model.named_parameters():
+        (plain if parameter.ndim < 2 or "LayerNorm" in name else decayed).append(parameter)
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def _loader(token_ids: list[list[int]], label_ids: list[int], pad_id: int, batch_size: int,
+            shuffle_seed: int | None) -> torch.utils.data.DataLoader:
+    """Batches padded to their own longest row; shuffled for training when given a seed."""
+    import torch
+
+    from .batching import pad
+
+    def collate(rows: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+        input_ids, attention_mask = pad([ids for ids, _ in rows], pad_id)
+        return {"input_ids": input_ids, "attention_mask": attention_mask,
+                "labels": torch.tensor([label for _, label in rows])}
+
+    generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
+    return torch.utils.data.DataLoader(list(zip(token_ids, label_ids)), batch_size=batch_size,
+                                       shuffle=generator is not None, generator=generator, collate_fn=collate)
+
+
+class _Training:
+    """The prepared model, optimizer, schedule and data of one run; `finetune` drives it epoch by epoch."""
+
+    def __init__(self, entry: ModelEntry, rows: LabelledRows, names: list[str], split: tuple[list[int], list[int]],
+                 settings: FinetuneSettings) -> None:
+        import torch
+        from accelerate import Accelerator
+        from transformers import get_linear_schedule_with_warmup
+
+        from .loading import load_model
+
+        torch.manual_seed(settings.seed)  # the new head's initial weights and dropout
+        label2id = {name: index for index, name in enumerate(names)}
+        loaded = load_model(entry, "sequence-classification", new_head={
+            "num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": label2id,
+            "ignore_mismatched_sizes": True})  # a checkpoint's head for other labels is replaced, not an error
+        self.tokenizer, self.names = loaded.tokenizer, names
+        on_gpu = loaded.device.type == "cuda"
+        self.accelerator = Accelerator(cpu=loaded.device.type == "cpu", mixed_precision=(
+            ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "no"))
+        model = loaded.model.float()  # full-precision master weights; autocast gives the speed on a GPU
+        limit = min(settings.max_length, self.tokenizer.model_max_length,
+                    getattr(model.config, "max_position_embeddings", settings.max_length))
+        token_ids = self.tokenizer(rows.texts, truncation=True, max_length=limit)["input_ids"]
+        label_ids = [label2id[label] for label in rows.labels]
+        pad_id = self.tokenizer.pad_token_id or 0
+        train, validation = split
+        train_loader = _loader([token_ids[i] for i in train], [label_ids[i] for i in train], pad_id,
+                               settings.batch_size, shuffle_seed=settings.seed)
+        validation_loader = _loader([token_ids[i] for i in validation], [label_ids[i] for i in validation],
+                                    pad_id, settings.batch_size, shuffle_seed=None)
+        self.validation_labels = [rows.labels[i] for i in validation]
+        optimizer = torch.optim.AdamW(_parameter_groups(model, settings.weight_decay), lr=settings.learning_rate)
+        self.steps_per_epoch = len(train_loader)
+        total_steps = self.steps_per_epoch * settings.epochs
+        scheduler = get_linear_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total_steps),
+                                                    total_steps)
+        (self.model, self.optimizer, self.train_loader, self.validation_loader,
+         self.scheduler) = self.accelerator.prepare(model, optimizer, train_loader, validation_loader, scheduler)
+        self.step = 0
+
+    def train_epoch(self, epoch: int, on_progress: Progress, stop: threading.Event) -> list[float]:
+        """One pass over the training rows, or fewer steps if `stop` is set; returns the step losses."""
+        self.model.train()
+        losses: list[float] = []
+        for batch in self.train_loader:
+            if stop.is_set():
+                break
+            loss = self.model(**batch).loss
+            self.accelerator.backward(loss)
+            self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad()
+            self.step += 1
+            losses.append(loss.item())
+            on_progress(StepLoss(self.step, epoch + len(losses) / self.steps_per_epoch, losses[-1]))
+        return losses
+
+    def evaluate(self) -> tuple[float, list[str]]:
+        """Mean validation loss and the predicted label of each validation row."""
+        import torch
+
+        self.model.eval()
+        total_loss, predictions = 0.0, []
+        with torch.no_grad():
+            for batch in self.validation_loader:
+                output = self.model(**batch)
+                total_loss += output.loss.item() * len(batch["labels"])
+                predictions += [self.names[index] for index in output.logits.argmax(dim=-1).tolist()]
+        return total_loss / len(predictions), predictions
+
+    def epoch_result(self, epoch: float, losses: list[float], started: float) -> EpochResult:
+        validation_loss, predictions = self.evaluate()
+        metrics = classification_metrics(self.validation_labels, predictions, labels=self.names, bootstrap=0)
+        return EpochResult(epoch=round(epoch, 3), train_loss=sum(losses) / len(losses) if losses else None,
+                           validation_loss=validation_loss, accuracy=metrics.accuracy, macro_f1=metrics.macro_f1,
+                           seconds=time.perf_counter() - started)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the current weights in CPU memory, where keeping the best epoch costs no GPU memory."""
+        state = self.accelerator.unwrap_model(self.model).state_dict()
+        return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
+    def save(self, state: dict[str, torch.Tensor], output_dir: Path, record: dict[str, Any]) -> None:
+        """Write weights, tokenizer and record beside the target, then rename: the model lists (which show any
+        folder with a config.json) never see a half-written model."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.load_state_dict(state)
+        partial = output_dir.with_name(f".{output_dir.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+        self.tokenizer.save_pretrained(partial)
+        (partial / RECORD_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+        partial.rename(output_dir)
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    if output_dir.exists() and any(output_dir.iterdir()):
+        raise InputError("output_exists", "'{path}' already exists and is not empty; choose another name or folder.",
+                         path=str(output_dir))
+
+
+def finetune(entry: ModelEntry, rows: LabelledRows, output_dir: Path, settings: FinetuneSettings = FinetuneSettings(),
+             on_progress: Progress = lambda event: None, stop: threading.Event | None = None) -> FinetuneResult:
+    """Train `entry` to predict `rows`' labels, evaluating each epoch, and save the best epoch to `output_dir`.
+
+    Setting `stop` ends the current epoch early; that partial epoch is evaluated like the others and the
+    best weights so far are saved, so stopping never throws the training away.
+    """
+    limits = get_settings()
+    settings = settings.checked(limits.max_finetune_epochs)
+    output_dir = Path(output_dir)
+    _check_output_dir(output_dir)
+    rows = capped(rows, limits.max_finetune_rows, settings.seed)
+    check_trainable(rows, settings.validation_fraction)
+    split = split_rows(rows.labels, settings.validation_fraction, settings.seed)
+    training = _Training(entry, rows, label_order(entry, rows.labels), split, settings)
+    stop = stop or threading.Event()
+    epochs: list[EpochResult] = []
+    best, best_state, since_best, stopped_by = None, None, 0, "finished"
+    for epoch in range(settings.epochs):
+        started = time.perf_counter()
+        losses = training.train_epoch(epoch, on_progress, stop)
+        result = training.epoch_result(epoch + len(losses) / training.steps_per_epoch, losses, started)
+        epochs.append(result)
+        on_progress(result)
+        if best is None or result.beats(best):
+            best, best_state, since_best = result, training.weights(), 0
+        else:
+            since_best += 1
+        if stop.is_set():
+            stopped_by = "user"
+            break
+        if settings.patience and since_best >= settings.patience:
+            stopped_by = "early_stopping"
+            break
+    outcome = FinetuneResult(output_dir=output_dir, base_model=entry.model, label_names=training.names,
+                             epochs=epochs, best=best, stopped_by=stopped_by, train_rows=len(split[0]),
+                             validation_rows=len(split[1]), settings=settings)
+    training.save(best_state, output_dir, _record(outcome))
+    return outcome
+
+
+def _record(result: FinetuneResult) -> dict[str, Any]:
+    return {"base_model": result.base_model, "label_names": result.label_names,
+            "settings": asdict(result.settings), "epochs": [asdict(epoch) for epoch in result.epochs],
+            "best_epoch": result.best.epoch, "stopped_by": result.stopped_by,
+            "train_rows": result.train_rows, "validation_rows": result.validation_rows}
+
+
+# --- running in the background -------------------------------------------------------------------
+
+@dataclass
+class FinetuneJob:
+    """One training on a background thread: a UI polls `steps`/`epochs` while it runs and calls `stop()`."""
+
+    entry: ModelEntry
+    rows: LabelledRows
+    output_dir: Path
+    settings: FinetuneSettings
+    steps: list[StepLoss] = field(default_factory=list)
+    epochs: list[EpochResult] = field(default_factory=list)
+    result: FinetuneResult | None = None
+    error: BaseException | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> "FinetuneJob":
+        self._thread = threading.Thread(target=self._run, name="finetune", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.result = finetune(self.entry, self.rows, self.output_dir, self.settings, self._collect,
+                                   self.stop_requested)
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
+            self.error = error
+
+    def _collect(self, event: StepLoss | EpochResult) -> None:
+        (self.steps if isinstance(event, StepLoss) else self.epochs).append(event)
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` seconds; True once the training has ended (saved or failed)."""
+        if self._thread is None:
+            raise RuntimeError("the job was never started")
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def outcome(self) -> FinetuneResult:
+        """The result of a finished job, or the error that ended it."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+# --- models to start from, the saved model's uses -----------------------------------------------
+
+def base_models(registry: Registry) -> list[ModelEntry]:
+    """The listed encoders, then the models fine-tuned here, which can be trained further."""
+    finetuned = registry.settings.finetune_dir.resolve()
+    own = [entry for entry in registry.entries("classification") if Path(entry.model).parent == finetuned]
+    return registry.entries("finetune") + own
+
+
+def resolve_base_model(registry: Registry, choice: str | None) -> ModelEntry:
+    for entry in base_models(registry):
+        if (choice or "").strip() in (entry.name, entry.model):
+            return entry
+    return registry.resolve("finetune", choice)
+
+
+def output_folder(finetune_dir: Path, name: str | None, base: ModelEntry) -> Path:
+    """Where a model named in the UI is saved: a safe folder name under the fine-tuned models folder."""
+    name = (name or "").strip() or f"{Path(base.model).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    safe = re.sub(r"[^\w.-]+", "-", name).strip(".-")
+    if not safe:
+        raise InputError("bad_model_name", "'{name}' cannot be a folder name; use letters, digits, '-' or '_'.",
+                         name=name)
+    return finetune_dir / safe
+
+
+def zip_model(folder: Path) -> Path:
+    """The saved model as one zip file for download, in a fresh temporary folder."""
+    archive = Path(tempfile.mkdtemp(prefix="llm_demo-finetuned-")) / folder.name
+    return Path(shutil.make_archive(str(archive), "zip", root_dir=folder))
+
+
+def push_to_hub(folder: Path, repo_id: str, token: str) -> str:
+    """Upload a saved model to a private Hub repository of the token's owner; returns the repository URL."""
+    repo_id, token = (repo_id or "").strip(), (token or "").strip()
+    if not repo_id or not token:
+        raise InputError("hub_details_missing", "To upload, give both a repository name and a Hugging Face token.")
+    from .loading import hub_reachable
+
+    if not hub_reachable():
+        raise ModelError("hub_push_unreachable", "Cannot upload: the Hugging Face Hub is unreachable from here.")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, private=True, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Fine-tuned with llm_demo")
+    except Exception as error:  # noqa: BLE001 - a bad token, name or network all end here
+        raise ModelError("hub_push_failed", "Could not upload to '{repo}': {reason}", repo=repo_id,
+                         reason=(str(error).splitlines() or [type(error).__name__])[0][:300]) from error
+    return str(url)
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`python -m llm_demo finetune --model M --csv FILE --out DIR [hyperparameters]`."""
+    defaults = FinetuneSettings()
+    parser = subparsers.add_parser("finetune", help="train a text classifier on a labelled CSV",
+                                   description="Fine-tune an encoder into a classifier for a CSV's labels; "
+                                               "Ctrl-C stops and keeps the best epoch so far.")
+    parser.add_argument("--model", required=True, help="name from models.yaml (finetune:), Hub id or local folder")
+    parser.add_argument("--csv", required=True, type=Path, help="labelled table: CSV, TSV or JSON Lines")
+    parser.add_argument("--text-column", help="column holding the texts (guessed from the names if omitted)")
+    parser.add_argument("--label-column", help="column holding the labels (guessed from the names if omitted)")
+    parser.add_argument("--out", required=True, type=Path, help="folder to save the model in (must not exist)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--max-length", type=int, default=defaults.max_length, help="tokens per text")
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
+    parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--patience", type=int, default=defaults.patience,
+                        help="epochs without improvement before stopping; 0 never stops early")
+    parser.set_defaults(run=run_command)
+
+
+def _mapped_column(given: str | None, guessed: dict[str, str | None], role: str) -> str:
+    column = given or guessed[role]
+    if not column:
+        raise InputError("column_not_guessed", "Could not tell which column holds the {role}; name it.", role=role)
+    return column
+
+
+def run_command(arguments: argparse.Namespace) -> int:
+    from .evaluation.reading import guess_columns, read_table
+
+    if not arguments.csv.is_file():
+        raise InputError("no_such_file", "There is no file '{name}'.", name=str(arguments.csv))
+    table = read_table(arguments.csv)
+    guessed = guess_columns(list(table.frame.columns), "classification")
+    rows = labelled_rows(table.frame, _mapped_column(arguments.text_column, guessed, "text"),
+                         _mapped_column(arguments.label_column, guessed, "label"))
+    settings = FinetuneSettings(
+        epochs=arguments.epochs, learning_rate=arguments.learning_rate, batch_size=arguments.batch_size,
+        max_length=arguments.max_length, weight_decay=arguments.weight_decay, warmup_ratio=arguments.warmup_ratio,
+        validation_fraction=arguments.validation_fraction, seed=arguments.seed, patience=arguments.patience)
+    entry = resolve_base_model(Registry.load(), arguments.model)
+    job = FinetuneJob(entry, rows, arguments.out, settings).start()
+    printed = 0
+    while True:
+        try:
+            done = job.wait(0.5)
+        except KeyboardInterrupt:
+            print("stopping: evaluating and saving the best epoch so far...", file=sys.stderr)
+            job.stop()
+            continue
+        for epoch in job.epochs[printed:]:
+            print(describe_epoch(epoch), file=sys.stderr)
+        printed = len(job.epochs)
+        if done:
+            break
+    result = job.outcome()
+    print(f"saved {result.output_dir} (best: epoch {result.best.epoch:g}, accuracy {result.best.accuracy:.3f}, "
+          f"macro F1 {result.best.macro_f1:.3f}; labels: {', '.join(result.label_names)})")
+    return 0
+
+
+def describe_epoch(epoch: EpochResult) -> str:
+    train = "n/a" if epoch.train_loss is None else f"{epoch.train_loss:.4f}"
+    return (f"epoch {epoch.epoch:g}: train loss {train}, validation loss {epoch.validation_loss:.4f}, "
+            f"accuracy {epoch.accuracy:.3f}, macro F1 {epoch.macro_f1:.3f} ({epoch.seconds:.1f} s)")
