@@ -27,7 +27,8 @@ def browser():
 def _open(browser, app_url: str, locale: str):
     page = browser.new_page(locale=locale, extra_http_headers={"Accept-Language": locale},
                             viewport={"width": 1280, "height": 900})
-    page.goto(app_url, wait_until="networkidle")
+    page.goto(app_url)
+    page.get_by_role("tab").first.wait_for(timeout=30_000)
     return page
 
 

@@ -83,8 +83,12 @@ def model_picker(registry: Registry, task: str) -> gr.Dropdown:
     """A dropdown of the task's models; typing another id is allowed when the deployment allows it."""
     choices = registry.choices(task)
     custom = registry.settings.allow_custom_models
-    return gr.Dropdown(choices=choices, value=choices[0], label=t("common.model"), allow_custom_value=custom,
-                       info=t("common.model_info") if custom else t("common.model_info_fixed"))
+    picker = gr.Dropdown(choices=choices, value=choices[0], label=t("common.model"), allow_custom_value=custom,
+                         info=t("common.model_info") if custom else t("common.model_info_fixed"))
+    # Re-read the list when the user opens it, so a model fine-tuned a minute ago is offered.
+    picker.focus(lambda: gr.Dropdown(choices=registry.choices(task)), None, picker, api_visibility="private",
+                 queue=False)
+    return picker
 
 
 def examples(rows: list[list], inputs: list) -> gr.Examples:

@@ -221,6 +221,8 @@ def build(registry: Registry) -> None:
     upload.change(bind(preview_file, registry), [upload, task], [preview, info, columns_state, *roles],
                   api_visibility="private")
     task.change(bind(change_task, registry), [task, columns_state], [models, *roles], api_visibility="private")
+    models.focus(lambda current: gr.Dropdown(choices=model_choices(registry, current)), task, models,
+                 api_visibility="private", queue=False)  # a model fine-tuned meanwhile shows up
     running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles],
                                [status, summary, per_class, worst, plot, downloads], api_name="evaluate",
                                concurrency_limit=1, concurrency_id="evaluation")
