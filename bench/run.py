@@ -120,14 +120,15 @@ def floor_seconds(model_dir: Path, texts: list[str], budget: int) -> float:
 
 def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
     """Our evaluation in this process, model already loaded: the reading, batching and metrics are timed."""
-    from llm_demo.evaluation.runner import evaluate_file
+    from llm_demo.evaluation.reading import read_table
+    from llm_demo.evaluation.runner import evaluate
     from llm_demo.loading import get_model
-    from llm_demo.registry import ModelEntry
+    from llm_demo.registry import ModelEntry, Registry
 
-    entry = ModelEntry(str(model_dir), "bench", "classification")
-    get_model(entry, "sequence-classification")
+    get_model(ModelEntry(str(model_dir), str(model_dir), "classification"), "sequence-classification")
     started = time.perf_counter()
-    evaluate_file(csv_path, task="classification", models=[str(model_dir)])
+    evaluate("classification", read_table(csv_path), {"text": "text", "label": "label"}, [str(model_dir)],
+             Registry.load())
     return time.perf_counter() - started
 
 
@@ -135,9 +136,9 @@ def bench_evaluation(work: Path, rows: int) -> dict:
     model_dir = make_classifier(work / "minilm-2-labels")
     csv_path = work / "reviews.csv"
     texts = make_reviews(csv_path, rows)
-    from llm_demo.settings import get_settings
+    from llm_demo.batching import default_budget
 
-    budget = get_settings().token_budget
+    budget = default_budget("cpu")
     ours, _ = timed_process(["-m", "llm_demo", "evaluate", "--task", "classification", "--model", str(model_dir),
                              "--csv", str(csv_path), "--out", str(work / "out")])
     pipeline32, _ = timed_process(["-c", PIPELINE_SCRIPT, str(csv_path), str(model_dir), "32"])

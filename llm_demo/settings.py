@@ -34,7 +34,7 @@ class Settings:
     cache_size: int  # LLM_DEMO_CACHE_SIZE: models kept loaded at once
     max_input_chars: int  # LLM_DEMO_MAX_INPUT_CHARS: per text box
     max_eval_rows: int  # LLM_DEMO_MAX_EVAL_ROWS: 0 means no cap
-    token_budget: int  # LLM_DEMO_TOKEN_BUDGET: padded tokens per inference batch
+    token_budget: int  # LLM_DEMO_TOKEN_BUDGET: padded tokens per inference batch; 0 picks by device
     device: str  # LLM_DEMO_DEVICE: "auto", "cpu", "cuda", "mps"
     finetune_dir: Path  # LLM_DEMO_FINETUNE_DIR: where fine-tuned models are saved
     max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
@@ -51,7 +51,7 @@ def get_settings() -> Settings:
         cache_size=max(1, _int("LLM_DEMO_CACHE_SIZE", 4)),
         max_input_chars=max(1, _int("LLM_DEMO_MAX_INPUT_CHARS", 20_000)),
         max_eval_rows=max(0, _int("LLM_DEMO_MAX_EVAL_ROWS", 0)),
-        token_budget=max(64, _int("LLM_DEMO_TOKEN_BUDGET", 8192)),
+        token_budget=max(0, _int("LLM_DEMO_TOKEN_BUDGET", 0)),
         device=os.environ.get("LLM_DEMO_DEVICE", "auto").strip().lower() or "auto",
         finetune_dir=Path(os.environ.get("LLM_DEMO_FINETUNE_DIR") or "finetuned"),
         max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),

@@ -8,10 +8,9 @@ from typing import Any
 
 import torch
 
-from ..batching import in_input_order, pad, run_in_batches
+from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError
 from ..loading import LoadedModel
-from ..settings import get_settings
 
 MAX_ATTENTION_TOKENS = 64  # beyond this a tokens x tokens heatmap is too dense to read
 
@@ -83,5 +82,5 @@ def attention_maps(loaded: LoadedModel, texts: list[str], max_tokens: int = MAX_
                 for row, ids in enumerate(batch)]
 
     batches = run_in_batches(token_ids, [len(ids) for ids in token_ids], process,
-                             budget or get_settings().token_budget)
+                             budget or default_budget(loaded.device))
     return in_input_order(len(texts), batches)

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..batching import run_in_batches
+from ..batching import default_budget, run_in_batches
 from ..loading import LoadedModel
-from ..settings import get_settings
 from .attention import encode_whole, token_limit
 from .classification import Classification, classify, label_names
 from .generation import TokenLogProbs, perplexity, token_logprobs
@@ -114,7 +113,7 @@ def explain(loaded: LoadedModel, text: str, steps: int = 50, budget: int | None 
 
     points = _integration_points(steps)
     batches = run_in_batches(points, [len(ids)] * len(points), weighted_gradients,
-                             budget or get_settings().token_budget)
+                             budget or default_budget(loaded.device))
     integral = torch.stack([gradient for _, results in batches for gradient in results]).sum(dim=0)  # (T, D)
     scores = ((text_embeds - baseline_embeds).float().cpu() * integral).sum(dim=-1).tolist()
     return Attribution(prediction=prediction, tokens=loaded.tokenizer.convert_ids_to_tokens(ids), scores=scores,

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import in_input_order, pad, run_in_batches
+from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError, ModelError
 from ..loading import LoadedModel
-from ..settings import get_settings
 
 DEFAULT_HYPOTHESIS = "This example is {}."
 
@@ -80,7 +79,7 @@ def iter_classify(loaded: LoadedModel, token_ids: list[list[int]],
         return [_ranked(names, row) for row in probabilities]
 
     return run_in_batches(token_ids, [len(ids) for ids in token_ids], process,
-                          budget or get_settings().token_budget)
+                          budget or default_budget(loaded.device))
 
 
 def classify(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> list[Classification]:
@@ -143,4 +142,4 @@ def iter_zero_shot(loaded: LoadedModel, texts: list[str], labels: list[str], mul
         return [_ranked(labels, row) for row in probabilities]
 
     lengths = [max(len(ids) for ids in pairs) * len(labels) for pairs in per_text]
-    return run_in_batches(per_text, lengths, process, budget or get_settings().token_budget)
+    return run_in_batches(per_text, lengths, process, budget or default_budget(loaded.device))

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import in_input_order, pad, run_in_batches
+from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError, ModelError
 from ..loading import LoadedModel
-from ..settings import get_settings
 from .attention import encode_whole, token_limit
 from .inputs import check_range
 
@@ -79,5 +78,5 @@ def fill_mask(loaded: LoadedModel, texts: list[str], top_k: int = 5, budget: int
         probabilities = logits[torch.arange(len(batch)), positions.to(logits.device)].float().softmax(-1).cpu()
         return [fillers(ids, position, row) for (ids, position), row in zip(batch, probabilities)]
 
-    batches = run_in_batches(rows, [len(ids) for ids in token_ids], process, budget or get_settings().token_budget)
+    batches = run_in_batches(rows, [len(ids) for ids in token_ids], process, budget or default_budget(loaded.device))
     return in_input_order(len(texts), batches)

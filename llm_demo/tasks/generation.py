@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import in_input_order, pad, run_in_batches
+from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import ModelError
 from ..loading import LoadedModel
-from ..settings import get_settings
 from .inputs import check_range
 
 
@@ -145,7 +144,7 @@ def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettin
                                            pad_token_id=loaded.tokenizer.pad_token_id, **settings.generate_kwargs())
         return loaded.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
 
-    budget = budget or get_settings().token_budget
+    budget = budget or default_budget(loaded.device)
     lengths = [len(ids) + settings.max_new_tokens for ids in token_ids]
     return in_input_order(len(prompts), run_in_batches(token_ids, lengths, process, budget))
 
@@ -188,7 +187,7 @@ def iter_token_logprobs(loaded: LoadedModel, texts: list[str],
         return [TokenLogProbs(tokens=tokenizer.convert_ids_to_tokens(ids[1:]), logprobs=logprobs[row, :len(ids) - 1].tolist())
                 for row, ids in enumerate(batch)]
 
-    return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, budget or get_settings().token_budget)
+    return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, budget or default_budget(loaded.device))
 
 
 def token_logprobs(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> list[TokenLogProbs]:

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import in_input_order, pad, run_in_batches
+from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError
 from ..loading import LoadedModel
-from ..settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def iter_answer(loaded: LoadedModel, questions: list[str], contexts: list[str], 
         return answers
 
     lengths = [sum(len(window.input_ids) for window in group) for group in per_question]
-    return run_in_batches(per_question, lengths, process, budget or get_settings().token_budget)
+    return run_in_batches(per_question, lengths, process, budget or default_budget(loaded.device))
 
 
 def answer(loaded: LoadedModel, questions: list[str], contexts: list[str], settings: QASettings = QASettings(),

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import in_input_order, pad, run_in_batches
+from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError
 from ..loading import LoadedModel
-from ..settings import get_settings
 
 # A sentence ends after . ! ? (followed by space) or after CJK full stops, which need no space.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])")
@@ -81,7 +80,7 @@ def iter_translate_sentences(loaded: LoadedModel, sentences: list[str], settings
         return [text.strip() for text in loaded.tokenizer.batch_decode(output, skip_special_tokens=True)]
 
     # Generation costs grow with beams and output length too, so the budget counts beams.
-    budget = (budget or get_settings().token_budget) // max(1, settings.num_beams)
+    budget = (budget or default_budget(loaded.device)) // max(1, settings.num_beams)
     return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, max(budget, 64))
 
 
