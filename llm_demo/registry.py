@@ -68,6 +68,13 @@ def _finetuned_entries(folder: Path, task: str) -> list[ModelEntry]:
             for path in sorted(folder.iterdir()) if (path / "config.json").is_file()]
 
 
+Tasks = str | tuple[str, ...]  # views such as the attention viewer offer the models of several tasks
+
+
+def _as_tuple(tasks: Tasks) -> tuple[str, ...]:
+    return (tasks,) if isinstance(tasks, str) else tasks
+
+
 def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or "\\" in value or Path(value).exists()
 
@@ -84,20 +91,24 @@ class Registry:
         settings = settings or get_settings()
         return cls(read_models_file(settings.models_file), settings)
 
-    def entries(self, task: str) -> list[ModelEntry]:
-        if task not in self.tasks:
-            raise KeyError(f"unknown task {task!r}; valid tasks: {list(TASKS)}")
-        extra = _finetuned_entries(self.settings.finetune_dir, task) if task in FINETUNED_TASKS else []
-        return self.tasks[task] + extra
+    def entries(self, task: Tasks) -> list[ModelEntry]:
+        """Models of one task, or of several (each name once, in file order), fine-tuned ones included."""
+        found: list[ModelEntry] = []
+        for name in _as_tuple(task):
+            if name not in self.tasks:
+                raise KeyError(f"unknown task {name!r}; valid tasks: {list(TASKS)}")
+            extra = _finetuned_entries(self.settings.finetune_dir, name) if name in FINETUNED_TASKS else []
+            found += [entry for entry in self.tasks[name] + extra if entry.name not in {e.name for e in found}]
+        return found
 
-    def default(self, task: str) -> ModelEntry:
+    def default(self, task: Tasks) -> ModelEntry:
         return self.entries(task)[0]
 
-    def choices(self, task: str) -> list[str]:
+    def choices(self, task: Tasks) -> list[str]:
         """Names to show in a dropdown, default first."""
         return [entry.name for entry in self.entries(task)]
 
-    def resolve(self, task: str, choice: str | None) -> ModelEntry:
+    def resolve(self, task: Tasks, choice: str | None) -> ModelEntry:
         """Turn what the user picked or typed into an entry, enforcing the deployment's rules."""
         choice = (choice or "").strip()
         if not choice:
@@ -107,8 +118,9 @@ class Registry:
                 return entry
         return self._custom_entry(task, choice)
 
-    def _custom_entry(self, task: str, choice: str) -> ModelEntry:
-        known = [entry.name for entry in self.entries(task)]
+    def _custom_entry(self, tasks: Tasks, choice: str) -> ModelEntry:
+        known = self.choices(tasks)
+        task = _as_tuple(tasks)[0]
         if not self.settings.allow_custom_models:
             close = difflib.get_close_matches(choice, known, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""

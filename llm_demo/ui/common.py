@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import UserFacingError
 from ..loading import LoadedModel, get_model
-from ..registry import Registry
+from ..registry import Registry, Tasks
 from .i18n import language_of, t
 
 log = logging.getLogger("llm_demo")
@@ -79,8 +79,8 @@ def bind(handler: Callable, *leading: Any) -> Callable:
     return bound
 
 
-def model_picker(registry: Registry, task: str) -> gr.Dropdown:
-    """A dropdown of the task's models; typing another id is allowed when the deployment allows it."""
+def model_picker(registry: Registry, task: Tasks) -> gr.Dropdown:
+    """A dropdown of the task's (or tasks') models; typing another id is allowed when the deployment allows it."""
     choices = registry.choices(task)
     custom = registry.settings.allow_custom_models
     picker = gr.Dropdown(choices=choices, value=choices[0], label=t("common.model"), allow_custom_value=custom,
@@ -118,7 +118,7 @@ def model_status() -> gr.Markdown:
     return gr.Markdown(elem_classes=["model-status"])
 
 
-def load_picked(registry: Registry, task: str, choice: str | None, kind: str, **options: Any) -> LoadedModel:
+def load_picked(registry: Registry, task: Tasks, choice: str | None, kind: str, **options: Any) -> LoadedModel:
     return get_model(registry.resolve(task, choice), kind, **options)
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ..loading import LoadedModel, get_model
-from ..registry import ModelEntry, Registry
+from ..registry import Registry
 from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
 from ..tasks.fill_mask import Filler, fill_mask, mask_token
@@ -95,42 +94,10 @@ EXPLAIN_EXAMPLES = [["I loved this film, the acting was wonderful."], ["The serv
                     ["这家店的服务太好了，下次还来！"]]
 SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], ["今天天气很好，我们去公园散步吧。"]]
 ENCODER_TASKS = ("fill_mask", "classification")  # any encoder can show its attention
-LABEL_TASKS = ("classification", "sentiment")  # fixed-label classifiers; zero-shot ones need labels to explain
+LABEL_TASKS = ("sentiment", "classification")  # classifiers, a sentiment model first (a zero-shot one needs labels)
 SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", "PingFang SC")
 CJK_FONT_FILES = ("CJK", "wqy", "WenQuanYi")  # how their files are named on Linux
-
-
-# --- models offered by views that draw on several tasks ----------------------------------------------
-
-def _offered(registry: Registry, tasks: tuple[str, ...], zero_shot: bool = True) -> list[ModelEntry]:
-    """The tasks' models, each name once, in models.yaml order."""
-    seen: set[str] = set()
-    offered = []
-    for task in tasks:
-        for entry in registry.entries(task):
-            if entry.name not in seen and (zero_shot or not entry.option("zero_shot")):
-                seen.add(entry.name)
-                offered.append(entry)
-    return offered
-
-
-def _picker(entries: list[ModelEntry], registry: Registry) -> gr.Dropdown:
-    custom = registry.settings.allow_custom_models
-    return gr.Dropdown(choices=[entry.name for entry in entries], value=entries[0].name, label=t("common.model"),
-                       allow_custom_value=custom,
-                       info=t("common.model_info") if custom else t("common.model_info_fixed"))
-
-
-def _load_offered(registry: Registry, tasks: tuple[str, ...], choice: str | None, kind: str,
-                  zero_shot: bool = True, **options: object) -> LoadedModel:
-    """A listed model by name or id, else what the user typed, under the registry's rules for custom models."""
-    choice = (choice or "").strip()
-    offered = _offered(registry, tasks, zero_shot)
-    entry = next((entry for entry in offered if choice in (entry.name, entry.model)), None)
-    if entry is None:
-        entry = registry.resolve(tasks[0], choice) if choice else offered[0]
-    return get_model(entry, kind, **options)
 
 
 # --- shared display helpers ----------------------------------------------------------------------------
@@ -251,7 +218,7 @@ def _attention_table(maps: AttentionMaps, layer: int, head: int, request: gr.Req
 def run_attention(registry: Registry, text: str, model: str, layer: float, head: float,
                   request: gr.Request) -> tuple[object, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = _load_offered(registry, ENCODER_TASKS, model, "encoder", attn_implementation="eager")
+    loaded = load_picked(registry, ENCODER_TASKS, model, "encoder", attn_implementation="eager")
     maps = attention_maps(loaded, [text])[0]
     layer = int(check_range("Layer", layer, 1, maps.layers)) - 1
     head = int(check_range("Head", head, 1, maps.heads)) - 1
@@ -265,7 +232,7 @@ def _build_attention(registry: Registry) -> ResultTable:
         with gr.Row():
             with gr.Column(scale=1):
                 sentence = gr.Textbox(label=t("inside.sentence"), lines=3)
-                model = _picker(_offered(registry, ENCODER_TASKS), registry)
+                model = model_picker(registry, ENCODER_TASKS)
                 with gr.Row():
                     layer = gr.Slider(1, 24, value=1, step=1, label=t("inside.layer"))
                     head = gr.Slider(1, 16, value=1, step=1, label=t("inside.head"))
@@ -289,7 +256,7 @@ def _build_attention(registry: Registry) -> ResultTable:
 def run_explain(registry: Registry, text: str, model: str,
                 request: gr.Request) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
     text = clean_text(text)
-    loaded = _load_offered(registry, LABEL_TASKS, model, "sequence-classification", zero_shot=False)
+    loaded = load_picked(registry, LABEL_TASKS, model, "sequence-classification")
     result = explain(loaded, text)
     strongest = max((abs(score) for score in result.scores), default=0.0)
     summary = _text("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
@@ -304,7 +271,7 @@ def _build_explain(registry: Registry) -> None:
         with gr.Row():
             with gr.Column():
                 text = gr.Textbox(label=t("inside.text"), lines=4)
-                model = _picker(_offered(registry, LABEL_TASKS, zero_shot=False), registry)
+                model = model_picker(registry, LABEL_TASKS)
                 button = gr.Button(t("inside.explain_button"), variant="primary")
                 prediction = gr.Label(label=t("inside.prediction"), num_top_classes=5)
             with gr.Column():
