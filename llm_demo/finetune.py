@@ -15,7 +15,6 @@ import random
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -437,10 +436,9 @@ def output_folder(finetune_dir: Path, name: str | None, base: ModelEntry) -> Pat
     return finetune_dir / safe
 
 
-def zip_model(folder: Path) -> Path:
-    """The saved model as one zip file for download, in a fresh temporary folder."""
-    archive = Path(tempfile.mkdtemp(prefix="llm_demo-finetuned-")) / folder.name
-    return Path(shutil.make_archive(str(archive), "zip", root_dir=folder))
+def zip_model(folder: Path, destination: Path) -> Path:
+    """The saved model as one zip file in `destination`, for download."""
+    return Path(shutil.make_archive(str(destination / folder.name), "zip", root_dir=folder))
 
 
 def push_to_hub(folder: Path, repo_id: str, token: str) -> str:

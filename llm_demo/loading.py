@@ -55,6 +55,12 @@ class LoadedModel:
         return f"{self.model_id} · {self.device} · {dtype} · loaded in {self.load_seconds:.1f} s"
 
 
+# transformers' lazy first import and parts of from_pretrained are not thread-safe: two models loaded
+# at once can fail with "no attribute AutoModel…" or report missing weights. Loads are CPU- and
+# disk-bound anyway, so they take turns; inference on loaded models still runs side by side.
+_ONE_LOAD_AT_A_TIME = threading.Lock()
+
+
 def pick_device(preference: str = "auto") -> torch.device:
     """CUDA, then Apple MPS, then CPU, unless $LLM_DEMO_DEVICE names one."""
     if preference != "auto":
@@ -141,13 +147,9 @@ def _head_was_trained(loading_info: dict[str, Any]) -> bool:
 def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None = None,
                new_head: dict[str, Any] | None = None) -> LoadedModel:
     """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point."""
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
     settings = get_settings()
     device = pick_device(settings.device)
     dtype = pick_dtype(device)
-    auto_class = getattr(transformers, KINDS[kind])
     hub_options = _offline_options(entry)
     kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype, **hub_options}
     if attn_implementation:
@@ -158,9 +160,14 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
         kwargs.update(new_head)
     started = time.perf_counter()
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(entry.model, revision=entry.revision,
-                                                               trust_remote_code=False, **hub_options)
-        model, info = auto_class.from_pretrained(entry.model, output_loading_info=True, **kwargs)
+        with _ONE_LOAD_AT_A_TIME:
+            import transformers
+
+            transformers.utils.logging.disable_progress_bar()
+            tokenizer = transformers.AutoTokenizer.from_pretrained(entry.model, revision=entry.revision,
+                                                                   trust_remote_code=False, **hub_options)
+            model, info = getattr(transformers, KINDS[kind]).from_pretrained(entry.model, output_loading_info=True,
+                                                                             **kwargs)
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure becomes a readable message

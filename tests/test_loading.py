@@ -81,3 +81,25 @@ def test_load_errors_are_explained_by_kind():
     assert explain_load_error("a/b", "seq2seq", wrapped).key == "unknown_model"
     assert explain_load_error("a/b", "seq2seq", MemoryError()).key == "out_of_memory"
     assert explain_load_error("a/b", "seq2seq", OSError("something odd")).key == "load_failed"
+
+
+def test_different_models_requested_at_once_all_load(tiny):
+    """from_pretrained is not thread-safe; concurrent loads of different models must still all succeed."""
+    cache = ModelCache(capacity=4)
+    wanted = [(tiny.gpt2, "causal-lm"), (tiny.sentiment, "sequence-classification"), (tiny.qa, "question-answering"),
+              (tiny.bart, "seq2seq")]
+    errors, start = [], threading.Barrier(len(wanted))
+
+    def ask(path, kind):
+        start.wait()
+        try:
+            cache.get(_entry(path), kind)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask, args=pair) for pair in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and cache.loads == 4

@@ -50,3 +50,19 @@ def test_the_app_is_never_shared_publicly_and_caps_uploads(monkeypatch):
 
 def test_the_server_listens_on_loopback_only(app_url):
     assert app_url.startswith("http://127.0.0.1:")
+
+
+def test_download_folders_older_than_the_keep_time_are_removed(monkeypatch, tmp_path):
+    import os
+    import time
+
+    from llm_demo.ui import common
+
+    monkeypatch.setattr(common.tempfile, "tempdir", str(tmp_path))
+    old = common.download_folder()
+    (old / "predictions.csv").write_text("x", encoding="utf-8")
+    long_ago = time.time() - common.DOWNLOADS_KEPT_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    recent = common.download_folder()
+    fresh = common.download_folder()
+    assert not old.exists() and recent.exists() and fresh.exists() and recent != fresh

@@ -5,8 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import shutil
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -18,6 +22,7 @@ from ..registry import Registry, Tasks
 from .i18n import language_of, t
 
 log = logging.getLogger("llm_demo")
+DOWNLOADS_KEPT_SECONDS = 6 * 3600
 
 
 def request_of(args: tuple, kwargs: dict) -> gr.Request | None:
@@ -112,6 +117,18 @@ class ResultTable:
 
 def result_table(label_key: str, header_keys: tuple[str, ...], **options: Any) -> ResultTable:
     return ResultTable(gr.Dataframe(label=t(label_key), interactive=False, **options), header_keys)
+
+
+def download_folder() -> Path:
+    """A fresh folder for files a user downloads. Folders older than DOWNLOADS_KEPT_SECONDS go first,
+    so a Space that runs for weeks does not fill its disk with old predictions and zips."""
+    parent = Path(tempfile.gettempdir()) / "llm_demo-downloads"
+    parent.mkdir(exist_ok=True)
+    cutoff = time.time() - DOWNLOADS_KEPT_SECONDS
+    for old in parent.iterdir():
+        if old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=parent))
 
 
 def model_status() -> gr.Markdown:

@@ -3,7 +3,6 @@ the metrics, the worst rows and the confusion matrix; download predictions and m
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from ..evaluation.reading import ROLES, guess_columns, read_table
 from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import bind, user_errors
+from .common import download_folder, bind, user_errors
 from .i18n import language_of, t
 
 TEXT = {
@@ -146,7 +145,7 @@ def run_evaluation(registry: Registry, path: str | None, task: str, models: list
     columns = {role: cells[role] for role in ROLES[task]}
     table = read_table(path, registry.settings.max_eval_rows or None)
     run = Evaluation(task, table, columns, models, registry)
-    folder = Path(tempfile.mkdtemp(prefix="llm_demo-eval-"))
+    folder = download_folder()
     shown = time.monotonic()
     for step in run.steps():
         progress((step.done, step.total), desc=_progress_text(step, say))

@@ -13,7 +13,7 @@ from ..evaluation.reading import guess_columns, read_table
 from ..finetune import (EpochResult, FinetuneJob, FinetuneSettings, base_models, labelled_rows, output_folder,
                         push_to_hub, resolve_base_model, zip_model)
 from ..registry import Registry
-from .common import ResultTable, bind, result_table, user_errors
+from .common import download_folder, ResultTable, bind, result_table, user_errors
 from .i18n import language_of, t
 
 TEXT = {
@@ -177,7 +177,7 @@ def run_finetune(registry: Registry, file: str | None, text_column: str | None, 
     finally:
         job.stop()  # a closed page or a cancelled request ends the training too, still saving the best epoch
     yield job, loss_plot(job, request), epoch_table(job.epochs, request), saved_line(job, request), \
-        str(zip_model(job.outcome().output_dir)), gr.update(choices=_base_choices(registry))
+        str(zip_model(job.outcome().output_dir, download_folder())), gr.update(choices=_base_choices(registry))
 
 
 def stop_training(job: FinetuneJob | None) -> None:
