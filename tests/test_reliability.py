@@ -66,3 +66,11 @@ def test_download_folders_older_than_the_keep_time_are_removed(monkeypatch, tmp_
     recent = common.download_folder()
     fresh = common.download_folder()
     assert not old.exists() and recent.exists() and fresh.exists() and recent != fresh
+
+
+def test_an_upload_over_the_size_limit_is_refused(app_url):
+    too_big = b"text,label\n" + b"x" * (50 * 1024 * 1024 + 1)  # the default LLM_DEMO_MAX_UPLOAD_MB is 50
+    response = httpx.post(f"{app_url}gradio_api/upload", files={"files": ("big.csv", too_big, "text/csv")},
+                          timeout=60)
+    assert response.status_code == 413
+    assert "File size exceeded" in response.text or "too large" in response.text.lower()
