@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 from ..evaluation import report
 from ..evaluation.reading import ROLES, guess_columns, read_table
 from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import download_folder, bind, user_errors
+from .common import ResultTable, bind, download_folder, result_table, user_errors
 from .i18n import language_of, t
 
 TEXT = {
@@ -115,12 +114,13 @@ def _column_updates(columns: list[str], task: str) -> list[dict]:
 def preview_file(registry: Registry, path: str | None, task: str, request: gr.Request) -> list:
     """Read the upload (only read), show its first rows and guess which column is which."""
     if not path:
-        return [pd.DataFrame(), "", [], *_column_updates([], task)]
+        return [gr.Dataframe(visible=False), "", [], *_column_updates([], task)]
     table = read_table(path, registry.settings.max_eval_rows or None)
     columns = list(table.frame.columns)
     info = _say(request)("evaluation.file_info", name=table.source_name, rows=len(table.frame),
                          columns=len(columns), blank=table.blank_lines_skipped)
-    return [table.frame.head(PREVIEW_ROWS), info, columns, *_column_updates(columns, task)]
+    return [gr.Dataframe(table.frame.head(PREVIEW_ROWS), visible=True), info, columns,
+            *_column_updates(columns, task)]
 
 
 def change_task(registry: Registry, task: str, columns: list[str]) -> list:
@@ -186,7 +186,15 @@ def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
     return "\n\n".join(lines)
 
 
-def build(registry: Registry) -> None:
+SUMMARY_HEADERS = ("evaluation.col.model", "evaluation.col.status", "evaluation.col.rows",
+                   "evaluation.col.rows_per_second", "evaluation.col.device")
+PER_CLASS_HEADERS = ("evaluation.col.model", "evaluation.col.label", "evaluation.col.precision",
+                     "evaluation.col.recall", "evaluation.col.f1", "evaluation.col.support")
+WORST_HEADERS = ("evaluation.col.model", "evaluation.col.row", "evaluation.col.input", "evaluation.col.reference",
+                 "evaluation.col.prediction", "evaluation.col.score")
+
+
+def build(registry: Registry) -> list[ResultTable]:
     with gr.Tab(t("evaluation.tab"), id="evaluation", elem_id="tab-evaluation"):
         gr.Markdown(t("evaluation.intro"))
         with gr.Row():
@@ -204,16 +212,17 @@ def build(registry: Registry) -> None:
                 with gr.Group():
                     roles = [gr.Dropdown([], label=t(f"evaluation.role.{role}"), visible=role in ROLES["sentiment"],
                                          allow_custom_value=True) for role in ROLE_ORDER]
-        preview = gr.Dataframe(label=t("evaluation.preview"), interactive=False, max_height=260, wrap=True)
+        preview = gr.Dataframe(label=t("evaluation.preview"), interactive=False, max_height=260, wrap=True,
+                               visible=False)  # shown once a file is uploaded
         with gr.Row():
             run_button = gr.Button(t("evaluation.run"), variant="primary")
             cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
         status = gr.Markdown()
-        summary = gr.Dataframe(label=t("evaluation.summary"), interactive=False)
+        summary = result_table("evaluation.summary", SUMMARY_HEADERS)
         with gr.Row():
-            per_class = gr.Dataframe(label=t("evaluation.per_class"), interactive=False)
+            per_class = result_table("evaluation.per_class", PER_CLASS_HEADERS)
             plot = gr.Plot(label=t("evaluation.confusion"))
-        worst = gr.Dataframe(label=t("evaluation.worst"), interactive=False, wrap=True)
+        worst = result_table("evaluation.worst", WORST_HEADERS, wrap=True)
         downloads = gr.File(label=t("evaluation.downloads"), file_count="multiple", interactive=False)
         gr.Examples([[str(EXAMPLES_DIR / name), name_task] for name, name_task in EXAMPLES], inputs=[upload, task],
                     label=t("common.examples"), example_labels=[name for name, _ in EXAMPLES])
@@ -223,6 +232,7 @@ def build(registry: Registry) -> None:
     models.focus(lambda current: gr.Dropdown(choices=model_choices(registry, current)), task, models,
                  api_visibility="private", queue=False)  # a model fine-tuned meanwhile shows up
     running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles],
-                               [status, summary, per_class, worst, plot, downloads], api_name="evaluate",
-                               concurrency_limit=1, concurrency_id="evaluation")
+                               [status, summary.component, per_class.component, worst.component, plot, downloads],
+                               api_name="evaluate", concurrency_limit=1, concurrency_id="evaluation")
     cancel_button.click(None, None, None, cancels=[running], api_visibility="private")
+    return [summary, per_class, worst]
