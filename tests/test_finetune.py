@@ -232,3 +232,49 @@ def test_stop_button_in_the_page_ends_training_and_offers_the_best_epoch(app_url
         browser.close()
     record = json.loads((registry.settings.finetune_dir / "stopped-in-the-page" / RECORD_FILE).read_text())
     assert record["stopped_by"] == "user" and record["epochs"][-1]["epoch"] < 1
+
+
+class _ScriptedTraining:
+    """Stands in for the model: each epoch scores the next macro F1 of a script, so the stopping rule is exact."""
+
+    steps_per_epoch = 1
+    names = ["food", "sport", "weather"]
+    script: list[float] = []
+
+    def __init__(self, *args) -> None:
+        self.scores = iter(self.script)
+        self.saved = None
+
+    def train_epoch(self, epoch, on_progress, stop):
+        return [1.0]
+
+    def epoch_result(self, epoch, losses, started):
+        self.last_f1 = next(self.scores)
+        return EpochResult(epoch=epoch, train_loss=1.0, validation_loss=1.0 - self.last_f1, accuracy=self.last_f1,
+                           macro_f1=self.last_f1, seconds=0.0)
+
+    def weights(self):
+        return {"macro_f1": self.last_f1}  # stands for the weights of the epoch just scored
+
+    def save(self, state, output_dir, record):
+        _ScriptedTraining.saved = (state, record)
+
+
+@pytest.mark.parametrize("script, patience, epochs_run, best_epoch", [
+    ([0.5, 0.7, 0.6, 0.65, 0.9], 2, 4, 2.0),  # two epochs without beating 0.7: stop before the fifth
+    ([0.5, 0.7, 0.6, 0.65, 0.9], 0, 5, 5.0),  # patience 0 never stops early
+    ([0.5, 0.6, 0.7, 0.8, 0.9], 1, 5, 5.0),  # always improving: runs to the end
+])
+def test_early_stopping_ends_after_patience_epochs_without_improvement(monkeypatch, tmp_path, script, patience,
+                                                                      epochs_run, best_epoch):
+    import llm_demo.finetune as module
+
+    monkeypatch.setattr(_ScriptedTraining, "script", script)
+    monkeypatch.setattr(module, "_Training", _ScriptedTraining)
+    settings = FinetuneSettings(epochs=len(script), patience=patience)
+    result = finetune(ModelEntry("unused", "unused", "finetune"), topic_sentences(60, seed=1), tmp_path / "out",
+                      settings)
+    assert len(result.epochs) == epochs_run
+    assert result.best.epoch == best_epoch
+    assert result.stopped_by == ("early_stopping" if epochs_run < len(script) else "finished")
+    assert _ScriptedTraining.saved[0] == {"macro_f1": result.best.macro_f1}
