@@ -121,6 +121,10 @@ class Registry:
     def _custom_entry(self, tasks: Tasks, choice: str) -> ModelEntry:
         known = self.choices(tasks)
         task = _as_tuple(tasks)[0]
+        elsewhere = next((other for other in TASKS if choice in self.choices(other)), None)
+        if elsewhere:
+            raise InputError("model_for_other_task", "'{model}' is listed for {other}, not {task}. Choose one of: "
+                             "{known}.", model=choice, other=elsewhere, task=task, known=", ".join(known))
         if not self.settings.allow_custom_models:
             close = difflib.get_close_matches(choice, known, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""

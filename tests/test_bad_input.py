@@ -14,12 +14,12 @@ GEN = (GPT, "", 16, 0.7, 0.95, 1.1, None)  # model and default settings of /gene
 
 CASES = [
     # what the user does                      endpoint       arguments                         message shown
-    ("empty text",                            "/sentiment", ("", S),                            "Please enter some text"),
-    ("only spaces and blank lines",           "/sentiment", ("  \n \n\t", S),                   "Please enter some text"),
+    ("empty text",                            "/sentiment", ("", S),                            "Please enter the text"),
+    ("only spaces and blank lines",           "/sentiment", ("  \n \n\t", S),                   "Please enter the text"),
     ("text over the length limit",            "/sentiment", ("x" * 30_000, S),                  "the limit is 20,000"),
-    ("empty text to translate",               "/translate", ("   ", "Tiny BART", 1, 16, "", ""), "Please enter some text"),
+    ("empty text to translate",               "/translate", ("   ", "Tiny BART", 1, 16, "", ""), "Please enter the text"),
     ("unknown target language code",          "/translate", ("hi", "Tiny BART", 1, 16, "", "xx_Nope"), "not a language code"),
-    ("empty prompt",                          "/generate",  ("", *GEN),                         "Please enter some prompt"),
+    ("empty prompt",                          "/generate",  ("", *GEN),                         "Please enter the prompt"),
     ("negative temperature",                  "/generate",  ("hi", GPT, "", 16, -1, 0.95, 1.1, None), "less than minimum"),
     ("absurd max new tokens",                 "/generate",  ("hi", GPT, "", 10**6, 0.7, 0.95, 1.1, None), "greater than maximum"),
     ("negative seed",                         "/generate",  ("hi", GPT, "", 16, 0.7, 0.95, 1.1, -5), "less than minimum"),
@@ -28,8 +28,8 @@ CASES = [
     ("one zero-shot label, single-label",     "/classify",  ("text", NLI, "sport", False),      "at least two labels"),
     ("duplicate zero-shot labels",            "/classify",  ("text", NLI, "sport, Sport", False), "given twice"),
     ("own labels for a fixed-label model",    "/classify",  ("text", FIXED, "a, b", False),     "has fixed labels"),
-    ("question with no context",              "/answer",    ("Where?", "", QA, 1, 30, False),   "Please enter some context"),
-    ("context with no question",              "/answer",    ("", "Paris.", QA, 1, 30, False),   "Please enter some question"),
+    ("question with no context",              "/answer",    ("Where?", "", QA, 1, 30, False),   "Please enter the context"),
+    ("context with no question",              "/answer",    ("", "Paris.", QA, 1, 30, False),   "Please enter the question"),
     ("model id that does not exist",          "/sentiment", ("text", "no-such-org/no-such-model"), "Hugging Face Hub"),
     ("model id that is not an id",            "/sentiment", ("text", "not a model!"),           "not a valid model id"),
     ("local folder with no model",            "/sentiment", ("text", "/tmp"),                   "No model found in folder"),

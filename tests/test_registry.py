@@ -96,3 +96,10 @@ def test_views_over_several_tasks_list_each_model_once_in_file_order(registry):
     assert listed == ["Tiny BERT sentiment", "Tiny BERT classifier", "Tiny BERT NLI"]
     assert registry.resolve(("fill_mask", "classification"), "Tiny BERT NLI").option("zero_shot") is True
     assert registry.resolve(("fill_mask", "classification"), "").name == "Tiny BERT MLM"
+
+
+def test_a_model_listed_for_another_task_is_named_as_such(registry):
+    with pytest.raises(InputError) as raised:
+        registry.resolve("sentiment", "Tiny GPT-2")
+    assert raised.value.key == "model_for_other_task"
+    assert "listed for generation, not sentiment" in str(raised.value)

@@ -19,7 +19,7 @@ def clean_text(text: str | None, what: str = "text") -> str:
         raise InputError("not_text", "The {what} must be text.", what=what)
     text = _CONTROL.sub(" ", unicodedata.normalize("NFC", text)).strip()
     if not text:
-        raise InputError("empty_text", "Please enter some {what}.", what=what)
+        raise InputError("empty_text", "Please enter the {what}.", what=what)
     limit = get_settings().max_input_chars
     if len(text) > limit:
         raise InputError("text_too_long", "The {what} is {length:,} characters long; the limit is {limit:,}.",
@@ -29,7 +29,7 @@ def clean_text(text: str | None, what: str = "text") -> str:
 
 def clean_texts(texts: list[str], what: str = "text") -> list[str]:
     if not texts:
-        raise InputError("empty_text", "Please enter some {what}.", what=what)
+        raise InputError("empty_text", "Please enter the {what}.", what=what)
     return [clean_text(text, what) for text in texts]
 
 
