@@ -139,6 +139,19 @@ def _offline_options(entry: ModelEntry) -> dict[str, Any]:
                      "cached here. Check the connection or use a local model folder.", model=entry.model)
 
 
+def read_config(entry: ModelEntry) -> Any:
+    """A model's config alone (one small file, no weights), for sizing widgets before anything loads."""
+    hub_options = _offline_options(entry)
+    try:
+        with _ONE_LOAD_AT_A_TIME:
+            import transformers
+
+            return transformers.AutoConfig.from_pretrained(entry.model, revision=entry.revision,
+                                                           trust_remote_code=False, **hub_options)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a readable message
+        raise explain_load_error(entry.model, "encoder", error) from error
+
+
 def _head_was_trained(loading_info: dict[str, Any]) -> bool:
     """A checkpoint without the task's head loads with random weights there; that is not a model for the task."""
     return not loading_info.get("missing_keys")

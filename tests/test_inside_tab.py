@@ -55,3 +55,12 @@ def test_surprise_endpoint_gives_perplexity_from_the_per_token_log_probs(client,
     assert table["headers"] == ["Piece", "Log-probability", "Probability"]
     assert sum(row[1] for row in table["data"]) == pytest.approx(expected.total, abs=1e-3)
     assert perplexity == pytest.approx(math.exp(-expected.total / len(expected.logprobs)), rel=1e-4)
+
+
+def test_attention_sliders_end_at_the_models_layer_and_head_counts(registry, tiny):
+    from llm_demo.ui.inside_tab import size_attention_sliders
+
+    layers, heads = size_attention_sliders(registry, "Tiny BERT MLM")
+    assert (layers["maximum"], heads["maximum"]) == (2, 2)  # tiny BERT: two layers of two heads
+    unchanged = size_attention_sliders(registry, "no-such-org/no-such-model")
+    assert unchanged == ({"__type__": "update"}, {"__type__": "update"})

@@ -13,6 +13,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from ..errors import UserFacingError
+from ..loading import read_config
 from ..registry import Registry
 from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
@@ -226,8 +228,22 @@ def run_attention(registry: Registry, text: str, model: str, layer: float, head:
             runs_on(loaded, request))
 
 
+def size_attention_sliders(registry: Registry, model: str) -> tuple[dict, dict]:
+    """Layer and head sliders that end at the model's own counts, read from its config alone.
+
+    When the config cannot be read (an unknown or unreachable model) the sliders stay as they are;
+    showing the attention then gives the clear error.
+    """
+    try:
+        config = read_config(registry.resolve(ENCODER_TASKS, model))
+    except UserFacingError:
+        return gr.update(), gr.update()
+    return (gr.update(maximum=config.num_hidden_layers, value=1),
+            gr.update(maximum=config.num_attention_heads, value=1))
+
+
 def _build_attention(registry: Registry) -> ResultTable:
-    with gr.Tab(t("inside.attention"), id="inside-attention"):
+    with gr.Tab(t("inside.attention"), id="inside-attention") as tab:
         gr.Markdown(t("inside.attention_about"))
         with gr.Row():
             with gr.Column(scale=1):
@@ -243,6 +259,9 @@ def _build_attention(registry: Registry) -> ResultTable:
         with gr.Accordion(t("inside.attention_numbers"), open=False):
             table = result_table("inside.attention_numbers", ("inside.attention_query",))
         examples(ATTENTION_EXAMPLES, [sentence])
+    sizing = bind(size_attention_sliders, registry)
+    for event in (tab.select, model.change):
+        event(sizing, model, [layer, head], api_visibility="private", queue=False)
     handler = bind(run_attention, registry)
     inputs = [sentence, model, layer, head]
     button.click(handler, inputs, [plot, table.component, status], api_name="attention")
