@@ -184,8 +184,8 @@ def iter_token_logprobs(loaded: LoadedModel, texts: list[str],
             logits = loaded.model(input_ids=input_ids.to(loaded.device),
                                   attention_mask=attention_mask.to(loaded.device)).logits.float().cpu()
         logprobs = logits[:, :-1].log_softmax(-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
-        return [TokenLogProbs(tokens=tokenizer.convert_ids_to_tokens(ids[1:]), logprobs=logprobs[row, :len(ids) - 1].tolist())
-                for row, ids in enumerate(batch)]
+        return [TokenLogProbs(tokens=tokenizer.convert_ids_to_tokens(ids[1:]),
+                              logprobs=logprobs[row, :len(ids) - 1].tolist()) for row, ids in enumerate(batch)]
 
     return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, budget or default_budget(loaded.device))
 

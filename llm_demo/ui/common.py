@@ -139,9 +139,14 @@ def load_picked(registry: Registry, task: Tasks, choice: str | None, kind: str, 
     return get_model(registry.resolve(task, choice), kind, **options)
 
 
+def say(key: str, request: gr.Request | None, **params: object) -> str:
+    """A string the server builds (a status line, a table header), in the reader's language."""
+    from . import translations
+    return translations().text(key, language_of(request), **params)
+
+
 def runs_on(loaded: LoadedModel, request: gr.Request | None) -> str:
     """The status line under a tab: model, device, dtype and load time, in the reader's language."""
-    from . import translations
-    line = translations().text("common.runs_on", language_of(request), device=loaded.device,
-                               dtype=str(loaded.dtype).removeprefix("torch."), seconds=loaded.load_seconds)
+    line = say("common.runs_on", request, device=loaded.device, dtype=str(loaded.dtype).removeprefix("torch."),
+               seconds=loaded.load_seconds)
     return f"`{loaded.model_id}` · {line}"

@@ -13,8 +13,8 @@ from ..evaluation.reading import ROLES, guess_columns, read_table
 from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import ResultTable, bind, download_folder, result_table, user_errors
-from .i18n import language_of, t
+from .common import ResultTable, bind, download_folder, result_table, say, user_errors
+from .i18n import t
 
 TEXT = {
     "evaluation.tab": ("Evaluation", "评测"),
@@ -89,10 +89,8 @@ EXAMPLES = [("sentiment.csv", "sentiment"), ("language.csv", "classification"), 
 
 
 def _say(request: gr.Request | None):
-    from . import translations
-
-    language = language_of(request)
-    return lambda key, **params: translations().text(key, language, **params)
+    """The report's `say(key, **params)`, in the reader's language."""
+    return lambda key, **params: say(key, request, **params)
 
 
 def model_choices(registry: Registry, task: str) -> list[str]:

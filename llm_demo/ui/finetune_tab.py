@@ -13,8 +13,8 @@ from ..evaluation.reading import guess_columns, read_table
 from ..finetune import (EpochResult, FinetuneJob, FinetuneSettings, base_models, labelled_rows, output_folder,
                         push_to_hub, resolve_base_model, zip_model)
 from ..registry import Registry
-from .common import download_folder, ResultTable, bind, result_table, user_errors
-from .i18n import language_of, t
+from .common import ResultTable, bind, download_folder, result_table, say, user_errors
+from .i18n import t
 
 TEXT = {
     "finetune.tab": ("Fine-tuning", "微调"),
@@ -94,11 +94,6 @@ POLL_SECONDS = 0.5  # how often the loss curve and table refresh while training
 FINETUNE_CONCURRENCY = 1  # one training at a time: it takes the whole CPU or GPU
 
 
-def _text(key: str, request: gr.Request | None, **params: object) -> str:
-    from . import translations
-    return translations().text(key, language_of(request), **params)
-
-
 def _file_path(file: str | Path | None) -> Path:
     if not file:
         raise InputError("no_file", "Upload a labelled table first.")
@@ -123,38 +118,38 @@ def describe_data(file: str | None, text_column: str | None, label_column: str |
     rows = labelled_rows(read_table(_file_path(file)).frame, text_column, label_column)
     counts = rows.label_counts()
     shown = ", ".join(f"{label} ({count})" for label, count in list(counts.items())[:20])
-    summary = _text("finetune.summary", request, rows=len(rows.texts), count=len(counts),
+    summary = say("finetune.summary", request, rows=len(rows.texts), count=len(counts),
                     labels=shown + (", …" if len(counts) > 20 else ""))
     if rows.skipped:
-        summary += "\n\n" + _text("finetune.skipped", request, skipped=rows.skipped)
+        summary += "\n\n" + say("finetune.skipped", request, skipped=rows.skipped)
     return summary
 
 
 def loss_plot(job: FinetuneJob, request: gr.Request | None) -> gr.LinePlot:
     frame = pd.DataFrame({"step": [s.step for s in job.steps], "loss": [s.loss for s in job.steps]})
-    return gr.LinePlot(frame, x="step", y="loss", x_title=_text("finetune.step", request),
-                       y_title=_text("finetune.loss", request))
+    return gr.LinePlot(frame, x="step", y="loss", x_title=say("finetune.step", request),
+                       y_title=say("finetune.loss", request))
 
 
 def epoch_table(epochs: list[EpochResult], request: gr.Request | None) -> pd.DataFrame:
     rows = [(e.epoch, None if e.train_loss is None else round(e.train_loss, 4), round(e.validation_loss, 4),
              round(e.accuracy, 4), round(e.macro_f1, 4), round(e.seconds, 1)) for e in epochs]
-    return pd.DataFrame(rows, columns=[_text(key, request) for key in HEADERS])
+    return pd.DataFrame(rows, columns=[say(key, request) for key in HEADERS])
 
 
 def progress_line(job: FinetuneJob, request: gr.Request | None) -> str:
     if not job.steps:
-        return _text("finetune.status_starting", request, model=job.entry.name)
+        return say("finetune.status_starting", request, model=job.entry.name)
     last = job.steps[-1]
-    return _text("finetune.status_training", request, step=last.step, epoch=last.epoch, epochs=job.settings.epochs,
+    return say("finetune.status_training", request, step=last.step, epoch=last.epoch, epochs=job.settings.epochs,
                  loss=last.loss)
 
 
 def saved_line(job: FinetuneJob, request: gr.Request | None) -> str:
     result = job.outcome()
     name = result.output_dir.name
-    return _text("finetune.status_saved", request, name=name, epoch=result.best.epoch, accuracy=result.best.accuracy,
-                 macro_f1=result.best.macro_f1, why=_text(f"finetune.why_{result.stopped_by}", request),
+    return say("finetune.status_saved", request, name=name, epoch=result.best.epoch, accuracy=result.best.accuracy,
+                 macro_f1=result.best.macro_f1, why=say(f"finetune.why_{result.stopped_by}", request),
                  train=result.train_rows, validation=result.validation_rows, choice=f"{name} (fine-tuned)")
 
 
@@ -189,7 +184,7 @@ def stop_training(job: FinetuneJob | None) -> None:
 def upload_model(job: FinetuneJob | None, repo_id: str, token: str, request: gr.Request) -> str:
     if job is None or job.result is None:
         raise InputError("nothing_to_upload", "Train a model first; then it can be uploaded.")
-    return _text("finetune.pushed", request, url=push_to_hub(job.result.output_dir, repo_id, token))
+    return say("finetune.pushed", request, url=push_to_hub(job.result.output_dir, repo_id, token))
 
 
 def _base_choices(registry: Registry) -> list[str]:

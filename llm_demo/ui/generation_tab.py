@@ -28,7 +28,7 @@ EXAMPLES = [
     ["Explain in two sentences what a language model is."],
     ["用三句话介绍一下长城。"],
 ]
-GENERATION_CONCURRENCY = 1  # one generation thread (see tasks/generation.py); others wait in the queue, seeing their place
+GENERATION_CONCURRENCY = 1  # one generation thread (tasks/generation.py); others wait, seeing their place
 
 
 @user_errors

@@ -20,9 +20,9 @@ from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
 from ..tasks.fill_mask import Filler, fill_mask, mask_token
 from ..tasks.inputs import check_range, clean_text
-from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on,
+from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
                      user_errors)
-from .i18n import language_of, t
+from .i18n import t
 
 TEXT = {
     "inside.tab": ("Inside the model", "模型内部"),
@@ -110,11 +110,6 @@ def _shaded(spans: list[Span], scale: float) -> list[tuple[str, float | None]]:
     return [(span.text, None if span.score is None else round(span.score / scale, 4)) for span in spans]
 
 
-def _text(key: str, request: gr.Request | None, **params: object) -> str:
-    from . import translations
-    return translations().text(key, language_of(request), **params)
-
-
 def _visible_spaces(piece: str) -> str:
     """A table cell holding only a space would look empty; show spaces as ␣."""
     return piece.replace(" ", "␣")
@@ -189,9 +184,9 @@ def _attention_figure(maps: AttentionMaps, layer: int, head: int, request: gr.Re
     """Two heatmaps side by side: the chosen head, and the mean over the layer's heads."""
     from matplotlib.figure import Figure
 
-    panels = [(_text("inside.attention_head_title", request, layer=layer + 1, layers=maps.layers, head=head + 1,
+    panels = [(say("inside.attention_head_title", request, layer=layer + 1, layers=maps.layers, head=head + 1,
                      heads=maps.heads), maps.head(layer, head)),
-              (_text("inside.attention_mean_title", request, layer=layer + 1, heads=maps.heads),
+              (say("inside.attention_mean_title", request, layer=layer + 1, heads=maps.heads),
                maps.mean_over_heads(layer))]
     side = max(4.0, 0.3 * len(maps.tokens) + 1.5)
     figure = Figure(figsize=(2 * side + 1, side), layout="constrained")
@@ -202,8 +197,8 @@ def _attention_figure(maps: AttentionMaps, layer: int, head: int, request: gr.Re
         axes.set_xticks(positions, maps.tokens, rotation=90, fontdict=font)
         axes.set_yticks(positions, maps.tokens, fontdict=font)
         axes.set_title(title, fontdict={**font, "size": 10})
-        axes.set_xlabel(_text("inside.attention_columns", request), fontdict=font)
-        axes.set_ylabel(_text("inside.attention_rows", request), fontdict=font)
+        axes.set_xlabel(say("inside.attention_columns", request), fontdict=font)
+        axes.set_ylabel(say("inside.attention_rows", request), fontdict=font)
         figure.colorbar(image, ax=axes, shrink=0.8)
     return figure
 
@@ -212,7 +207,7 @@ def _attention_table(maps: AttentionMaps, layer: int, head: int, request: gr.Req
     """The head's weights with numbered tokens as headers, since a sentence can repeat a token."""
     names = [f"{index} {token}" for index, token in enumerate(maps.tokens, start=1)]
     table = pd.DataFrame(maps.head(layer, head).double().numpy().round(4), columns=names)
-    table.insert(0, _text("inside.attention_query", request), names)
+    table.insert(0, say("inside.attention_query", request), names)
     return table
 
 
@@ -278,7 +273,7 @@ def run_explain(registry: Registry, text: str, model: str,
     loaded = load_picked(registry, LABEL_TASKS, model, "sequence-classification")
     result = explain(loaded, text)
     strongest = max((abs(score) for score in result.scores), default=0.0)
-    summary = _text("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
+    summary = say("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
                     baseline=result.baseline_logit, total=sum(result.scores), gap=abs(result.completeness_gap))
     scores = {score.label: score.score for score in result.prediction.scores}
     return _shaded(result.spans, strongest), scores, summary, runs_on(loaded, request)
@@ -314,7 +309,7 @@ def run_surprise(registry: Registry, text: str, model: str,
     result = surprise(loaded, text)
     scored = [span for span in result.spans if span.score is not None]
     most_surprised = max((-span.score for span in scored), default=0.0)
-    headers = [_text(key, request) for key in SURPRISE_HEADERS]
+    headers = [say(key, request) for key in SURPRISE_HEADERS]
     table = pd.DataFrame([(_visible_spaces(span.text), round(span.score, 4), round(math.exp(span.score), 4))
                           for span in scored],
                          columns=headers)

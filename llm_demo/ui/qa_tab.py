@@ -8,8 +8,9 @@ import pandas as pd
 from ..registry import Registry
 from ..tasks.inputs import check_range, clean_text
 from ..tasks.qa import Answer, QASettings, answer
-from .common import ResultTable, bind, examples, result_table, load_picked, model_picker, model_status, runs_on, user_errors
-from .i18n import language_of, t
+from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
+                     user_errors)
+from .i18n import t
 
 TEXT = {
     "qa.tab": ("Question answering", "问答"),
@@ -47,18 +48,14 @@ def highlight(context: str, best: Answer) -> list[tuple[str, str | None]]:
 @user_errors
 def run_qa(registry: Registry, question: str, context: str, model: str, top_k: float, max_answer: float,
            allow_no_answer: bool, request: gr.Request) -> tuple[str, list, pd.DataFrame, str]:
-    from . import translations
-
     question, context = clean_text(question, "question"), clean_text(context, "context")
     settings = QASettings(top_k=int(check_range("Answers to show", top_k, 1, 20)),
                           max_answer_tokens=int(check_range("Max answer length", max_answer, 1, 512)),
                           allow_no_answer=bool(allow_no_answer))
     loaded = load_picked(registry, "qa", model, "question-answering")
     answers = answer(loaded, [question], [context], settings)[0]
-    language = language_of(request)
-    text = translations().text
-    no_answer = text("qa.no_answer_found", language)
-    headers = [text(key, language) for key in CANDIDATE_HEADERS]
+    no_answer = say("qa.no_answer_found", request)
+    headers = [say(key, request) for key in CANDIDATE_HEADERS]
     table = pd.DataFrame([(a.text or no_answer, round(a.score, 4), a.start, a.end) for a in answers], columns=headers)
     return answers[0].text or no_answer, highlight(context, answers[0]), table, runs_on(loaded, request)
 

@@ -7,8 +7,9 @@ import pandas as pd
 
 from ..registry import Registry
 from ..tasks.sentiment import analyse_lines
-from .common import ResultTable, bind, examples, result_table, load_picked, model_picker, model_status, runs_on, user_errors
-from .i18n import language_of, t
+from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
+                     user_errors)
+from .i18n import t
 
 TEXT = {
     "sentiment.tab": ("Sentiment", "情感分析"),
@@ -26,12 +27,9 @@ EXAMPLES = [
 
 @user_errors
 def run_sentiment(registry: Registry, texts: str, model: str, request: gr.Request) -> tuple[pd.DataFrame, str]:
-    from . import translations
-
     loaded = load_picked(registry, "sentiment", model, "sequence-classification")
     rows = analyse_lines(loaded, texts)
-    language = language_of(request)
-    headers = [translations().text(key, language) for key in HEADERS]
+    headers = [say(key, request) for key in HEADERS]
     table = pd.DataFrame([(row.text, row.label, round(row.score, 4)) for row in rows], columns=headers)
     return table, runs_on(loaded, request)
 
