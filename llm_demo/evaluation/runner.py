@@ -361,9 +361,13 @@ def prepare_data(task: TaskEvaluation, table: Table, columns: dict[str, str | No
 
 def prepare_models(task: TaskEvaluation, models: list[Predictor | str], rows: Rows, registry=None,
                    budget: int | None = None, batch_size: int | None = None) -> list[Predictor]:
-    """Load every model before running any, so an unknown model fails at once rather than after the first."""
-    from ..loading import get_model
+    """Load every model before running any, so an unknown model fails at once rather than after the first.
 
+    Names and ids are resolved through `registry`, the deployment's models.yaml when none is given."""
+    from ..loading import get_model
+    from ..registry import Registry
+
+    registry = registry or Registry.load()
     predictors = []
     for model in models:
         if not isinstance(model, Predictor):
