@@ -48,7 +48,7 @@ def test_sentiment_tab_analyses_lines_typed_in_the_page(browser, app_url):
 
 def test_chinese_browser_gets_chinese_tab_names(browser, app_url):
     page = _open(browser, app_url, "zh-CN")
-    for name in ("翻译", "文本生成", "文本分类", "情感分析", "问答"):
+    for name in ("翻译", "文本生成", "文本分类", "情感分析", "问答", "评测", "微调", "模型内部"):
         assert page.get_by_role("tab", name=name).count() == 1, name
     page.get_by_role("tab", name="问答").click()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
