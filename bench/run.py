@@ -119,17 +119,23 @@ def floor_seconds(model_dir: Path, texts: list[str], budget: int) -> float:
 
 
 def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
-    """Our evaluation in this process, model already loaded: the reading, batching and metrics are timed."""
+    """Our evaluation in this process with the model loaded: reading, batching, inference and metrics.
+
+    Timed on the second run, as a running app sees it: the first pays one-time imports (scikit-learn,
+    sacrebleu) and warm-ups, which are start-up, measured end to end above.
+    """
     from llm_demo.evaluation.reading import read_table
     from llm_demo.evaluation.runner import evaluate
-    from llm_demo.loading import get_model
-    from llm_demo.registry import ModelEntry, Registry
+    from llm_demo.registry import Registry
 
-    get_model(ModelEntry(str(model_dir), str(model_dir), "classification"), "sequence-classification")
-    started = time.perf_counter()
-    evaluate("classification", read_table(csv_path), {"text": "text", "label": "label"}, [str(model_dir)],
-             Registry.load())
-    return time.perf_counter() - started
+    def run() -> float:
+        started = time.perf_counter()
+        evaluate("classification", read_table(csv_path), {"text": "text", "label": "label"}, [str(model_dir)],
+                 Registry.load())
+        return time.perf_counter() - started
+
+    run()
+    return run()
 
 
 def bench_evaluation(work: Path, rows: int) -> dict:
@@ -213,17 +219,19 @@ def generation_probe(way: str, folder: str, new_tokens: int) -> dict:
 
     run = bare if way == "bare" else ours
     run(4)  # warm up
-    total, first = min(run(new_tokens) for _ in range(3))
+    total, first = min(run(new_tokens) for _ in range(5))
     return {"tokens_per_s": new_tokens / total, "first_token_s": first or min(bare(1) for _ in range(3))[0]}
 
 
 def bench_generation(work: Path, new_tokens: int) -> dict:
     """Streamed tokens/s through our task vs bare generate on the same model, prompt and settings."""
     folder = make_generator(work / "gpt2-shaped")
-    results = {}
-    for way in ("bare", "ours"):
+    results: dict[str, dict] = {}
+    for way in ("bare", "ours", "bare", "ours"):  # alternated, best of two processes each: runs vary by ~10%
         _, output = timed_process([str(Path(__file__)), "--generation-probe", way, str(folder), str(new_tokens)])
-        results[way] = json.loads(output.strip().splitlines()[-1])
+        probe = json.loads(output.strip().splitlines()[-1])
+        if way not in results or probe["tokens_per_s"] > results[way]["tokens_per_s"]:
+            results[way] = probe
     return {"new_tokens": new_tokens, "bare_tokens_per_s": results["bare"]["tokens_per_s"],
             "ours_streamed_tokens_per_s": results["ours"]["tokens_per_s"],
             "streaming_share_of_bare": results["ours"]["tokens_per_s"] / results["bare"]["tokens_per_s"],
