@@ -102,3 +102,9 @@ def test_sentiment_gives_one_row_per_non_blank_line_in_order(load):
     rows = analyse_lines(loaded, "good film\n\n  \nbad film\n好电影")
     assert [row.text for row in rows] == ["good film", "bad film", "好电影"]
     assert [row.label for row in rows] == [r.label for r in classify(loaded, ["good film", "bad film", "好电影"])]
+
+
+def test_nli_models_are_recognised_by_their_labels(classifier, nli):
+    from llm_demo.tasks.classification import is_nli
+
+    assert is_nli(nli) and not is_nli(classifier)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..plotting import font_families
 from .runner import DONE, EvaluationResult, ModelResult
 
 TEXT = {
@@ -156,21 +157,20 @@ def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english
     if not models:
         return None
     import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay
 
     size = max(len(model.metrics.labels) for model in models)
     side = min(4 + 0.5 * size, 12)
-    figure = Figure(figsize=(side * len(models), side), layout="constrained")
-    for axes, model in zip(figure.subplots(1, len(models), squeeze=False)[0], models):
-        display = ConfusionMatrixDisplay(pd.DataFrame(model.metrics.confusion).to_numpy(),
-                                         display_labels=model.metrics.labels)
-        display.plot(ax=axes, colorbar=False, xticks_rotation=45, cmap="Blues")
-        axes.set_title(say("evaluation.confusion_title", model=model.model))
-        axes.set_xlabel(say("evaluation.confusion_predicted"))
-        axes.set_ylabel(say("evaluation.confusion_true"))
+    with matplotlib.rc_context({"font.family": list(font_families())}):  # Chinese titles and labels too
+        figure = Figure(figsize=(side * len(models), side), layout="constrained")
+        for axes, model in zip(figure.subplots(1, len(models), squeeze=False)[0], models):
+            display = ConfusionMatrixDisplay(pd.DataFrame(model.metrics.confusion).to_numpy(),
+                                             display_labels=model.metrics.labels)
+            display.plot(ax=axes, colorbar=False, xticks_rotation=45, cmap="Blues")
+            axes.set_title(say("evaluation.confusion_title", model=model.model))
+            axes.set_xlabel(say("evaluation.confusion_predicted"))
+            axes.set_ylabel(say("evaluation.confusion_true"))
     return figure
 
 

@@ -105,11 +105,21 @@ def parse_labels(text: str | list[str], multi_label: bool) -> list[str]:
     return labels
 
 
-def _nli_indices(loaded: LoadedModel) -> tuple[int, int]:
-    """Positions of 'entailment' and 'contradiction' in an NLI model's labels."""
+def _nli_positions(loaded: LoadedModel) -> tuple[int | None, int | None]:
+    """Positions of 'entailment' and 'contradiction' among the model's labels, None where absent."""
     lowered = {name.lower(): index for index, name in enumerate(label_names(loaded))}
     entail = next((i for name, i in lowered.items() if name.startswith("entail")), None)
     contra = next((i for name, i in lowered.items() if name.startswith("contra")), None)
+    return entail, contra
+
+
+def is_nli(loaded: LoadedModel) -> bool:
+    """Whether the model judges entailment, and so can score labels it was never trained on."""
+    return None not in _nli_positions(loaded)
+
+
+def _nli_indices(loaded: LoadedModel) -> tuple[int, int]:
+    entail, contra = _nli_positions(loaded)
     if entail is None or contra is None:
         raise ModelError("not_nli", "'{model}' is not a natural-language-inference model (its labels are {labels}), "
                          "so it cannot do zero-shot classification.",

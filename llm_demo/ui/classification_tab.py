@@ -6,7 +6,7 @@ import gradio as gr
 
 from ..errors import InputError
 from ..registry import Registry
-from ..tasks.classification import Classification, classify, label_names, parse_labels, zero_shot
+from ..tasks.classification import Classification, classify, is_nli, label_names, parse_labels, zero_shot
 from ..tasks.inputs import clean_text
 from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
@@ -32,11 +32,6 @@ EXAMPLES = [
 ]
 
 
-def _is_nli(names: list[str]) -> bool:
-    lowered = [name.lower() for name in names]
-    return any(name.startswith("entail") for name in lowered) and any(name.startswith("contra") for name in lowered)
-
-
 def scores_for_label_widget(result: Classification) -> dict[str, float]:
     return {score.label: score.score for score in result.scores}
 
@@ -46,12 +41,11 @@ def run_classification(registry: Registry, text: str, model: str, labels: str, m
                        request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
     loaded = load_picked(registry, "classification", model, "sequence-classification")
-    names = label_names(loaded)
-    if _is_nli(names):
+    if is_nli(loaded):
         result = zero_shot(loaded, [text], parse_labels(labels, bool(multi_label)), bool(multi_label))[0]
     elif (labels or "").strip():
         raise InputError("labels_for_fixed_model", "'{model}' has fixed labels ({labels}). Pick a zero-shot model "
-                         "to use your own labels.", model=model, labels=", ".join(names))
+                         "to use your own labels.", model=model, labels=", ".join(label_names(loaded)))
     else:
         result = classify(loaded, [text])[0]
     return scores_for_label_widget(result), runs_on(loaded, request)

@@ -6,15 +6,14 @@ integrated-gradients attributions for a label, and each token's surprise under a
 
 from __future__ import annotations
 
-import functools
 import math
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from ..errors import UserFacingError
 from ..loading import read_config
+from ..plotting import font_families
 from ..registry import Registry
 from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
@@ -98,8 +97,6 @@ SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], [
 ENCODER_TASKS = ("fill_mask", "classification")  # any encoder can show its attention
 LABEL_TASKS = ("sentiment", "classification")  # classifiers, a sentiment model first (a zero-shot one needs labels)
 SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", "PingFang SC")
-CJK_FONT_FILES = ("CJK", "wqy", "WenQuanYi")  # how their files are named on Linux
 
 
 # --- shared display helpers ----------------------------------------------------------------------------
@@ -113,22 +110,6 @@ def _shaded(spans: list[Span], scale: float) -> list[tuple[str, float | None]]:
 def _visible_spaces(piece: str) -> str:
     """A table cell holding only a space would look empty; show spaces as ␣."""
     return piece.replace(" ", "␣")
-
-
-@functools.cache
-def _font_families() -> tuple[str, ...]:
-    """A Latin font first, then any installed CJK font for Chinese tokens (matplotlib falls back per glyph).
-
-    CJK font files are registered here because matplotlib's font cache, once built, misses fonts
-    installed after it.
-    """
-    from matplotlib import font_manager
-
-    for path in font_manager.findSystemFonts():
-        if any(mark in Path(path).name for mark in CJK_FONT_FILES):
-            font_manager.fontManager.addfont(path)
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    return ("DejaVu Sans", *(name for name in CJK_FONTS if name in installed))
 
 
 # --- masked word ---------------------------------------------------------------------------------------
@@ -190,7 +171,7 @@ def _attention_figure(maps: AttentionMaps, layer: int, head: int, request: gr.Re
                maps.mean_over_heads(layer))]
     side = max(4.0, 0.3 * len(maps.tokens) + 1.5)
     figure = Figure(figsize=(2 * side + 1, side), layout="constrained")
-    font = {"family": list(_font_families()), "size": 8}
+    font = {"family": list(font_families()), "size": 8}
     for axes, (title, weights) in zip(figure.subplots(1, 2), panels):
         image = axes.imshow(weights.numpy(), cmap="viridis", vmin=0)
         positions = range(len(maps.tokens))
