@@ -231,8 +231,7 @@ class _Training:
         self.accelerator = Accelerator(cpu=loaded.device.type == "cpu", mixed_precision=(
             ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "no"))
         model = loaded.model.float()  # full-precision master weights; autocast gives the speed on a GPU
-        limit = min(settings.max_length, self.tokenizer.model_max_length,
-                    getattr(model.config, "max_position_embeddings", settings.max_length))
+        limit = min(settings.max_length, loaded.token_limit)
         token_ids = self.tokenizer(rows.texts, truncation=True, max_length=limit)["input_ids"]
         label_ids = [label2id[label] for label in rows.labels]
         pad_id = self.tokenizer.pad_token_id or 0

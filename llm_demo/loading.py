@@ -50,6 +50,17 @@ class LoadedModel:
     dtype: torch.dtype
     load_seconds: float
 
+    @property
+    def token_limit(self) -> int:
+        """The most tokens the model reads at once: its position table, or its tokenizer's limit if smaller.
+
+        Tokenizers without a limit report a huge placeholder, which is ignored; 512 when neither says.
+        """
+        config = self.model.config
+        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        limits = [limit for limit in (positions, self.tokenizer.model_max_length) if limit and limit < 10**7]
+        return min(limits, default=512)
+
     def describe(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
         return f"{self.model_id} · {self.device} · {dtype} · loaded in {self.load_seconds:.1f} s"

@@ -37,7 +37,7 @@ def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain):
 
 
 def test_closing_the_stream_stops_generation(plain):
-    replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=200, temperature=0))
+    replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0))
     first = next(replies)
     replies.close()  # what Gradio does when the user presses Stop
     assert isinstance(first, str)

@@ -103,3 +103,11 @@ def test_different_models_requested_at_once_all_load(tiny):
     for thread in threads:
         thread.join()
     assert errors == [] and cache.loads == 4
+
+
+def test_token_limit_is_the_smaller_of_positions_and_tokenizer_limit(tiny):
+    gpt2 = get_model(_entry(tiny.gpt2, "generation"), "causal-lm")
+    assert gpt2.model.config.n_positions == 256 and gpt2.tokenizer.model_max_length == 128
+    assert gpt2.token_limit == 128
+    bert = get_model(_entry(tiny.sentiment), "sequence-classification")
+    assert bert.token_limit == 512

@@ -15,13 +15,6 @@ from ..loading import LoadedModel
 MAX_ATTENTION_TOKENS = 64  # beyond this a tokens x tokens heatmap is too dense to read
 
 
-def token_limit(loaded: LoadedModel) -> int:
-    """The most tokens the model reads at once: the smaller of what its tokenizer and its positions allow."""
-    config = loaded.model.config
-    positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-    return min(loaded.tokenizer.model_max_length, positions or loaded.tokenizer.model_max_length)
-
-
 def encode_whole(loaded: LoadedModel, texts: list[str], limit: int, **options: Any) -> dict[str, list]:
     """Tokenize texts with the model's special tokens, refusing any over `limit` tokens.
 
@@ -68,7 +61,7 @@ def attention_maps(loaded: LoadedModel, texts: list[str], max_tokens: int = MAX_
     """
     if getattr(loaded.model.config, "_attn_implementation", "eager") != "eager":
         raise ValueError("attention_maps needs a model loaded with attn_implementation='eager'")
-    limit = min(max_tokens, token_limit(loaded))
+    limit = min(max_tokens, loaded.token_limit)
     token_ids = encode_whole(loaded, texts, limit)["input_ids"]
 
     def process(batch: list[list[int]]) -> list[AttentionMaps]:

@@ -10,7 +10,7 @@ import torch
 
 from ..batching import default_budget, run_in_batches
 from ..loading import LoadedModel
-from .attention import encode_whole, token_limit
+from .attention import encode_whole
 from .classification import Classification, classify, label_names
 from .generation import TokenLogProbs, perplexity, token_logprobs
 from .inputs import check_range
@@ -91,7 +91,7 @@ def explain(loaded: LoadedModel, text: str, steps: int = 50, budget: int | None 
     word embeddings and x' the baseline's; the scores then add up to F(x) - F(x') (completeness).
     """
     steps = int(check_range("Integration steps", steps, 4, 256))
-    encoded = encode_whole(loaded, [text], token_limit(loaded), return_offsets_mapping=True,
+    encoded = encode_whole(loaded, [text], loaded.token_limit, return_offsets_mapping=True,
                            return_special_tokens_mask=True)
     ids, offsets = encoded["input_ids"][0], encoded["offset_mapping"][0]
     prediction = classify(loaded, [text])[0]
@@ -133,7 +133,7 @@ class Surprise:
 
 def surprise(loaded: LoadedModel, text: str) -> Surprise:
     """How probable the model finds each token of the text, given the tokens before it."""
-    encoded = encode_whole(loaded, [text], token_limit(loaded) - 1, return_offsets_mapping=True)  # -1: room for BOS
+    encoded = encode_whole(loaded, [text], loaded.token_limit - 1, return_offsets_mapping=True)  # -1: room for BOS
     result = token_logprobs(loaded, [text])[0]
     offsets = encoded["offset_mapping"][0]
     unscored = len(offsets) - len(result.logprobs)  # the first token when the model has no BOS to predict it from

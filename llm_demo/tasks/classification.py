@@ -44,8 +44,7 @@ def label_names(loaded: LoadedModel) -> list[str]:
 
 def encode(loaded: LoadedModel, texts: list[str], pairs: list[str] | None = None) -> list[list[int]]:
     """Tokenize every text once, truncated to what the model can read; no padding yet."""
-    limit = min(loaded.tokenizer.model_max_length, getattr(loaded.model.config, "max_position_embeddings", 512))
-    encoded = loaded.tokenizer(texts, pairs, truncation=True, max_length=limit)
+    encoded = loaded.tokenizer(texts, pairs, truncation=True, max_length=loaded.token_limit)
     return encoded["input_ids"]
 
 

@@ -9,7 +9,7 @@ import torch
 from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError, ModelError
 from ..loading import LoadedModel
-from .attention import encode_whole, token_limit
+from .attention import encode_whole
 from .inputs import check_range
 
 MASK_SPELLINGS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's; either is read as the model's own
@@ -55,7 +55,7 @@ def _mask_position(loaded: LoadedModel, ids: list[int]) -> int:
 def fill_mask(loaded: LoadedModel, texts: list[str], top_k: int = 5, budget: int | None = None) -> list[list[Filler]]:
     """The `top_k` most probable tokens for the one mask in each text, most probable first, in input order."""
     top_k = int(check_range("Top-k", top_k, 1, 50))
-    token_ids = encode_whole(loaded, [with_model_mask(loaded, text) for text in texts], token_limit(loaded))["input_ids"]
+    token_ids = encode_whole(loaded, [with_model_mask(loaded, text) for text in texts], loaded.token_limit)["input_ids"]
     rows = [(ids, _mask_position(loaded, ids)) for ids in token_ids]
     tokenizer = loaded.tokenizer
 

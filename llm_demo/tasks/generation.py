@@ -61,9 +61,8 @@ def prompt_ids(loaded: LoadedModel, prompt: str, system_prompt: str | None = Non
 
 
 def _check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> None:
-    window = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
-        loaded.model.config, "n_positions", None)
-    if window and len(ids) + settings.max_new_tokens > window:
+    window = loaded.token_limit
+    if len(ids) + settings.max_new_tokens > window:
         raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) plus {new} new tokens exceeds this model's "
                          "window of {window} tokens.", tokens=len(ids), new=settings.max_new_tokens, window=window)
 
@@ -163,20 +162,15 @@ class TokenLogProbs:
         return sum(self.logprobs)
 
 
-def _window(loaded: LoadedModel) -> int:
-    config = loaded.model.config
-    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 1024
-
-
 def iter_token_logprobs(loaded: LoadedModel, texts: list[str],
                         budget: int | None = None) -> Iterator[tuple[list[int], list[TokenLogProbs]]]:
     """Per-token log-probabilities, batch by batch; texts longer than the window are truncated to it."""
     tokenizer = loaded.tokenizer
-    token_ids = tokenizer(texts, truncation=True, max_length=_window(loaded))["input_ids"]
+    token_ids = tokenizer(texts, truncation=True, max_length=loaded.token_limit)["input_ids"]
     if tokenizer.bos_token_id is not None and not getattr(tokenizer, "add_bos_token", False):
         token_ids = [ids if ids[:1] == [tokenizer.bos_token_id] else [tokenizer.bos_token_id] + ids
                      for ids in token_ids]
-        token_ids = [ids[:_window(loaded)] for ids in token_ids]
+        token_ids = [ids[:loaded.token_limit] for ids in token_ids]
 
     def process(batch: list[list[int]]) -> list[TokenLogProbs]:
         input_ids, attention_mask = pad(batch, tokenizer.pad_token_id or 0)

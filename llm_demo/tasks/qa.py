@@ -99,7 +99,7 @@ def make_windows(loaded: LoadedModel, questions: list[str], contexts: list[str],
                  settings: QASettings) -> list[Window]:
     """Tokenize each (question, context) into overlapping windows of at most `max_length` tokens."""
     tokenizer = loaded.tokenizer
-    max_length = min(settings.max_length, tokenizer.model_max_length)
+    max_length = min(settings.max_length, loaded.token_limit)
     longest_question = max(len(ids) for ids in tokenizer(questions)["input_ids"])
     if longest_question > max_length // 2:
         raise InputError("question_too_long", "The question is too long for this model; shorten it.")

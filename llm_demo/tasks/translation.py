@@ -62,8 +62,7 @@ def _encode(loaded: LoadedModel, sentences: list[str], settings: TranslationSett
     if settings.source_lang:
         _language_token(loaded, settings.source_lang)
         tokenizer.src_lang = settings.source_lang  # NLLB/M2M100 tokenizers prefix the source language token
-    limit = min(tokenizer.model_max_length, getattr(loaded.model.config, "max_position_embeddings", 1024))
-    return tokenizer(sentences, truncation=True, max_length=limit)["input_ids"]
+    return tokenizer(sentences, truncation=True, max_length=loaded.token_limit)["input_ids"]
 
 
 def iter_translate_sentences(loaded: LoadedModel, sentences: list[str], settings: TranslationSettings,
