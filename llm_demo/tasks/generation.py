@@ -49,15 +49,29 @@ def uses_chat_template(loaded: LoadedModel) -> bool:
     return bool(getattr(loaded.tokenizer, "chat_template", None))
 
 
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": text}, the OpenAI chat schema
+
+
+def as_messages(prompt: str, system_prompt: str | None = None) -> list[Message]:
+    """One user turn, after the system prompt when there is one."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": prompt}]
+
+
+def chat_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
+    """Token ids of a conversation through the model's chat template, ready for the assistant's next turn."""
+    if not uses_chat_template(loaded):
+        raise ModelError("no_chat_template", "'{model}' has no chat template: use it for plain completion.",
+                         model=loaded.model_id)
+    encoded = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+    return list(encoded["input_ids"])
+
+
 def prompt_ids(loaded: LoadedModel, prompt: str, system_prompt: str | None = None) -> list[int]:
     """Token ids of the prompt, wrapped in the model's chat template when it has one."""
-    tokenizer = loaded.tokenizer
     if not uses_chat_template(loaded):
-        return tokenizer(prompt)["input_ids"]
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages.append({"role": "user", "content": prompt})
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
-    return list(encoded["input_ids"])
+        return loaded.tokenizer(prompt)["input_ids"]
+    return chat_ids(loaded, as_messages(prompt, system_prompt))
 
 
 def _check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> None:
@@ -90,10 +104,21 @@ def _generation_thread() -> ThreadPoolExecutor:
 
 def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
     """Yield the reply so far each time new tokens arrive; closing the iterator stops generation."""
+    settings = settings.checked()
+    return stream_ids(loaded, prompt_ids(loaded, prompt, settings.system_prompt), settings)
+
+
+def stream_chat(loaded: LoadedModel, messages: list[Message],
+                settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
+    """Stream the assistant's next turn of a conversation (`settings.system_prompt` is not used: the
+    conversation carries its own system message)."""
+    return stream_ids(loaded, chat_ids(loaded, messages), settings.checked())
+
+
+def stream_ids(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> Iterator[str]:
+    """Stream a reply to prompt token ids; the one place a streamed generation runs."""
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-    settings = settings.checked()
-    ids = prompt_ids(loaded, prompt, settings.system_prompt)
     _check_window(loaded, ids, settings)
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
     stop = threading.Event()

@@ -64,6 +64,7 @@ ERRORS_ZH: Mapping[str, str] = {
     "qa_mismatch": "每个问题都需要一段上下文。",
     "unknown_language": "模型不认识语言代码“{code}”。",
     "prompt_too_long": "提示词（{tokens} 个词元）加上 {new} 个新词元超过了模型 {window} 个词元的窗口。",
+    "no_chat_template": "“{model}”没有聊天模板：请用它做普通续写。",
     "too_short": "文本太短，无法计算困惑度。",
 }
 
