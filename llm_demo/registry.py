@@ -32,6 +32,30 @@ class ModelEntry:
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
 
+    @property
+    def endpoint(self) -> str | None:
+        """The OpenAI-compatible base URL (…/v1) of the server that runs this model; None: it runs here."""
+        return self.options.get("endpoint")
+
+
+def check_endpoint_options(options: dict[str, Any], where: str) -> None:
+    """An entry's server keys: `endpoint` an http(s) URL, `api_key_env` a variable name (never the key itself),
+    `max_concurrency` a positive whole number, `labels` a list of class names."""
+    endpoint = options.get("endpoint")
+    if endpoint is None:
+        return
+    if not isinstance(endpoint, str) or not re.match(r"^https?://[^/\s]+", endpoint):
+        raise ValueError(f"{where}: 'endpoint' must be an http(s) URL such as http://host:8000/v1, got {endpoint!r}")
+    key_env = options.get("api_key_env")
+    if key_env is not None and not (isinstance(key_env, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env)):
+        raise ValueError(f"{where}: 'api_key_env' names an environment variable holding the key, got {key_env!r}")
+    concurrency = options.get("max_concurrency", 1)
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ValueError(f"{where}: 'max_concurrency' must be a whole number of at least 1, got {concurrency!r}")
+    labels = options.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(label, str) for label in labels)):
+        raise ValueError(f"{where}: 'labels' must be a list of class names in class-id order, got {labels!r}")
+
 
 def _entry(task: str, raw: Any, where: Path) -> ModelEntry:
     if isinstance(raw, str):
@@ -39,6 +63,7 @@ def _entry(task: str, raw: Any, where: Path) -> ModelEntry:
     if not isinstance(raw, dict) or not isinstance(raw.get("model"), str) or not raw["model"].strip():
         raise ValueError(f"{where}: every entry under '{task}' needs a 'model:' string, got {raw!r}")
     options = {k: v for k, v in raw.items() if k not in {"model", "name", "revision"}}
+    check_endpoint_options(options, f"{where}, '{task}' entry {raw['model']!r}")
     model = raw["model"].strip()
     return ModelEntry(model=model, name=str(raw.get("name") or model), task=task,
                       revision=raw.get("revision"), options=options)
@@ -100,6 +125,12 @@ class Registry:
             extra = _finetuned_entries(self.settings.finetune_dir, name) if name in FINETUNED_TASKS else []
             found += [entry for entry in self.tasks[name] + extra if entry.name not in {e.name for e in found}]
         return found
+
+    def local_only(self) -> "Registry":
+        """The same deployment without its server-run models: for views that need the weights in this
+        process (attention maps, attributions, fine-tuning)."""
+        return Registry({task: [entry for entry in entries if not entry.endpoint]
+                         for task, entries in self.tasks.items()}, self.settings)
 
     def default(self, task: Tasks) -> ModelEntry:
         return self.entries(task)[0]

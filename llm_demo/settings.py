@@ -40,6 +40,8 @@ class Settings:
     max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
     max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
     max_upload_mb: int  # LLM_DEMO_MAX_UPLOAD_MB: largest file a user may upload
+    remote_timeout: int  # LLM_DEMO_REMOTE_TIMEOUT: seconds one request to a model server may take
+    remote_retries: int  # LLM_DEMO_REMOTE_RETRIES: retries (with backoff) on 429, 5xx and lost connections
 
 
 def get_settings() -> Settings:
@@ -57,4 +59,6 @@ def get_settings() -> Settings:
         max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),
         max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),
         max_upload_mb=max(1, _int("LLM_DEMO_MAX_UPLOAD_MB", 50)),
+        remote_timeout=max(1, _int("LLM_DEMO_REMOTE_TIMEOUT", 120)),
+        remote_retries=max(0, _int("LLM_DEMO_REMOTE_RETRIES", 3)),
     )

@@ -23,7 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                "DIR/predictions.csv.")
     parser.add_argument("--task", required=True, choices=list(ROLES))
     parser.add_argument("--model", required=True, action="append", dest="models", metavar="MODEL",
-                        help="registry name, Hub id or local folder; repeat to compare models side by side")
+                        help="registry name, Hub id or local folder (with --endpoint: the name the server serves); "
+                             "repeat to compare models side by side")
+    parser.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server (e.g. vLLM) at URL, ending in "
+                                                          "/v1, runs the models instead of this process")
+    parser.add_argument("--api-key-env", metavar="VAR", help="with --endpoint: environment variable holding its key")
+    parser.add_argument("--max-concurrency", type=int, default=16, metavar="N",
+                        help="with --endpoint: requests in flight at once (default 16)")
     parser.add_argument("--csv", required=True, type=Path, metavar="FILE", help="CSV, TSV or JSON Lines file")
     for role in COLUMN_OPTIONS:
         parser.add_argument(f"--{role}-column", dest=role, metavar="C",
@@ -50,8 +56,9 @@ def run(arguments: argparse.Namespace) -> int:
     table = read_table(arguments.csv, settings.max_eval_rows or None)
     columns = guess_columns(list(table.frame.columns), arguments.task)
     columns.update({role: getattr(arguments, role) for role in columns if getattr(arguments, role)})
+    registry = endpoint_registry(arguments, settings) if arguments.endpoint else Registry.load(settings)
     with _ctrl_c_cancels() as cancel:
-        result = evaluate(arguments.task, table, columns, arguments.models, Registry.load(settings),
+        result = evaluate(arguments.task, table, columns, arguments.models, registry,
                           on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size)
     _clear_progress()
     report.write_downloads(result, arguments.out)
@@ -62,6 +69,21 @@ def run(arguments: argparse.Namespace) -> int:
             print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
                   f"{model.rows_done} of {len(table.frame)} rows finished", file=sys.stderr)
     return 0 if result.finished else PARTIAL
+
+
+def endpoint_registry(arguments: argparse.Namespace, settings):
+    """The models named on the command line, all served at --endpoint: what models.yaml entries would say."""
+    from ..registry import TASKS, ModelEntry, Registry, check_endpoint_options
+    from .runner import task_named
+
+    task = task_named(arguments.task)
+    options = {"endpoint": arguments.endpoint, "max_concurrency": arguments.max_concurrency,
+               "zero_shot": arguments.task == "zero-shot"}
+    if arguments.api_key_env:
+        options["api_key_env"] = arguments.api_key_env
+    check_endpoint_options(options, "--endpoint")
+    entries = [ModelEntry(model=name, name=name, task=task.registry_task, options=options) for name in arguments.models]
+    return Registry({name: entries if name == task.registry_task else [] for name in TASKS}, settings)
 
 
 @contextlib.contextmanager

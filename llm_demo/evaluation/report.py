@@ -238,7 +238,7 @@ def _model_dict(model: ModelResult) -> dict[str, Any]:
         "status": model.status,
         "error": model.error,
         "rows_done": model.rows_done,
-        "rows_not_done": not_done,  # 1-based data rows: skipped (empty cell) or not finished
+        "rows_not_done": not_done,  # 1-based data rows: skipped (empty cell), failed or not finished
         "metrics": dataclasses.asdict(model.metrics) if model.metrics is not None else None,
         "timing": dataclasses.asdict(model.timing),
         "unknown_labels": model.unknown_labels,

@@ -25,6 +25,7 @@ Batches = Iterable[tuple[list[int], list[Any]]]
 WORST_ROWS = 10
 
 DONE, SKIPPED, NOT_FINISHED = "done", "skipped", "not_finished"  # the status of a row, per model
+ROW_FAILED = "failed"  # a row a model server could not answer, even after retries
 COMPLETE, RUNNING, CANCELLED, FAILED, NOT_RUN = "complete", "running", "cancelled", "failed", "not_run"
 
 
@@ -103,7 +104,7 @@ class EvaluationResult:
 
     @property
     def finished(self) -> bool:
-        return all(model.status == COMPLETE for model in self.models)
+        return all(model.status == COMPLETE and ROW_FAILED not in model.row_status for model in self.models)
 
 
 @dataclass(frozen=True)
@@ -372,9 +373,32 @@ def prepare_models(task: TaskEvaluation, models: list[Predictor | str], rows: Ro
     for model in models:
         if not isinstance(model, Predictor):
             entry = registry.resolve(task.registry_task, model)
-            model = task.predictor(get_model(entry, task.kind), entry, rows, budget)
+            loaded = get_model(entry, task.kind)
+            model = (remote_predictor(task, loaded, entry, rows) if entry.endpoint
+                     else task.predictor(loaded, entry, rows, budget))
         predictors.append(capped(model, batch_size) if batch_size else model)
     return predictors
+
+
+def remote_predictor(task: TaskEvaluation, loaded, entry, rows: Rows) -> Predictor:
+    """A model on a server: rows go out concurrently, at most the entry's max_concurrency at a time. A row
+    that still fails after retries comes back as its error, which the recipe records as a failed row."""
+    from ..remote import served
+    from ..tasks.qa import QASettings
+    from ..tasks.translation import TranslationSettings
+
+    labels = candidate_labels(rows.references) if task.name == "zero-shot" else list(loaded.labels) or None
+    qa = QASettings(allow_no_answer=bool(entry.option("no_answer")))
+    translation = TranslationSettings(source_lang=entry.option("source_lang"), target_lang=entry.option("target_lang"))
+    runs = {
+        "classification": lambda texts: served.iter_classify(loaded, texts),
+        "sentiment": lambda texts: served.iter_classify(loaded, texts),
+        "zero-shot": lambda texts: served.iter_zero_shot(loaded, texts, labels),
+        "qa": lambda pairs: served.iter_answer(loaded, [q for q, _ in pairs], [c for _, c in pairs], qa),
+        "translation": lambda texts: served.iter_translate(loaded, texts, translation),
+        "generation": lambda texts: served.iter_token_logprobs(loaded, texts),
+    }
+    return Predictor(entry.name, runs[task.name], labels=labels, device=loaded.device)
 
 
 def capped(predictor: Predictor, max_rows: int) -> Predictor:
@@ -460,8 +484,9 @@ class Evaluation:
                                 [self.compute_metrics(outcome, bootstrap) for outcome in self.outcomes])
 
     def compute_metrics(self, outcome: _Outcome, bootstrap: int) -> ModelResult:
-        """Score the rows this model finished; the rest of the table is reported as skipped or not finished."""
-        finished = sorted(outcome.results)
+        """Score the rows this model finished; the rest of the table is reported as skipped, failed or not finished."""
+        failed = sorted(i for i, result in outcome.results.items() if isinstance(result, UserFacingError))
+        finished = sorted(set(outcome.results) - set(failed))
         results = [outcome.results[i] for i in finished]
         cells = [self.task.prediction_of(result) for result in results]
         predictions = [prediction for prediction, _ in cells]
@@ -475,7 +500,10 @@ class Evaluation:
         for index, prediction, row_score in zip(finished, predictions, scores):
             position = self.rows.positions[index]
             row_predictions[position], row_scores[position], row_status[position] = prediction, row_score, DONE
-        return ModelResult(outcome.predictor.name, outcome.status, outcome.error, row_predictions, row_scores,
+        for index in failed:
+            row_status[self.rows.positions[index]] = ROW_FAILED
+        error = outcome.error or (f"{len(failed)} rows failed: {outcome.results[failed[0]]}" if failed else None)
+        return ModelResult(outcome.predictor.name, outcome.status, error, row_predictions, row_scores,
                            row_status, metrics, self._timing(outcome, len(finished)), unknown,
                            [self.rows.positions[finished[i]] for i in worst[:WORST_ROWS]])
 

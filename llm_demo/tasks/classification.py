@@ -11,6 +11,7 @@ import torch
 from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError, ModelError
 from ..loading import LoadedModel
+from ..remote import RemoteModel, served
 
 DEFAULT_HYPOTHESIS = "This example is {}."
 
@@ -37,7 +38,9 @@ class Classification:
 
 
 def label_names(loaded: LoadedModel) -> list[str]:
-    """Label names in class-id order, as the model's config states them."""
+    """Label names in class-id order, as the model's config states them (models.yaml's `labels` for a server)."""
+    if isinstance(loaded, RemoteModel):
+        return list(loaded.labels)
     id2label = loaded.model.config.id2label
     return [str(id2label[index]) for index in range(len(id2label))]
 
@@ -83,6 +86,8 @@ def iter_classify(loaded: LoadedModel, token_ids: list[list[int]],
 
 def classify(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> list[Classification]:
     """Batched classification with a fixed-label model, results in input order."""
+    if isinstance(loaded, RemoteModel):
+        return served.classify(loaded, texts)
     return in_input_order(len(texts), iter_classify(loaded, encode(loaded, texts), budget))
 
 
@@ -113,7 +118,10 @@ def _nli_positions(loaded: LoadedModel) -> tuple[int | None, int | None]:
 
 
 def is_nli(loaded: LoadedModel) -> bool:
-    """Whether the model judges entailment, and so can score labels it was never trained on."""
+    """Whether the model judges entailment, and so can score labels it was never trained on (on a server:
+    whether models.yaml marks it zero_shot, an instruct model that picks among labels)."""
+    if isinstance(loaded, RemoteModel):
+        return loaded.zero_shot
     return None not in _nli_positions(loaded)
 
 
@@ -128,7 +136,10 @@ def _nli_indices(loaded: LoadedModel) -> tuple[int, int]:
 
 def zero_shot(loaded: LoadedModel, texts: list[str], labels: list[str], multi_label: bool = False,
               hypothesis: str = DEFAULT_HYPOTHESIS, budget: int | None = None) -> list[Classification]:
-    """Score each label as the hypothesis "This example is {label}." against each text as the premise."""
+    """Score each label as the hypothesis "This example is {label}." against each text as the premise
+    (on a server, an instruct model picks among the labels)."""
+    if isinstance(loaded, RemoteModel):
+        return served.zero_shot(loaded, texts, labels, multi_label)
     return in_input_order(len(texts), iter_zero_shot(loaded, texts, labels, multi_label, hypothesis, budget))
 
 

@@ -14,6 +14,8 @@ import torch
 from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import ModelError
 from ..loading import LoadedModel
+from ..remote import RemoteModel, served
+from ..remote.client import gather
 from .inputs import check_range
 
 
@@ -46,6 +48,8 @@ class GenerationSettings:
 
 
 def uses_chat_template(loaded: LoadedModel) -> bool:
+    if isinstance(loaded, RemoteModel):
+        return loaded.chat
     return bool(getattr(loaded.tokenizer, "chat_template", None))
 
 
@@ -105,6 +109,8 @@ def _generation_thread() -> ThreadPoolExecutor:
 def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
     """Yield the reply so far each time new tokens arrive; closing the iterator stops generation."""
     settings = settings.checked()
+    if isinstance(loaded, RemoteModel):
+        return served.stream(loaded, prompt, settings)
     return stream_ids(loaded, prompt_ids(loaded, prompt, settings.system_prompt), settings)
 
 
@@ -112,6 +118,11 @@ def stream_chat(loaded: LoadedModel, messages: list[Message],
                 settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
     """Stream the assistant's next turn of a conversation (`settings.system_prompt` is not used: the
     conversation carries its own system message)."""
+    if isinstance(loaded, RemoteModel):
+        if not loaded.chat:
+            raise ModelError("no_chat_template", "'{model}' has no chat template: use it for plain completion.",
+                             model=loaded.model_id)
+        return served.stream_chat(loaded, messages, settings.checked())
     return stream_ids(loaded, chat_ids(loaded, messages), settings.checked())
 
 
@@ -154,6 +165,8 @@ def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettin
              budget: int | None = None) -> list[str]:
     """Complete many prompts at once (left-padded batches), in input order."""
     settings = settings.checked()
+    if isinstance(loaded, RemoteModel):
+        return served.generate(loaded, prompts, settings)
     token_ids = [prompt_ids(loaded, prompt, settings.system_prompt) for prompt in prompts]
     for ids in token_ids:
         _check_window(loaded, ids, settings)
@@ -210,6 +223,8 @@ def iter_token_logprobs(loaded: LoadedModel, texts: list[str],
 
 
 def token_logprobs(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> list[TokenLogProbs]:
+    if isinstance(loaded, RemoteModel):
+        return gather(len(texts), served.iter_token_logprobs(loaded, texts))
     return in_input_order(len(texts), iter_token_logprobs(loaded, texts, budget))
 
 

@@ -14,6 +14,7 @@ import torch
 from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError
 from ..loading import LoadedModel
+from ..remote import RemoteModel, served
 
 
 @dataclass(frozen=True)
@@ -149,5 +150,7 @@ def iter_answer(loaded: LoadedModel, questions: list[str], contexts: list[str], 
 
 def answer(loaded: LoadedModel, questions: list[str], contexts: list[str], settings: QASettings = QASettings(),
            budget: int | None = None) -> list[list[Answer]]:
-    """Top-k answers for each (question, context), in input order."""
+    """Top-k answers for each (question, context), in input order (on a server, one generated answer each)."""
+    if isinstance(loaded, RemoteModel):
+        return served.answer(loaded, questions, contexts, settings)
     return in_input_order(len(questions), iter_answer(loaded, questions, contexts, settings, budget))

@@ -15,6 +15,7 @@ import torch
 from ..batching import default_budget, in_input_order, pad, run_in_batches
 from ..errors import InputError
 from ..loading import LoadedModel
+from ..remote import RemoteModel, served
 
 # A sentence ends after . ! ? (followed by space) or after CJK full stops, which need no space.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])")
@@ -85,7 +86,10 @@ def iter_translate_sentences(loaded: LoadedModel, sentences: list[str], settings
 
 def translate(loaded: LoadedModel, texts: list[str], settings: TranslationSettings = TranslationSettings(),
               budget: int | None = None) -> list[str]:
-    """Translate each text, keeping its line breaks; all sentences of all texts share the batches."""
+    """Translate each text, keeping its line breaks; all sentences of all texts share the batches
+    (on a server, an instruct model translates each text whole)."""
+    if isinstance(loaded, RemoteModel):
+        return served.translate(loaded, texts, settings)
     structure = [split_sentences(text) for text in texts]
     sentences = [sentence for lines in structure for line in lines for sentence in line]
     translated = iter(in_input_order(len(sentences),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import UserFacingError
 from ..loading import LoadedModel, get_model
+from ..remote import RemoteModel
 from ..registry import Registry, Tasks
 from .i18n import language_of, t
 
@@ -88,7 +89,7 @@ def model_picker(registry: Registry, task: Tasks) -> gr.Dropdown:
     """A dropdown of the task's (or tasks') models; typing another id is allowed when the deployment allows it."""
     choices = registry.choices(task)
     custom = registry.settings.allow_custom_models
-    picker = gr.Dropdown(choices=choices, value=choices[0], label=t("common.model"), allow_custom_value=custom,
+    picker = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=t("common.model"), allow_custom_value=custom,
                          info=t("common.model_info") if custom else t("common.model_info_fixed"))
     # Re-read the list when the user opens it, so a model fine-tuned a minute ago is offered.
     picker.focus(lambda: gr.Dropdown(choices=registry.choices(task)), None, picker, api_visibility="private",
@@ -145,8 +146,12 @@ def say(key: str, request: gr.Request | None, **params: object) -> str:
     return translations().text(key, language_of(request), **params)
 
 
-def runs_on(loaded: LoadedModel, request: gr.Request | None) -> str:
-    """The status line under a tab: model, device, dtype and load time, in the reader's language."""
+def runs_on(loaded: LoadedModel | RemoteModel, request: gr.Request | None) -> str:
+    """The status line under a tab: model, device, dtype and load time, in the reader's language; for a model
+    on a server, the server, and whether the answer is generated from a prompt."""
+    if isinstance(loaded, RemoteModel):
+        key = "common.generated_by" if loaded.generates_answers else "common.served_by"
+        return f"`{loaded.model_id}` · {say(key, request, endpoint=loaded.endpoint.base_url)}"
     line = say("common.runs_on", request, device=loaded.device, dtype=str(loaded.dtype).removeprefix("torch."),
                seconds=loaded.load_seconds)
     return f"`{loaded.model_id}` · {line}"

@@ -221,6 +221,7 @@ def _hyperparameters(max_epochs: int) -> list[gr.components.Component]:
 
 
 def build(registry: Registry) -> list[ResultTable]:
+    registry = registry.local_only()  # training needs the weights here, not behind a server
     with gr.Tab(t("finetune.tab"), id="finetune", elem_id="tab-finetune"):
         gr.Markdown(t("finetune.intro"))
         with gr.Row():

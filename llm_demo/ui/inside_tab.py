@@ -320,6 +320,7 @@ def _build_surprise(registry: Registry) -> ResultTable:
 
 
 def build(registry: Registry) -> list[ResultTable]:
+    registry = registry.local_only()  # every view here reads the weights, which a model server keeps to itself
     with gr.Tab(t("inside.tab"), id="inside", elem_id="tab-inside"):
         gr.Markdown(t("inside.intro"))
         with gr.Tabs():

@@ -17,10 +17,12 @@ TEXT = {
     "translation.button": ("Translate", "翻译"),
     "translation.beams": ("Beam size", "束搜索宽度"),
     "translation.max_tokens": ("Max new tokens per sentence", "每句最多生成词元数"),
-    "translation.source_lang": ("Source language code (NLLB/M2M100 only)", "源语言代码（仅 NLLB/M2M100）"),
-    "translation.target_lang": ("Target language code (NLLB/M2M100 only)", "目标语言代码（仅 NLLB/M2M100）"),
-    "translation.lang_info": ("Filled in from the model list; e.g. zho_Hans, eng_Latn.",
-                              "根据模型列表自动填写，例如 zho_Hans、eng_Latn。"),
+    "translation.source_lang": ("Source language: code (NLLB/M2M100) or name (models on a server)",
+                                "源语言：代码（NLLB/M2M100）或名称（服务器上的模型）"),
+    "translation.target_lang": ("Target language: code (NLLB/M2M100) or name (models on a server)",
+                                "目标语言：代码（NLLB/M2M100）或名称（服务器上的模型）"),
+    "translation.lang_info": ("Filled in from the model list; e.g. zho_Hans, eng_Latn, or Chinese, English.",
+                              "根据模型列表自动填写，例如 zho_Hans、eng_Latn，或 Chinese、English。"),
 }
 EXAMPLES = [
     ["今天天气很好，我们去公园散步吧。", "Chinese → English (opus-mt-zh-en)"],
