@@ -39,10 +39,17 @@ start() {
   install
   local port
   port="$(free_port)"
-  HF_HUB_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}" VLLM_CPU_OMP_THREADS_BIND=nobind \
-    OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
-    setsid "$PY" -m vllm.entrypoints.openai.api_server --model "$model" --served-model-name "$name" \
-    --host 127.0.0.1 --port "$port" --enforce-eager "$@" >"$log" 2>&1 &
+  (
+    # The server outlives this script: it must not inherit a lock the caller holds (flock's descriptor).
+    for fd in /proc/$BASHPID/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    HF_HUB_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}" VLLM_CPU_OMP_THREADS_BIND=nobind \
+      OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
+      exec setsid "$PY" -m vllm.entrypoints.openai.api_server --model "$model" --served-model-name "$name" \
+      --host 127.0.0.1 --port "$port" --enforce-eager "$@" >"$log" 2>&1
+  ) &
   local pid=$!
   local deadline=$((SECONDS + ${LLM_DEMO_VLLM_START_TIMEOUT:-300}))
   until python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; do

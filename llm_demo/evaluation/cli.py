@@ -65,7 +65,7 @@ def run(arguments: argparse.Namespace) -> int:
     print(report.text_tables(result))
     print(f"\nWrote {arguments.out / 'metrics.json'} and {arguments.out / 'predictions.csv'}")
     for model in result.models:
-        if model.status != "complete":
+        if model.status != "complete" or model.error:  # a complete run may still have rows a server failed
             print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
                   f"{model.rows_done} of {len(table.frame)} rows finished", file=sys.stderr)
     return 0 if result.finished else PARTIAL

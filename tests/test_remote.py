@@ -1,0 +1,143 @@
+"""The server seam without a server: models.yaml's endpoint keys, the concurrency/failure machinery, and how
+an evaluation records rows a server could not answer. The real vLLM server is in test_remote_vllm.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from llm_demo.errors import ModelError
+from llm_demo.evaluation.reading import Table
+from llm_demo.evaluation.report import predictions_frame
+from llm_demo.evaluation.runner import Predictor, evaluate
+from llm_demo.registry import ModelEntry, read_models_file
+from llm_demo.remote import Endpoint, RemoteModel
+from llm_demo.remote.client import gather, map_concurrently
+from llm_demo.ui.common import runs_on
+
+UNREACHABLE = ModelError("endpoint_unreachable", "Cannot reach the model server at {endpoint}.", endpoint="x")
+
+
+def models_file(tmp_path: Path, sentiment_entry: str) -> Path:
+    path = tmp_path / "models.yaml"
+    path.write_text("\n".join(f"{task}: [{{model: m}}]" for task in ("translation", "generation", "classification",
+                                                                     "qa")) + f"\nsentiment: [{sentiment_entry}]\n")
+    return path
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{model: m, endpoint: vllm.internal:8000}", r"'endpoint' must be an http\(s\) URL"),
+    ("{model: m, endpoint: 'http://h/v1', api_key_env: 'sk-abc123 secret'}", "names an environment variable"),
+    ("{model: m, endpoint: 'http://h/v1', max_concurrency: 0}", "'max_concurrency' must be a whole number"),
+    ("{model: m, endpoint: 'http://h/v1', labels: negative}", "'labels' must be a list"),
+])
+def test_a_broken_server_entry_fails_loudly_at_start_up(tmp_path, entry, message):
+    with pytest.raises(ValueError, match=message):
+        read_models_file(models_file(tmp_path, entry))
+
+
+def test_server_entries_keep_their_keys_and_local_only_views_drop_them(tmp_path, tiny):
+    from llm_demo.registry import Registry
+    from llm_demo.settings import get_settings
+
+    path = models_file(tmp_path, "{model: m}, {model: big, name: Big, endpoint: 'http://h:8000/v1', "
+                                 "api_key_env: VLLM_KEY, max_concurrency: 4}")
+    registry = Registry(read_models_file(path), get_settings())
+    entry = registry.resolve("sentiment", "Big")
+    assert (entry.endpoint, Endpoint.of(entry)) == ("http://h:8000/v1", Endpoint("http://h:8000/v1", "VLLM_KEY", 4))
+    assert Endpoint.of(entry).root == "http://h:8000"
+    assert registry.choices("sentiment") == ["m", "Big"] and registry.local_only().choices("sentiment") == ["m"]
+
+
+def test_the_key_is_read_from_the_named_variable_and_its_absence_explained(monkeypatch):
+    endpoint = Endpoint("http://h/v1", "LLM_DEMO_TEST_KEY")
+    monkeypatch.delenv("LLM_DEMO_TEST_KEY", raising=False)
+    with pytest.raises(ModelError, match="needs a key in the environment variable LLM_DEMO_TEST_KEY"):
+        endpoint.api_key()
+    monkeypatch.setenv("LLM_DEMO_TEST_KEY", "k-1")
+    assert endpoint.api_key() == "k-1" and Endpoint("http://h/v1").api_key() == "EMPTY"
+
+
+def test_chunks_run_side_by_side_up_to_the_cap(tmp_path):
+    running, most = [], []
+    lock = threading.Lock()
+
+    def work(chunk: list[int]) -> list[int]:
+        with lock:
+            running.append(1)
+            most.append(len(running))
+        time.sleep(0.05)
+        with lock:
+            running.pop()
+        return [value * 10 for value in chunk]
+
+    batches = list(map_concurrently(Endpoint("http://h/v1", max_concurrency=3), list(range(20)), work, 2))
+    assert max(most) == 3
+    assert sorted(index for indices, _ in batches for index in indices) == list(range(20))
+    assert gather(20, iter(batches)) == [value * 10 for value in range(20)]
+
+
+def test_a_failed_chunk_comes_back_as_its_error_and_gather_raises_it():
+    def work(chunk: list[int]) -> list[int]:
+        if 4 in chunk:
+            raise ModelError("endpoint_failed", "The server failed.")
+        return chunk
+
+    batches = dict((tuple(indices), results) for indices, results in
+                   map_concurrently(Endpoint("http://h/v1", max_concurrency=2), list(range(8)), work, 2))
+    assert [str(error) for error in batches[(4, 5)]] == ["The server failed.", "The server failed."]
+    assert batches[(0, 1)] == [0, 1]
+    with pytest.raises(ModelError, match="The server failed."):
+        gather(8, map_concurrently(Endpoint("http://h/v1", max_concurrency=2), list(range(8)), work, 2))
+
+
+def test_a_dead_server_fails_the_remaining_rows_without_sending_them():
+    sent = []
+
+    def work(chunk: list[int]) -> list[int]:
+        sent.append(chunk)
+        raise UNREACHABLE
+
+    batches = list(map_concurrently(Endpoint("http://h/v1", max_concurrency=2), list(range(100)), work, 1))
+    assert sorted(index for indices, _ in batches for index in indices) == list(range(100))
+    assert all(result is UNREACHABLE for _, results in batches for result in results)
+    assert len(sent) <= 4  # two in flight, two queued, and then no more
+
+
+def table(texts: list[str], labels: list[str]) -> Table:
+    return Table(pd.DataFrame({"text": texts, "label": labels}), "rows.csv", 0)
+
+
+def test_rows_a_server_failed_are_marked_failed_and_left_out_of_the_metrics():
+    def run(texts: list[str]):
+        yield [0, 1], [_classification("positive"), _classification("negative")]
+        yield [2], [UNREACHABLE]
+
+    result = evaluate("sentiment", table(["a", "b", "c"], ["positive", "positive", "negative"]),
+                      {"text": "text", "label": "label"},
+                      [Predictor("remote", run, labels=["negative", "positive"])], bootstrap=0)
+    model = result.models[0]
+    assert model.row_status == ["done", "done", "failed"] and model.predictions == ["positive", "negative", None]
+    assert model.metrics.accuracy == 0.5 and model.status == "complete" and not result.finished
+    assert model.error == "1 rows failed: Cannot reach the model server at x."
+    assert list(predictions_frame(result)["status"]) == ["done", "done", "failed"]
+
+
+def _classification(label: str):
+    from llm_demo.tasks.classification import Classification, LabelScore
+
+    other = "negative" if label == "positive" else "positive"
+    return Classification([LabelScore(label, 0.9), LabelScore(other, 0.1)])
+
+
+def test_the_status_line_names_the_server_and_says_when_the_answer_is_generated():
+    endpoint = Endpoint("http://gpu-box:8000/v1")
+    served = RemoteModel("qwen-72b", "sequence-classification", endpoint, 32768, 0.1)
+    prompted = RemoteModel("qwen-72b", "question-answering", endpoint, 32768, 0.1)
+    assert runs_on(served, None) == "`qwen-72b` · Runs on the model server http://gpu-box:8000/v1"
+    assert runs_on(prompted, None) == ("`qwen-72b` · Runs on the model server http://gpu-box:8000/v1 · the answer is "
+                                       "generated by a language model from a prompt")
