@@ -161,6 +161,46 @@ def bench_evaluation(work: Path, rows: int) -> dict:
     }
 
 
+def _evaluation_seconds(csv_path: Path, model: str, registry) -> tuple[float, list]:
+    from llm_demo.evaluation.reading import read_table
+    from llm_demo.evaluation.runner import evaluate
+
+    started = time.perf_counter()
+    result = evaluate("classification", read_table(csv_path), {"text": "text", "label": "label"}, [model], registry,
+                      bootstrap=0)
+    return time.perf_counter() - started, result.models[0].predictions
+
+
+def bench_endpoint(work: Path, rows: int) -> dict:
+    """The benchmark rows through a vLLM server (CPU build, fp32, /classify, 16 requests in flight) beside the
+    same evaluation in this process, in the same run. The server shares this machine's cores."""
+    from llm_demo.registry import TASKS, ModelEntry, Registry
+    from llm_demo.settings import get_settings
+
+    model_dir = make_classifier(work / "minilm-endpoint")
+    csv_path = work / "reviews-endpoint.csv"
+    make_reviews(csv_path, rows)
+    script = str(ROOT / "scripts" / "vllm_server.sh")
+    started = subprocess.run(["bash", script, "start", str(model_dir), "minilm", str(work / "vllm.log"), "--runner",
+                              "pooling", "--dtype", "float32", "--max-model-len", "512"],
+                             capture_output=True, text=True, check=True)
+    pid, port = started.stdout.split()[-2:]
+    try:
+        entry = ModelEntry("minilm", "minilm on vLLM", "classification",
+                           options={"endpoint": f"http://127.0.0.1:{port}/v1", "max_concurrency": 16})
+        registry = Registry({task: [entry] if task == "classification" else [] for task in TASKS}, get_settings())
+        _evaluation_seconds(csv_path, entry.name, registry)  # warm: the server's first batches compile kernels
+        remote, remote_predictions = _evaluation_seconds(csv_path, entry.name, registry)
+    finally:
+        subprocess.run(["bash", script, "stop", pid], check=True)
+    _evaluation_seconds(csv_path, str(model_dir), Registry.load())
+    local, local_predictions = _evaluation_seconds(csv_path, str(model_dir), Registry.load())
+    same = sum(a == b for a, b in zip(remote_predictions, local_predictions)) / rows
+    return {"rows": rows, "concurrency": 16, "endpoint_s": remote, "in_process_s": local,
+            "endpoint_rows_per_s": rows / remote, "in_process_rows_per_s": rows / local,
+            "same_predictions": same}
+
+
 def peak_memory_mb(work: Path) -> float:
     result = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, "evaluate", "--task", "classification",
                              "--model", str(work / "minilm-2-labels"), "--csv", str(work / "reviews.csv"),
@@ -332,6 +372,12 @@ def table(results: dict) -> str:
         ("request overhead on a loaded model", f"{results['overhead']['overhead_ms']:.2f} ms",
          f"bare forward {results['overhead']['bare_forward_ms']:.1f} ms (target < 10 ms)"),
     ]
+    if "endpoint" in results:
+        n = results["endpoint"]
+        rows += [("evaluation through vLLM /classify", f"{n['endpoint_s']:.2f} s",
+                  f"{n['endpoint_rows_per_s']:.0f} rows/s, {n['concurrency']} in flight"),
+                 ("same rows in process", f"{n['in_process_s']:.2f} s",
+                  f"{n['in_process_rows_per_s']:.0f} rows/s; same predictions {100 * n['same_predictions']:.1f}%")]
     width = max(len(row[0]) for row in rows)
     return "\n".join(f"{name:<{width}}  {value:>12}  {note}" for name, value, note in rows)
 
@@ -339,6 +385,8 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="llm_demo benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer rows and tokens: about a minute")
+    parser.add_argument("--no-endpoint", action="store_true", help="skip the vLLM server row (installs vLLM if missing)")
+    parser.add_argument("--endpoint-only", action="store_true", help="only the vLLM server row, printed")
     parser.add_argument("--generation-probe", nargs=3, metavar=("WAY", "FOLDER", "TOKENS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generation_probe:
@@ -348,11 +396,16 @@ def main() -> None:
     rows, new_tokens, repeats = (600, 32, 20) if args.quick else (3000, 128, 100)
     with tempfile.TemporaryDirectory(prefix="llm_demo-bench-") as folder:
         work = Path(folder)
+        if args.endpoint_only:
+            print(json.dumps(bench_endpoint(work, rows), indent=2))
+            return
         results = {"quick": args.quick, "machine": machine(), "evaluation": bench_evaluation(work, rows)}
         results["memory_mb"] = peak_memory_mb(work)
         results["generation"] = bench_generation(work, new_tokens)
         results["startup"] = {"seconds": startup_seconds()}
         results["overhead"] = request_overhead_ms(work, repeats)
+        if not args.no_endpoint:
+            results["endpoint"] = bench_endpoint(work, rows)
     print(table(results))
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2)

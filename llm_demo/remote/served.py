@@ -194,9 +194,9 @@ def translate(model: RemoteModel, texts: list[str], settings) -> list[str]:
 def _answer_one(model: RemoteModel, question: str, context: str, settings) -> list:
     from ..tasks.qa import Answer
 
+    may_be_absent = f" If the context does not hold the answer, reply {NO_ANSWER}." if settings.allow_no_answer else ""
     prompt = ("Answer the question from the context only. Copy the answer from the context word for word, as short as "
-              f"possible. If the context does not hold the answer, reply {NO_ANSWER}.\n\nContext: {context}\n\n"
-              f"Question: {question}")
+              f"possible.{may_be_absent}\n\nContext: {context}\n\nQuestion: {question}")
     reply, probability = ask(model, prompt, settings.max_answer_tokens, "question answering")
     reply = reply.strip().strip('"“”').strip()
     if not reply or reply.upper().rstrip(".") == NO_ANSWER:
