@@ -170,13 +170,8 @@ def _head_was_trained(loading_info: dict[str, Any]) -> bool:
 
 
 def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None = None,
-               new_head: dict[str, Any] | None = None) -> LoadedModel | RemoteModel:
-    """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point.
-
-    An entry with an `endpoint` runs on that server: what comes back is a RemoteModel, which the tasks
-    send to the server instead of running it here."""
-    if entry.endpoint:
-        return connect(entry, kind)
+               new_head: dict[str, Any] | None = None) -> LoadedModel:
+    """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point."""
     settings = get_settings()
     device = pick_device(settings.device)
     dtype = pick_dtype(device)
@@ -224,8 +219,8 @@ class ModelCache:
         self._loading: dict[tuple, threading.Lock] = {}
         self.loads = 0  # how many real loads happened: lets tests see that concurrent asks loaded once
 
-    def get(self, entry: ModelEntry, kind: str, **options: Any) -> LoadedModel | RemoteModel:
-        key = (entry.model, entry.revision, entry.endpoint, kind, tuple(sorted(options.items())))
+    def get(self, entry: ModelEntry, kind: str, **options: Any) -> LoadedModel:
+        key = (entry.model, entry.revision, kind, tuple(sorted(options.items())))
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
@@ -282,4 +277,9 @@ def model_cache() -> ModelCache:
 
 
 def get_model(entry: ModelEntry, kind: str, **options: Any) -> LoadedModel | RemoteModel:
+    """The entry's model, loaded once. An entry with an `endpoint` runs on that server instead: what comes
+    back is a RemoteModel, which the tasks send to the server. It is not cached, so it never evicts a
+    loaded model; connecting is one GET /v1/models, which also notices a server that changed."""
+    if entry.endpoint:
+        return connect(entry, kind)
     return model_cache().get(entry, kind, **options)

@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-key-env", metavar="VAR", help="with --endpoint: environment variable holding its key")
     parser.add_argument("--max-concurrency", type=int, default=16, metavar="N",
                         help="with --endpoint: requests in flight at once (default 16)")
+    parser.add_argument("--target-lang", metavar="LANGUAGE", help="with --endpoint, translation: the language to "
+                                                                  "translate into, e.g. English")
     parser.add_argument("--csv", required=True, type=Path, metavar="FILE", help="CSV, TSV or JSON Lines file")
     for role in COLUMN_OPTIONS:
         parser.add_argument(f"--{role}-column", dest=role, metavar="C",
@@ -81,6 +83,8 @@ def endpoint_registry(arguments: argparse.Namespace, settings):
                "zero_shot": arguments.task == "zero-shot"}
     if arguments.api_key_env:
         options["api_key_env"] = arguments.api_key_env
+    if arguments.target_lang:
+        options["target_lang"] = arguments.target_lang
     check_endpoint_options(options, "--endpoint")
     entries = [ModelEntry(model=name, name=name, task=task.registry_task, options=options) for name in arguments.models]
     return Registry({name: entries if name == task.registry_task else [] for name in TASKS}, settings)
