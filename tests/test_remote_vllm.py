@@ -199,26 +199,35 @@ def test_server_errors_are_one_clear_message_in_the_readers_language(remote_clie
         chinese.predict("good", "Nobody listening", api_name="/sentiment")
 
 
-def test_inside_the_model_and_fine_tuning_offer_no_server_models(remote_registry):
-    local_only = remote_registry.local_only()
-    assert CHAT in remote_registry.choices("generation") and CHAT not in local_only.choices("generation")
-    assert not any(entry.endpoint for task in local_only.tasks.values() for entry in task)
 
 
 # --- through the command line -------------------------------------------------------------------
+
+def logprobs_here(folder: Path, text: str) -> list[float]:
+    """log p(token | tokens before it) of the same weights in this process, on the tokens the server reads:
+    it adds no BOS (this tokenizer adds none), so the first token is not scored."""
+    loaded = local(folder, "causal-lm")
+    ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
+    with torch.inference_mode():
+        return loaded.model(ids).logits[0, :-1].log_softmax(-1).gather(-1, ids[0, 1:, None]).squeeze(-1).tolist()
+
+
+def test_token_surprise_lays_the_servers_log_probs_over_the_text(remote_client, servers):
+    text = "Paris is the capital of France."
+    shaded, perplexity, table, status = remote_client.predict(text, CHAT, api_name="/surprise")
+    expected = logprobs_here(servers.chat_folder, text)
+    assert "".join(piece["token"] for piece in shaded) == text
+    assert [row[1] for row in table["data"]] == pytest.approx([round(value, 4) for value in expected], abs=2e-4)
+    assert perplexity == pytest.approx(math.exp(-sum(expected) / len(expected)), abs=1e-3)
+
 
 def test_perplexity_from_echoed_log_probs_matches_the_weights_run_here(servers, tmp_path):
     texts = sorted(set(CORPUS))
     data = write_csv(tmp_path / "texts.csv", ["text"], [[text] for text in texts])
     assert main(["evaluate", "--task", "generation", "--endpoint", servers.chat.base_url, "--model", "tiny-chat",
                  "--csv", str(data), "--out", str(tmp_path / "out")]) == 0
-    loaded = local(servers.chat_folder, "causal-lm")
-    total, count = 0.0, 0
-    for text in texts:  # the server adds no BOS (this tokenizer adds none), so the first token is not scored
-        ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
-        with torch.inference_mode():
-            logprobs = loaded.model(ids).logits[0, :-1].log_softmax(-1).gather(-1, ids[0, 1:, None])
-        total, count = total + float(logprobs.sum()), count + ids.shape[1] - 1
+    per_text = [logprobs_here(servers.chat_folder, text) for text in texts]
+    total, count = sum(sum(values) for values in per_text), sum(len(values) for values in per_text)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())["models"][0]["metrics"]
     assert metrics["tokens"] == count
     assert metrics["perplexity"] == pytest.approx(math.exp(-total / count), rel=1e-4)

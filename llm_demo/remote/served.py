@@ -77,17 +77,33 @@ def iter_token_logprobs(model: RemoteModel, texts: list[str]) -> Batches:
     back scored, nothing is generated. Texts longer than the server's window are cut to it (vLLM's
     truncate_prompt_tokens). The server tokenizes as its tokenizer does: no BOS is added where the
     tokenizer adds none, so the first token has nothing to be predicted from and is not scored."""
-    from ..tasks.generation import TokenLogProbs
-
-    def work(chunk: list[str]) -> list[TokenLogProbs]:
-        answer = call(model.endpoint, lambda client: client.completions.create(
-            model=model.model_id, prompt=chunk, echo=True, logprobs=0, max_tokens=0, temperature=0,
-            extra_body={"truncate_prompt_tokens": model.token_limit}), model.model_id, "scoring text")
-        return [TokenLogProbs(tokens=choice.logprobs.tokens[1:],
-                              logprobs=[float(value) for value in choice.logprobs.token_logprobs[1:]])
-                for choice in sorted(answer.choices, key=lambda choice: choice.index)]
+    def work(chunk: list[str]) -> list:
+        return [_token_logprobs(scored) for scored in _echo(model, chunk, truncate=True)]
 
     return map_concurrently(model.endpoint, texts, work, LOGPROBS_CHUNK)
+
+
+def _echo(model: RemoteModel, texts: list[str], truncate: bool) -> list[Any]:
+    """The server's scores of each text's tokens (tokens, token_logprobs, text_offset), in input order."""
+    extra = {"truncate_prompt_tokens": model.token_limit} if truncate else {}
+    answer = call(model.endpoint, lambda client: client.completions.create(
+        model=model.model_id, prompt=texts, echo=True, logprobs=0, max_tokens=0, temperature=0, extra_body=extra),
+        model.model_id, "scoring text")
+    return [choice.logprobs for choice in sorted(answer.choices, key=lambda choice: choice.index)]
+
+
+def _token_logprobs(scored: Any):
+    from ..tasks.generation import TokenLogProbs
+
+    return TokenLogProbs(tokens=scored.tokens[1:], logprobs=[float(value) for value in scored.token_logprobs[1:]])
+
+
+def scored_text(model: RemoteModel, text: str) -> tuple[Any, list[tuple[int, int]]]:
+    """One whole text's log-probabilities and each token's character span (from vLLM's text_offset), for
+    token surprise; a text longer than the window is refused by the server rather than cut."""
+    scored = _echo(model, [text], truncate=False)[0]
+    starts = list(scored.text_offset)
+    return _token_logprobs(scored), list(zip(starts, starts[1:] + [len(text)]))
 
 
 # --- classification ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import torch
 
 from ..batching import default_budget, run_in_batches
 from ..loading import LoadedModel
+from ..remote import RemoteModel, served
 from .attention import encode_whole
 from .classification import Classification, classify, label_names
 from .generation import TokenLogProbs, perplexity, token_logprobs
@@ -132,7 +133,12 @@ class Surprise:
 
 
 def surprise(loaded: LoadedModel, text: str) -> Surprise:
-    """How probable the model finds each token of the text, given the tokens before it."""
+    """How probable the model finds each token of the text, given the tokens before it (on a server: the
+    text echoed back scored by /v1/completions)."""
+    if isinstance(loaded, RemoteModel):
+        result, offsets = served.scored_text(loaded, text)
+        return Surprise(logprobs=result, perplexity=perplexity([result]),
+                        spans=spans(text, offsets, [None] + result.logprobs))
     encoded = encode_whole(loaded, [text], loaded.token_limit - 1, return_offsets_mapping=True)  # -1: room for BOS
     result = token_logprobs(loaded, [text])[0]
     offsets = encoded["offset_mapping"][0]

@@ -320,13 +320,13 @@ def _build_surprise(registry: Registry) -> ResultTable:
 
 
 def build(registry: Registry) -> list[ResultTable]:
-    registry = registry.local_only()  # every view here reads the weights, which a model server keeps to itself
+    local = registry.local_only()  # these views read the weights, which a model server keeps to itself
     with gr.Tab(t("inside.tab"), id="inside", elem_id="tab-inside"):
         gr.Markdown(t("inside.intro"))
         with gr.Tabs():
-            if registry.entries("fill_mask"):  # fill_mask is optional in models.yaml
-                _build_fill_mask(registry)
-            tables = [_build_attention(registry)]
-            _build_explain(registry)
-            tables.append(_build_surprise(registry))
+            if local.entries("fill_mask"):  # fill_mask is optional in models.yaml
+                _build_fill_mask(local)
+            tables = [_build_attention(local)]
+            _build_explain(local)
+            tables.append(_build_surprise(registry))  # log-probabilities a server gives too
     return tables
