@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-key-env", metavar="VAR", help="with --endpoint: environment variable holding its key")
     parser.add_argument("--max-concurrency", type=int, default=16, metavar="N",
                         help="with --endpoint: requests in flight at once (default 16)")
+    parser.add_argument("--labels", metavar="A,B,...", help="with --endpoint, a sequence classifier: its class names "
+                                                            "in class-id order (the server names only the top class)")
     parser.add_argument("--target-lang", metavar="LANGUAGE", help="with --endpoint, translation: the language to "
                                                                   "translate into, e.g. English")
     parser.add_argument("--csv", required=True, type=Path, metavar="FILE", help="CSV, TSV or JSON Lines file")
@@ -85,6 +87,8 @@ def endpoint_registry(arguments: argparse.Namespace, settings):
         options["api_key_env"] = arguments.api_key_env
     if arguments.target_lang:
         options["target_lang"] = arguments.target_lang
+    if arguments.labels:
+        options["labels"] = [label.strip() for label in arguments.labels.split(",") if label.strip()]
     check_endpoint_options(options, "--endpoint")
     entries = [ModelEntry(model=name, name=name, task=task.registry_task, options=options) for name in arguments.models]
     return Registry({name: entries if name == task.registry_task else [] for name in TASKS}, settings)
