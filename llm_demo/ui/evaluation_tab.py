@@ -174,7 +174,7 @@ def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
         lines = [say("evaluation.status_done", rows=rows, models=len(result.models))]
         lines += [say("evaluation.status_incomplete", model=m.model, status=say(f"evaluation.status.{m.status}"),
                       done=m.rows_done, total=rows, error=m.error or "")
-                  for m in result.models if m.status != "complete"]
+                  for m in result.models if m.status != "complete" or m.error]  # rows a server failed
     skipped = result.models[0].row_status.count("skipped") if result.models else 0
     if skipped:
         lines.append(say("evaluation.status_skipped", rows=skipped))
