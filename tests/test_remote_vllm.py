@@ -135,27 +135,30 @@ def test_generation_streams_from_the_server_the_greedy_reply_of_the_same_weights
     assert status == f"`tiny-chat` · Runs on the model server {servers.chat.base_url}"
 
 
-def requests_finished(server: Server, reason: str) -> float:
-    """vLLM's own count of requests that ended for `reason` (stop, length, abort), from its /metrics."""
+def server_metric(server: Server, name: str, reason: str = "") -> float:
+    """One of vLLM's own counters or gauges from its /metrics, summed over its labels."""
     import httpx
 
     lines = httpx.get(server.base_url.removesuffix("/v1") + "/metrics", timeout=10).text.splitlines()
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines
-               if line.startswith("vllm:request_success_total{") and f'finished_reason="{reason}"' in line)
+               if line.startswith(name + "{") and (not reason or f'finished_reason="{reason}"' in line))
 
 
-def test_stop_ends_the_stream_and_the_server_aborts_the_request(remote_client, servers):
-    aborted, finished = requests_finished(servers.chat, "abort"), requests_finished(servers.chat, "length")
+def test_stop_ends_the_stream_and_the_server_drops_the_request(remote_client, servers):
+    finished = [server_metric(servers.chat, "vllm:request_success_total", reason) for reason in ("stop", "length")]
     job = remote_client.submit("Tell a long story.", CHAT, "", 480, 0.7, 0.95, 1.0, 1, api_name="/generate")
     deadline = time.monotonic() + 120
     while len(job.outputs()) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert server_metric(servers.chat, "vllm:num_requests_running") == 1
     job.cancel()
     deadline = time.monotonic() + 30
-    while requests_finished(servers.chat, "abort") == aborted and time.monotonic() < deadline:
+    while server_metric(servers.chat, "vllm:num_requests_running") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert requests_finished(servers.chat, "abort") == aborted + 1
-    assert requests_finished(servers.chat, "length") == finished  # it did not run on to its 480 tokens
+    assert server_metric(servers.chat, "vllm:num_requests_running") == 0
+    # it neither ran on to its 480 tokens nor stopped by itself: the server aborted it when the stream closed
+    assert [server_metric(servers.chat, "vllm:request_success_total", reason)
+            for reason in ("stop", "length")] == finished
 
 
 def test_a_conversation_streams_through_chat_completions(servers, remote_registry):
