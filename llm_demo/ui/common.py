@@ -29,14 +29,19 @@ def request_of(args: tuple, kwargs: dict) -> gr.Request | None:
     return next((value for value in (*args, *kwargs.values()) if isinstance(value, gr.Request)), None)
 
 
-def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+def error_message(error: Exception, request: gr.Request | None) -> str:
+    """What to tell the reader about an error, in their language; a bug is logged and named, never traced."""
     from . import translations
 
     language = language_of(request)
     if isinstance(error, UserFacingError):
-        return gr.Error(translations().error(error.key, error.template, language, **error.params))
-    log.exception("unexpected error in a handler")
-    return gr.Error(translations().text("error.unexpected", language, kind=type(error).__name__))
+        return translations().error(error.key, error.template, language, **error.params)
+    log.error("unexpected error in a handler", exc_info=error)
+    return translations().text("error.unexpected", language, kind=type(error).__name__)
+
+
+def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+    return gr.Error(error_message(error, request))
 
 
 def user_errors(handler: Callable) -> Callable:
@@ -129,6 +134,11 @@ def download_folder() -> Path:
         if old.stat().st_mtime < cutoff:
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(dir=parent))
+
+
+def on_page_load(handler: Callable, inputs: list, outputs: list) -> None:
+    """Run `handler` each time a page opens or reloads: for tabs that bring back what the browser kept."""
+    gr.context.Context.root_block.load(handler, inputs, outputs, api_visibility="private", queue=False)
 
 
 def model_status() -> gr.Markdown:
