@@ -12,7 +12,7 @@ from llm_demo.tasks.chat import (SavedConversation, as_json, as_markdown, conver
 from llm_demo.tasks.generation import GenerationSettings, chat_ids, stream_chat
 
 CHAT = "Tiny chat GPT-2"
-GREEDY = dict(max_new_tokens=6, temperature=0, seed=None)
+GREEDY = dict(max_new_tokens=6, temperature=0)
 
 
 def _words(messages: list[dict]) -> int:
@@ -116,7 +116,7 @@ def test_three_turn_chat_sends_the_whole_history_through_the_chat_template(clien
 def test_chat_over_the_window_drops_old_turns_and_says_so(client, load, received):
     long = "The quick brown fox jumps over the lazy dog. " * 3
     history = [{**message, "content": [{"type": "text", "text": long}]} for message in _turn(long, long) * 2]
-    reply, _, note, _ = client.predict("hi", history, "Be brief.", CHAT, 40, 0, None, api_name="/chat")
+    reply, _, note, _ = client.predict("hi", history, "Be brief.", CHAT, 40, 0, api_name="/chat")
     assert received[-1] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
     assert note == "2 oldest turn(s) left out: with them the conversation would not fit the model's window of 128 tokens."
     assert [text_of(message["content"]) for message in reply[:4]] == [long] * 4
@@ -126,4 +126,4 @@ def test_chat_with_a_base_model_is_refused_with_a_message(client):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="has no chat template"):
-        client.predict("hello", [], "", "Tiny GPT-2", 4, 0, None, api_name="/chat")
+        client.predict("hello", [], "", "Tiny GPT-2", 4, 0, api_name="/chat")

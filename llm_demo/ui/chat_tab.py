@@ -12,8 +12,8 @@ from ..tasks.chat import (SavedConversation, as_json, as_markdown, conversation,
                           saved_list, store, title_for, without_last_turn)
 from ..tasks.generation import GenerationSettings, stream_chat
 from ..tasks.inputs import clean_text
-from .common import (bind, download_folder, load_picked, model_picker, model_status, on_page_load, runs_on, say,
-                     user_errors)
+from .common import (bind, download_folder, load_picked, model_picker, model_status, on_page_load, page_state, runs_on,
+                     say, user_errors)
 from .generation_tab import GENERATION_CONCURRENCY
 from .i18n import t
 
@@ -43,18 +43,12 @@ TEXT = {
 EMPTY = {"current": None, "conversations": []}
 
 
-def _settings(max_new_tokens: float, temperature: float, seed: float | None) -> GenerationSettings:
-    return GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature,
-                              seed=None if seed is None else int(seed)).checked()
-
-
 @user_errors
 def send(registry: Registry, message: str, history: list[dict], system_prompt: str, model: str,
-         max_new_tokens: float, temperature: float, seed: float | None,
-         request: gr.Request) -> Iterator[tuple[list[dict], str, str, str]]:
+         max_new_tokens: float, temperature: float, request: gr.Request) -> Iterator[tuple[list[dict], str, str, str]]:
     """Stream the model's reply to the whole conversation; the note says when old turns were left out."""
     message = clean_text(message, "message")
-    settings = _settings(max_new_tokens, temperature, seed)
+    settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
     loaded = load_picked(registry, "generation", model, "causal-lm")
     prompt = prepare(loaded, conversation(history, system_prompt, message), settings.max_new_tokens)
     note = say("chat.dropped", request, count=prompt.dropped_turns, window=loaded.token_limit) \
@@ -67,10 +61,10 @@ def send(registry: Registry, message: str, history: list[dict], system_prompt: s
 
 
 def retry(registry: Registry, history: list[dict], system_prompt: str, model: str, max_new_tokens: float,
-          temperature: float, seed: float | None, request: gr.Request) -> Iterator[tuple[list[dict], str, str, str]]:
+          temperature: float, request: gr.Request) -> Iterator[tuple[list[dict], str, str, str]]:
     """Ask again for the last reply."""
     earlier, message = without_last_turn(history)
-    yield from send(registry, message, earlier, system_prompt, model, max_new_tokens, temperature, seed, request)
+    yield from send(registry, message, earlier, system_prompt, model, max_new_tokens, temperature, request)
 
 
 def undo(history: list[dict]) -> tuple[list[dict], str]:
@@ -101,9 +95,12 @@ def _opened(stored: dict, request: gr.Request | None) -> tuple[dict, list[dict],
     return stored, current.messages, current.system_prompt, _picker(stored, request), ""
 
 
-def restore(stored: dict, request: gr.Request) -> tuple[dict, list[dict], str, dict, str]:
-    """Bring back the conversation that was open when the page was left."""
-    return _opened(stored if isinstance(stored, dict) else EMPTY, request)
+def restore(stored: dict, history: list[dict], request: gr.Request) -> tuple:
+    """Bring back the conversation that was open when the page was left. Nothing changes when there is none
+    or the page already shows one, so a late read of the browser's storage never wipes what the user typed."""
+    if history or not current_of(stored).messages:
+        return tuple(gr.skip() for _ in range(4))
+    return _opened(stored, request)[1:]
 
 
 def open_conversation(stored: dict, chosen: str, request: gr.Request) -> tuple[dict, list[dict], str, dict, str]:
@@ -136,8 +133,8 @@ def export(history: list[dict], system_prompt: str, model: str, request: gr.Requ
 
 
 def build(registry: Registry) -> None:
+    stored = page_state(EMPTY, "llm_demo-chat")
     with gr.Tab(t("chat.tab"), id="chat", elem_id="tab-chat"):
-        stored = gr.BrowserState(EMPTY, storage_key="llm_demo-chat")
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 picker = gr.Dropdown(label=t("chat.saved"), choices=[], interactive=True)
@@ -149,9 +146,8 @@ def build(registry: Registry) -> None:
                 with gr.Accordion(t("common.advanced"), open=False):
                     max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label=t("generation.max_new_tokens"))
                     temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=t("generation.temperature"))
-                    seed = gr.Number(value=None, precision=0, minimum=0, label=t("generation.seed"))
                 export_button = gr.Button(t("chat.export"), size="sm")
-                files = gr.File(label=t("chat.files"), file_count="multiple", interactive=False)
+                files = gr.File(label=t("chat.files"), file_count="multiple", interactive=False, height=120)
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label=t("chat.chatbot"), height=460, placeholder=t("chat.placeholder"),
                                      elem_id="chat-window")
@@ -164,7 +160,7 @@ def build(registry: Registry) -> None:
                     undo_button = gr.Button(t("chat.undo"))
                     clear = gr.Button(t("chat.clear"))
                 status = model_status()
-    settings = [system_prompt, model, max_new_tokens, temperature, seed]
+    settings = [system_prompt, model, max_new_tokens, temperature]
     replies = [chatbot, message, note, status]
     remember = dict(fn=save, inputs=[stored, chatbot, system_prompt], outputs=[stored, picker],
                     api_visibility="private", queue=False)
@@ -185,4 +181,4 @@ def build(registry: Registry) -> None:
     new.click(new_conversation, stored, opened, api_visibility="private", queue=False)
     delete.click(delete_conversation, stored, opened, api_visibility="private", queue=False)
     export_button.click(export, [chatbot, system_prompt, model], files, api_visibility="private")
-    on_page_load(restore, [stored], opened)
+    on_page_load(restore, [stored, chatbot], opened[1:], stored.change)

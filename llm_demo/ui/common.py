@@ -136,9 +136,24 @@ def download_folder() -> Path:
     return Path(tempfile.mkdtemp(dir=parent))
 
 
-def on_page_load(handler: Callable, inputs: list, outputs: list) -> None:
-    """Run `handler` each time a page opens or reloads: for tabs that bring back what the browser kept."""
-    gr.context.Context.root_block.load(handler, inputs, outputs, api_visibility="private", queue=False)
+def page_state(default: Any, storage_key: str) -> gr.BrowserState:
+    """A value kept in the reader's browser, placed at the top of the page: inside a tab it would be read only
+    when that tab first opens, and between the tabs it would shift their labels."""
+    from gradio.context import Context, get_render_context, set_render_context
+
+    inside = get_render_context()
+    set_render_context(Context.root_block)
+    try:
+        return gr.BrowserState(default, storage_key=storage_key)
+    finally:
+        set_render_context(inside)
+
+
+def on_page_load(handler: Callable, inputs: list, outputs: list, *also: Any) -> None:
+    """Run `handler` each time a page opens or reloads (and on the triggers in `also`): for tabs that bring
+    back what the browser kept, which may arrive from its storage just after the page loads."""
+    gr.on([gr.context.Context.root_block.load, *also], handler, inputs, outputs, api_visibility="private",
+          queue=False)
 
 
 def model_status() -> gr.Markdown:
