@@ -103,3 +103,13 @@ def test_compare_and_blind_battle_in_the_page(browser, app_url):
     assert "Tiny" in panel.locator("#arena-revealed").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "arena-en.png"), full_page=True)
     page.close()
+
+
+def test_chinese_browser_gets_the_new_tabs_in_chinese(browser, app_url):
+    page = _open(browser, app_url, "zh-CN")
+    page.set_viewport_size({"width": 1600, "height": 900})
+    for name in ("对话", "模型对比", "盲测擂台"):
+        assert page.get_by_role("tab", name=name, exact=True).count() == 1, name
+    page.get_by_role("tab", name="盲测擂台", exact=True).click()
+    page.get_by_role("button", name="开始盲测").wait_for(timeout=10_000)
+    page.close()
