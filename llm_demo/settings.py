@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+DATA_DIR = Path("data")  # what the app writes and keeps (votes), beside the working directory like finetuned/
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -42,6 +43,7 @@ class Settings:
     max_upload_mb: int  # LLM_DEMO_MAX_UPLOAD_MB: largest file a user may upload
     remote_timeout: int  # LLM_DEMO_REMOTE_TIMEOUT: seconds one request to a model server may take
     remote_retries: int  # LLM_DEMO_REMOTE_RETRIES: retries (with backoff) on 429, 5xx and lost connections
+    db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
 
 
 def get_settings() -> Settings:
@@ -61,4 +63,5 @@ def get_settings() -> Settings:
         max_upload_mb=max(1, _int("LLM_DEMO_MAX_UPLOAD_MB", 50)),
         remote_timeout=max(1, _int("LLM_DEMO_REMOTE_TIMEOUT", 120)),
         remote_retries=max(0, _int("LLM_DEMO_REMOTE_RETRIES", 3)),
+        db_path=Path(os.environ.get("LLM_DEMO_DB") or DATA_DIR / "llm_demo.sqlite3"),
     )
