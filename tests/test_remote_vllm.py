@@ -169,6 +169,18 @@ def test_a_conversation_streams_through_chat_completions(servers, remote_registr
     assert replies[-1] == list(stream_chat(local(servers.chat_folder, "causal-lm"), messages, GREEDY))[-1]
 
 
+def test_the_chat_tab_counts_a_conversation_with_the_servers_tokenizer(servers, remote_registry):
+    from llm_demo.tasks.chat import prepare, reply_tokens
+
+    remote = get_model(remote_registry.resolve("generation", CHAT), "causal-lm")
+    here = local(servers.chat_folder, "causal-lm")
+    turns = [{"role": "user" if turn % 2 == 0 else "assistant", "content": f"Turn {turn}: " + CORPUS[turn] * 4}
+             for turn in range(9)]
+    assert prepare(remote, turns, 128) == prepare(here, turns, 128) and prepare(here, turns, 128).dropped_turns
+    assert reply_tokens(remote, "Paris is the capital of France.") == reply_tokens(here, "Paris is the capital "
+                                                                                       "of France.")
+
+
 def test_sentiment_through_classify_matches_the_same_weights_run_here(remote_client, servers):
     texts = ["I loved this film, it was great!", "The service was terrible and slow.", "今天天气很好。"]
     table, status = remote_client.predict("\n".join(texts), CLASSIFIER, api_name="/sentiment")

@@ -57,6 +57,16 @@ def stream(model: RemoteModel, prompt: str, settings) -> Iterator[str]:
     return stream_completion(model, prompt, settings)
 
 
+def count_tokens(model: RemoteModel, messages: list[dict[str, str]] | None = None, text: str | None = None) -> int:
+    """Tokens as the server's tokenizer counts them (vLLM's /tokenize, beside /v1): a conversation through
+    the chat template, ready for the reply, or a text alone, without special tokens."""
+    body = ({"model": model.model_id, "messages": messages, "add_generation_prompt": True} if messages is not None
+            else {"model": model.model_id, "prompt": text, "add_special_tokens": False})
+    answer = call(model.endpoint, lambda client: client.post(f"{model.endpoint.root}/tokenize", cast_to=object,
+                                                             body=body), model.model_id, "counting tokens")
+    return int(answer["count"])
+
+
 def generate(model: RemoteModel, prompts: list[str], settings) -> list[str]:
     """Many prompts at once, concurrently; each reply whole."""
     def work(chunk: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..loading import LoadedModel
+from ..remote import RemoteModel, served
 from .generation import Message, chat_ids
 
 CountTokens = Callable[[list[Message]], int]  # tokens of a conversation through the chat template
@@ -86,7 +87,9 @@ def fit_window(messages: list[Message], count_tokens: CountTokens, window: int, 
 
 
 def template_counter(loaded: LoadedModel) -> CountTokens:
-    """Count with the model's own chat template and tokenizer."""
+    """Count with the model's own chat template and tokenizer (on a server, the server's, through vLLM's /tokenize)."""
+    if isinstance(loaded, RemoteModel):
+        return lambda messages: served.count_tokens(loaded, messages=messages)
     return lambda messages: len(chat_ids(loaded, messages))
 
 
@@ -98,6 +101,8 @@ def prepare(loaded: LoadedModel, messages: list[Message], max_new_tokens: int,
 
 def reply_tokens(loaded: LoadedModel, text: str) -> int:
     """How many tokens a reply is, as the model's tokenizer reads it."""
+    if isinstance(loaded, RemoteModel):
+        return served.count_tokens(loaded, text=text)
     return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
