@@ -176,7 +176,7 @@ def test_the_chat_tab_counts_a_conversation_with_the_servers_tokenizer(servers, 
     here = local(servers.chat_folder, "causal-lm")
     turns = [{"role": "user" if turn % 2 == 0 else "assistant", "content": f"Turn {turn}: " + CORPUS[turn] * 4}
              for turn in range(9)]
-    assert prepare(remote, turns, 128) == prepare(here, turns, 128) and prepare(here, turns, 128).dropped_turns
+    assert prepare(remote, turns, 300) == prepare(here, turns, 300) and prepare(here, turns, 300).dropped_turns
     assert reply_tokens(remote, "Paris is the capital of France.") == reply_tokens(here, "Paris is the capital "
                                                                                        "of France.")
 
