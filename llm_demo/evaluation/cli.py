@@ -69,7 +69,8 @@ def run(arguments: argparse.Namespace) -> int:
     for model in result.models:
         if model.status != "complete":
             print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
-                  f"{model.rows_done} of {table.rows} rows finished; --resume continues", file=sys.stderr)
+                  f"{model.rows_done} of {table.rows} rows finished"
+                  f"{'; --resume continues the run' if model.status == 'cancelled' else ''}", file=sys.stderr)
     return 0 if result.finished else PARTIAL
 
 

@@ -623,9 +623,10 @@ class Evaluation:
             yield {role: row[column].strip() for role, column in zip(self.task.roles, self.role_columns)}
 
     def _column_cells(self, role: str) -> Iterator[str]:
+        """One role's cell of every row that is evaluated, in a pass over the whole table."""
         for chunk in self.table.chunks():
             for cells in self._role_cells(chunk):
-                if cells[role]:
+                if self._evaluable(cells):
                     yield cells[role]
 
     def _evaluable(self, cells: dict[str, str]) -> bool:
