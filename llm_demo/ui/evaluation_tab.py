@@ -136,22 +136,21 @@ def change_task(registry: Registry, task: str, columns: list[str]) -> list:
     return [gr.update(choices=choices, value=choices[:1]), *_column_updates(columns or [], task)]
 
 
-@user_errors
-def run_evaluation(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
-                   label: str, question: str, context: str, answer: str, source: str, reference: str,
-                   request: gr.Request, progress=gr.Progress()):
-    """Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them."""
-    yield from _evaluate(registry, path, task, models, (text, label, question, context, answer, source, reference),
-                         request, progress, resume=False)
+def _evaluation_handler(resume: bool):
+    """The Run (resume=False) and Continue (resume=True) handlers: one signature, which Gradio reads."""
+    @user_errors
+    def handler(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
+                label: str, question: str, context: str, answer: str, source: str, reference: str,
+                request: gr.Request, progress=gr.Progress()):
+        yield from _evaluate(registry, path, task, models,
+                             (text, label, question, context, answer, source, reference), request, progress, resume)
+    return handler
 
 
-@user_errors
-def continue_evaluation(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
-                        label: str, question: str, context: str, answer: str, source: str, reference: str,
-                        request: gr.Request, progress=gr.Progress()):
-    """Finish the stopped run of the same file, columns and models: the rows it did are not run again."""
-    yield from _evaluate(registry, path, task, models, (text, label, question, context, answer, source, reference),
-                         request, progress, resume=True)
+# Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them.
+run_evaluation = _evaluation_handler(resume=False)
+# Finish the stopped run of the same file, columns and models: the rows it did are not run again.
+continue_evaluation = _evaluation_handler(resume=True)
 
 
 def _evaluate(registry: Registry, path: str | None, task: str, models: list[str] | str | None, chosen: tuple,
