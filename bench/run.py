@@ -164,12 +164,12 @@ def peak_memory_mb(work: Path) -> float:
     return evaluate_with_peak_memory(work / "minilm-2-labels", work / "reviews.csv", work / "out-memory")[1]
 
 
-def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path) -> tuple[float, float]:
+def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path, env: dict | None = None) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MB) of one `python -m llm_demo evaluate` process."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, "evaluate", "--task", "classification",
                              "--model", str(model_dir), "--csv", str(csv_path), "--out", str(out)],
-                            capture_output=True, text=True, cwd=ROOT)
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - started
     line = next((line for line in result.stderr.splitlines() if line.startswith("MAXRSS_KB")), None)
     if result.returncode != 0 or line is None:
@@ -214,14 +214,18 @@ def padding_by_window(rows: int = 60_000, budget: int = 2048) -> list[dict]:
 
 
 def bench_streaming(work: Path, sizes: tuple[int, ...]) -> dict:
-    """Rows, seconds and peak memory of `python -m llm_demo evaluate` on length-skewed files of each size."""
+    """Rows, seconds and peak memory of `python -m llm_demo evaluate` on length-skewed files of each size.
+
+    One torch thread: the model is so small that a second thread gains little, and on a shared machine
+    two OpenMP threads that wait for each other make the times swing by several times."""
     model_dir = make_tiny_classifier(work / "tiny-classifier")
     runs = []
     for rows in sizes:
         csv_path = work / f"reviews-{rows}.csv"
         make_reviews(csv_path, rows)
-        seconds, peak = evaluate_with_peak_memory(model_dir, csv_path, work / f"out-{rows}")
+        seconds, peak = evaluate_with_peak_memory(model_dir, csv_path, work / f"out-{rows}", {"OMP_NUM_THREADS": "1"})
         runs.append({"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_memory_mb": peak})
+        print(f"{rows:,} rows: {seconds:.1f} s, peak memory {peak:.0f} MB", flush=True)
         csv_path.unlink()
     return {"runs": runs, "padding_by_window": padding_by_window()}
 
