@@ -558,6 +558,7 @@ class _Outcome:
     status: str = NOT_RUN
     error: str | None = None
     rows_done: int = 0
+    rows_before: int = 0  # done by the earlier processes of a continued run, which timing leaves out
     results: dict[int, Any] = field(default_factory=dict)  # input of the current window -> model result
     batch_seconds: array = field(default_factory=lambda: array("d"))
     seconds: float = 0.0
@@ -569,6 +570,7 @@ class _Outcome:
     def restore(self, state: dict) -> None:
         self.status = state["status"] if state["status"] in (FAILED, COMPLETE) else NOT_RUN
         self.error, self.rows_done = state["error"], state["rows_done"]
+        self.rows_before = self.rows_done
         self.tally.restore(state["tally"])
         self.worst.restore(state["worst"])
 
@@ -794,7 +796,8 @@ class Evaluation:
             done += len(outcome.results)
         not_finished = self.table.rows - self._rows_skipped() - done
         return ModelResult(outcome.predictor.name, outcome.status, outcome.error, tally.metrics(bootstrap),
-                           self._timing(outcome, done), tally.unknown_labels(), worst.rows(), done, not_finished)
+                           self._timing(outcome, done - outcome.rows_before), tally.unknown_labels(), worst.rows(),
+                           done, not_finished)
 
     def _rows_skipped(self) -> int:
         """Rows skipped so far, in the windows read (the window under way included)."""
