@@ -7,12 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from llm_demo.errors import ModelError
-from llm_demo.evaluation.reading import Table
-from llm_demo.evaluation.report import predictions_frame
 from llm_demo.evaluation.runner import Predictor, evaluate
 from llm_demo.registry import ModelEntry, read_models_file
 from llm_demo.remote import Endpoint, RemoteModel
@@ -108,23 +105,26 @@ def test_a_dead_server_fails_the_remaining_rows_without_sending_them():
     assert len(sent) <= 4  # two in flight, two queued, and then no more
 
 
-def table(texts: list[str], labels: list[str]) -> Table:
-    return Table(pd.DataFrame({"text": texts, "label": labels}), "rows.csv", 0)
+def test_rows_a_server_failed_are_marked_failed_and_left_out_of_the_metrics(tmp_path):
+    import csv
 
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\na,positive\nb,positive\nc,negative\n", encoding="utf-8")
 
-def test_rows_a_server_failed_are_marked_failed_and_left_out_of_the_metrics():
     def run(texts: list[str]):
         yield [0, 1], [_classification("positive"), _classification("negative")]
         yield [2], [UNREACHABLE]
 
-    result = evaluate("sentiment", table(["a", "b", "c"], ["positive", "positive", "negative"]),
-                      {"text": "text", "label": "label"},
-                      [Predictor("remote", run, labels=["negative", "positive"])], bootstrap=0)
+    result = evaluate("sentiment", data, {"text": "text", "label": "label"},
+                      [Predictor("remote", run, labels=["negative", "positive"])], tmp_path / "out", bootstrap=0)
     model = result.models[0]
-    assert model.row_status == ["done", "done", "failed"] and model.predictions == ["positive", "negative", None]
+    assert (model.rows_done, model.rows_failed, model.rows_not_finished) == (2, 1, 1)
     assert model.metrics.accuracy == 0.5 and model.status == "complete" and not result.finished
     assert model.error == "1 rows failed: Cannot reach the model server at x."
-    assert list(predictions_frame(result)["status"]) == ["done", "done", "failed"]
+    with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(row["prediction"], row["status"]) for row in rows] == [("positive", "done"), ("negative", "done"),
+                                                                     ("", "failed")]
 
 
 def _classification(label: str):
