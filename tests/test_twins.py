@@ -9,13 +9,14 @@ import torch
 import yaml
 from gradio_client import handle_file
 
+from llm_demo.batching import encoder_inputs
 from llm_demo.finetune import FinetuneSettings, LabelledRows, finetune
 from llm_demo.loading import get_model
 from llm_demo.settings import ASSETS_DIR
 from llm_demo.tasks.classification import _nli_indices, classify, forward_logits, encode, label_names, zero_shot
 from llm_demo.tasks.fill_mask import fill_mask
 from llm_demo.tasks.generation import GenerationSettings, generate, prompt_ids
-from llm_demo.tasks.qa import QASettings, answer
+from llm_demo.tasks.qa import QASettings, _forward as qa_forward, answer, make_windows
 from llm_demo.tasks.sentiment import analyse
 from llm_demo.tasks.translation import TranslationSettings, _encode, _generation_options, translate
 from llm_demo.ui import translation_tab
@@ -190,6 +191,48 @@ def test_each_finetune_base_trains_and_its_model_classifies(twin_registry, entry
     trained = get_model(twin_registry.resolve("classification", str(result.output_dir)), "sequence-classification")
     assert label_names(trained) == ["food", "sport", "weather"]
     assert classify(trained, ["goal"])[0].label in {"food", "sport", "weather"}
+
+
+# --- pairs (NLI premise and hypothesis, QA question and context) ----------------------------------------
+
+PAIR_MODELS = [("classification", entry) for entry in DEFAULTS["classification"] if entry.get("zero_shot")] + \
+              [("qa", entry) for entry in DEFAULTS["qa"]]
+
+
+def assert_reads_pairs_as_its_tokenizer(task: str, loaded) -> None:
+    """The task's batched forward pass gives what the model gives on its tokenizer's own encoding of the pairs."""
+    firsts, seconds = ["Where is the tower?", "Hi"], ["The tower is in Paris, France.", "今天天气很好。"]
+    reference = loaded.tokenizer(firsts, seconds, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = loaded.model(**reference)
+    if task == "qa":
+        scored = qa_forward(loaded, make_windows(loaded, firsts, seconds, QASettings()))
+        got = torch.cat([start for _, start, _ in scored])
+        expected = expected.start_logits[reference["attention_mask"].bool()]
+    else:
+        got, expected = forward_logits(loaded, encode(loaded, firsts, seconds)), expected.logits
+    assert got.flatten().tolist() == pytest.approx(expected.flatten().tolist(), abs=1e-4)
+
+
+@pytest.mark.parametrize("task, entry", [pytest.param(task, entry, id=entry["model"]) for task, entry in PAIR_MODELS])
+def test_every_pair_model_reads_pairs_as_its_tokenizer_encodes_them(twin, task, entry):
+    assert_reads_pairs_as_its_tokenizer(task, twin(task, entry))
+
+
+@pytest.mark.parametrize("task, name", [("classification", "Tiny BERT NLI"), ("qa", "Tiny BERT QA")])
+def test_bert_reads_the_second_text_of_a_pair_as_its_second_segment(load, task, name):
+    """BERT was trained with segment ids; without them a QA context or NLI hypothesis reads as more question."""
+    loaded = load(task, name, TASK_KINDS[task])
+    assert_reads_pairs_as_its_tokenizer(task, loaded)
+    ids = encode(loaded, ["Where?"], ["In Paris."])
+    segments = loaded.tokenizer("Where?", "In Paris.")["token_type_ids"]
+    assert encoder_inputs(loaded, ids)["token_type_ids"].tolist() == [segments]
+    assert segments[-4:] == [1, 1, 1, 1]  # "in", "paris", ".", [SEP]
+
+
+def test_distilbert_gets_no_token_type_ids(twin):
+    loaded = twin("qa", DEFAULTS["qa"][1])
+    assert set(encoder_inputs(loaded, encode(loaded, ["Where?"], ["In Paris."]))) == {"input_ids", "attention_mask"}
 
 
 # --- every tab through the Gradio API, on the default models' names ------------------------------------
