@@ -76,9 +76,19 @@ class LoadedModel:
         return f"{self.model_id} · {self.device} · {dtype} · loaded in {self.load_seconds:.1f} s"
 
 
+# Models that number positions from pad_token_id + 1, as fairseq did: the first rows of their table are never
+# used, so RoBERTa's 514 positions hold 512 tokens. Their tokenizers usually say 512, but not all checkpoints ship
+# a tokenizer config that does.
+PADDING_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer",
+                            "mpnet", "ibert", "roberta-prelayernorm", "xmod", "luke", "esm"}
+
+
 def positions(config: Any) -> int | None:
-    """The size of a model's position table, from its config; None for relative positions without a table."""
-    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    """How many tokens a model's position table holds, from its config; None for relative positions without one."""
+    table = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if table and getattr(config, "model_type", None) in PADDING_OFFSET_POSITIONS:
+        return table - (config.pad_token_id or 0) - 1
+    return table
 
 
 def decoder_positions(config: Any) -> int | None:

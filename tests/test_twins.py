@@ -39,9 +39,9 @@ def conventions(entry: dict) -> Conventions:
 
 def assert_same_scores(batched: list, alone: list) -> None:
     """Padding in a batch changes no label's score (each architecture masks and positions padding its own way)."""
-    for together, single in zip(batched, alone, strict=True):
-        assert [s.label for s in together.scores] == [s.label for s in single.scores]
-        assert [s.score for s in together.scores] == pytest.approx([s.score for s in single.scores], abs=1e-5)
+    for together, single in zip(batched, alone, strict=True):  # by label: random twins score labels near-equally
+        assert {s.label: s.score for s in together.scores} == pytest.approx(
+            {s.label: s.score for s in single.scores}, abs=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,15 @@ def test_zero_shot_reads_each_nli_models_own_label_order(twin, model_id, entail,
     together = zero_shot(loaded, texts, labels)
     assert [sum(s.score for s in r.scores) for r in together] == pytest.approx([1.0, 1.0], abs=1e-5)
     assert_same_scores(together, [zero_shot(loaded, [text], labels)[0] for text in texts])
+
+
+def test_a_text_longer_than_xlm_roberta_reads_is_cut_at_512_even_with_no_tokenizer_limit(twin):
+    """cardiffnlp's checkpoint states no model_max_length; RoBERTa's 514 positions start at 2, so 512 tokens fit."""
+    loaded = twin("sentiment", next(e for e in DEFAULTS["sentiment"] if e["model"].startswith("cardiffnlp/")))
+    long_text = "Paris is the capital of France. " * 200
+    assert len(loaded.tokenizer(long_text)["input_ids"]) > 1000 and loaded.tokenizer.model_max_length > 10**9
+    assert [row.text for row in analyse(loaded, [long_text, "Hello"])] == [long_text, "Hello"]
+    assert loaded.token_limit == 512
 
 
 @pytest.mark.parametrize("entry", entries("sentiment"))

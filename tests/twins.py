@@ -59,6 +59,7 @@ class Conventions:
     model_type: str
     labels: tuple[str, ...] = ()  # id2label in class-id order
     problem_type: str | None = None
+    tokenizer_limit: bool = True  # False: the checkpoint ships no model_max_length, only the config's positions say
 
 
 # The model_type of every model in assets/models.yaml (read from each checkpoint's config.json).
@@ -77,7 +78,8 @@ DEFAULT_MODELS = {
     "tabularisai/multilingual-sentiment-analysis": Conventions(
         "distilbert", ("Very Negative", "Negative", "Neutral", "Positive", "Very Positive")),
     "distilbert/distilbert-base-uncased-finetuned-sst-2-english": Conventions("distilbert", ("NEGATIVE", "POSITIVE")),
-    "cardiffnlp/twitter-xlm-roberta-base-sentiment": Conventions("xlm-roberta", ("negative", "neutral", "positive")),
+    "cardiffnlp/twitter-xlm-roberta-base-sentiment": Conventions("xlm-roberta", ("negative", "neutral", "positive"),
+                                                                 tokenizer_limit=False),
     "deepset/xlm-roberta-base-squad2": Conventions("xlm-roberta"),
     "distilbert/distilbert-base-cased-distilled-squad": Conventions("distilbert"),
     "deepset/roberta-base-squad2": Conventions("roberta"),
@@ -299,6 +301,8 @@ def build_twin(conventions: Conventions, kind: str, folder: Path) -> Path:
         config.label2id = {label: index for index, label in enumerate(conventions.labels)}
     if conventions.problem_type:
         config.problem_type = conventions.problem_type
+    if not conventions.tokenizer_limit:
+        tokenizer.model_max_length = int(1e30)  # what transformers assumes when a checkpoint states no limit
     torch.manual_seed(0)
     model = getattr(transformers, KINDS[kind]).from_config(config)
     if model.can_generate():
