@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 import yaml
 from gradio_client import handle_file
 
@@ -20,7 +21,7 @@ from llm_demo.tasks.qa import QASettings, _forward as qa_forward, answer, make_w
 from llm_demo.tasks.sentiment import analyse
 from llm_demo.tasks.translation import TranslationSettings, _encode, _generation_options, translate
 from llm_demo.ui import translation_tab
-from twins import ARCHITECTURES, DEFAULT_MODELS, TASK_KINDS, Conventions, missing_twins
+from twins import ARCHITECTURES, DEFAULT_MODELS, TASK_KINDS, Conventions, build_qwen2, missing_twins
 
 DEFAULTS = yaml.safe_load((ASSETS_DIR / "models.yaml").read_text(encoding="utf-8"))
 GREEDY_TRANSLATION = TranslationSettings(num_beams=1, max_new_tokens=8)
@@ -67,6 +68,15 @@ def test_a_new_architecture_without_a_twin_fails_the_check(tmp_path):
     assert missing_twins(models_file, known) == [
         "generation: acme/mamba-tiny is a 'mamba', which has no twin builder in tests/twins.py ARCHITECTURES"]
     assert missing_twins(models_file, known, {**ARCHITECTURES, "mamba": ARCHITECTURES["llama"]}) == []
+
+
+def test_the_qwen2_twin_builds_on_its_own_in_the_shape_servers_expect(tmp_path):
+    folder = build_qwen2(tmp_path / "qwen2")
+    config = transformers.AutoConfig.from_pretrained(folder)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    assert (config.model_type, config.hidden_size // config.num_attention_heads) == ("qwen2", 64)
+    assert config.vocab_size >= len(tokenizer) and config.vocab_size % 64 == 0
+    assert (tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token) == ("<|im_end|>", "<|endoftext|>", None)
 
 
 # --- translation: Marian's SentencePiece pair, NLLB's language codes ---------------------------------
