@@ -154,9 +154,11 @@ def test_before_stop_cuts_at_the_earliest_stop_string():
     assert before_stop("no stop here", ("###",)) == ("no stop here", False)
 
 
-def test_streams_from_two_clients_at_once_each_get_their_own_reply(client, load):
+def test_streams_from_two_clients_at_once_each_get_their_own_reply(app_url, load):
+    from gradio_client import Client
+
     plain = load("generation", "Tiny GPT-2", "causal-lm")
-    jobs = [client.submit(prompt, "Tiny GPT-2", "", 40, 0, 1, 1, None, api_name="/generate") for prompt in PROMPTS[:2]]
+    jobs = [Client(app_url, verbose=False).submit(prompt, "Tiny GPT-2", "", 40, 0, 1, 1, None, api_name="/generate") for prompt in PROMPTS[:2]]
     texts = [job.result()[0] for job in jobs]
     assert texts == [generate(plain, [prompt], greedy(40))[0] for prompt in PROMPTS[:2]]
 
@@ -174,3 +176,19 @@ def test_threads_streaming_at_once_each_get_their_own_reply(plain):
     for thread in threads:
         thread.join(timeout=60)
     assert [results[index] for index in range(len(PROMPTS))] == [generate(plain, [p], settings)[0] for p in PROMPTS]
+
+
+def test_a_client_that_cancels_frees_its_row_while_another_finishes(app_url, load, merges):
+    from gradio_client import Client
+
+    plain = load("generation", "Tiny GPT-2", "causal-lm")
+    cancelled, other = [Client(app_url, verbose=False).submit(prompt, "Tiny GPT-2", "", 100, 0, 1, 1, None,
+                                                              api_name="/generate") for prompt in ("Hello", "I loved")]
+    while not cancelled.outputs() or not cancelled.outputs()[-1][0]:
+        time.sleep(0.01)
+    cancelled.cancel()  # what the Stop button and a closed tab do
+    assert other.result()[0] == generate(plain, ["I loved"], greedy(100))[0]
+    deadline = time.monotonic() + 10
+    while engine().busy_models() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine().busy_models() == 0

@@ -8,6 +8,7 @@ import gradio as gr
 from ..registry import Registry
 from ..tasks.generation import GenerationSettings, stream
 from ..tasks.inputs import clean_text
+from ..tasks.scheduler import MAX_RUNNING
 from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
@@ -28,7 +29,12 @@ EXAMPLES = [
     ["Explain in two sentences what a language model is."],
     ["用三句话介绍一下长城。"],
 ]
-GENERATION_CONCURRENCY = 1  # one generation thread (tasks/generation.py); others wait, seeing their place
+ERRORS_ZH = {
+    "generation_failed": "生成失败：{reason}",
+    "bad_stop": "停止字符串必须是非空文本。",
+}
+# As many streams as one model's batch decodes together (tasks/scheduler.py); others wait, seeing their place.
+GENERATION_CONCURRENCY = MAX_RUNNING
 
 
 @user_errors
