@@ -95,8 +95,11 @@ def keep_top_p(logits: torch.Tensor, top_p: torch.Tensor, top_k: int | None) -> 
 
 def choose_tokens(logits: torch.Tensor, requests: list[Request], seen: list[torch.Tensor],
                   top_k: int | None) -> list[int]:
-    """The next token of every row (B, V): greedy where temperature is 0, sampled from its own generator else."""
-    logits = penalise_repetition(logits.float(), seen, [r.settings.repetition_penalty for r in requests])
+    """The next token of every row (B, V): greedy where temperature is 0, sampled from its own generator else.
+
+    Runs on the CPU, where the requests' generators live; (B, V) floats are little to move.
+    """
+    logits = penalise_repetition(logits.float().cpu(), seen, [r.settings.repetition_penalty for r in requests])
     greedy = logits.argmax(dim=-1).tolist()
     sampled = [row for row, request in enumerate(requests) if request.settings.temperature > 0]
     if not sampled:
@@ -135,7 +138,7 @@ class Batch:
     requests: list[Request]
     cache: object  # transformers DynamicCache, (B, heads, T, head_dim) per layer
     mask: torch.Tensor  # (B, T): 0 on the left padding
-    seen: list[torch.Tensor]  # per row: prompt and generated ids, for the repetition penalty
+    seen: list[torch.Tensor]  # per row, on the CPU: prompt and generated ids, for the repetition penalty
 
     def last_tokens(self) -> torch.Tensor:
         return torch.stack([ids[-1:] for ids in self.seen])  # (B, 1)
@@ -228,14 +231,14 @@ class Scheduler:
         pad_id = self.loaded.tokenizer.pad_token_id or 0
         input_ids = torch.tensor([[pad_id] * (length - len(r.ids)) + r.ids for r in requests], device=device)
         mask = torch.tensor([[0] * (length - len(r.ids)) + [1] * len(r.ids) for r in requests], device=device)
-        batch = Batch(requests, None, mask, [torch.tensor(r.ids, device=device) for r in requests])
+        batch = Batch(requests, None, mask, [torch.tensor(r.ids) for r in requests])
         batch.cache = self._forward(batch, input_ids)
         return batch
 
     def _decode(self) -> None:
         batch = self.batch
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.requests), 1))], dim=1)
-        batch.cache = self._forward(batch, batch.last_tokens())
+        batch.cache = self._forward(batch, batch.last_tokens().to(self.loaded.device))
 
     def _forward(self, batch: Batch, input_ids: torch.Tensor):
         """One forward pass over the new columns of `input_ids`; hands each row its next token."""
