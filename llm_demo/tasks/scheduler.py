@@ -11,6 +11,7 @@ here knows about Gradio.
 from __future__ import annotations
 
 import functools
+import inspect
 import queue
 import random
 import threading
@@ -181,6 +182,8 @@ class Scheduler:
         eos = config.eos_token_id if config.eos_token_id is not None else loaded.tokenizer.eos_token_id
         self.eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
         self.top_k = config.top_k  # a model's own default, as generate() would apply it
+        accepted = inspect.signature(loaded.model.forward).parameters
+        self.last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in accepted else {}
 
     @property
     def running(self) -> list[Request]:
@@ -244,7 +247,7 @@ class Scheduler:
         """One forward pass over the new columns of `input_ids`; hands each row its next token."""
         positions = batch.mask.cumsum(dim=-1)[:, -input_ids.shape[1]:] - 1
         output = self.loaded.model(input_ids=input_ids, attention_mask=batch.mask, position_ids=positions.clamp(min=0),
-                                   cache=batch.cache, use_cache=True, logits_to_keep=1)
+                                   cache=batch.cache, use_cache=True, **self.last_logits_only)
         chosen = choose_tokens(output.logits[:, -1], batch.requests, batch.seen, self.top_k)
         for row, (request, token) in enumerate(zip(batch.requests, chosen)):
             batch.seen[row] = torch.cat([batch.seen[row], batch.seen[row].new_tensor([token])])
