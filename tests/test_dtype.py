@@ -81,8 +81,8 @@ def mixed_topic_rows(count: int, seed: int) -> LabelledRows:
 def test_bf16_answers_agree_with_fp32_on_a_fine_tuned_minilm(registry, monkeypatch):
     folder = registry.settings.finetune_dir / "dtype-agreement"
     settings = FinetuneSettings(epochs=2, learning_rate=5e-5, batch_size=16, max_length=32, patience=0)
-    finetune(resolve_base_model(registry, "all-MiniLM-L6-v2"), mixed_topic_rows(180, seed=0), folder, settings)
-    rows = mixed_topic_rows(400, seed=1)
+    finetune(resolve_base_model(registry, "all-MiniLM-L6-v2"), mixed_topic_rows(240, seed=0), folder, settings)
+    rows = mixed_topic_rows(600, seed=1)
     results = {}
     for dtype in ("float32", "bfloat16"):
         monkeypatch.setenv("LLM_DEMO_DTYPE", dtype)
@@ -95,5 +95,5 @@ def test_bf16_answers_agree_with_fp32_on_a_fine_tuned_minilm(registry, monkeypat
                                   for predictions in (full, half))
     assert full_metrics.accuracy > 0.5  # it learned something, so the comparison means something
     assert agreement >= 0.995
-    assert abs(full_metrics.accuracy - half_metrics.accuracy) <= 0.005
-    assert abs(full_metrics.macro_f1 - half_metrics.macro_f1) <= 0.005
+    assert abs(full_metrics.accuracy - half_metrics.accuracy) <= 0.005 + 1e-9  # 0.5 points, up to rounding
+    assert abs(full_metrics.macro_f1 - half_metrics.macro_f1) <= 0.005 + 1e-9
