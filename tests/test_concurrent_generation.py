@@ -51,7 +51,7 @@ def merges(monkeypatch) -> list[int]:
     merged: list[int] = []
 
     def slow_forward(self, batch, input_ids):
-        time.sleep(0.004)
+        time.sleep(0.01)
         return forward(self, batch, input_ids)
 
     def counted_merge(self, other):
