@@ -47,7 +47,8 @@ def test_server_entries_keep_their_keys_and_local_only_views_drop_them(tmp_path,
     entry = registry.resolve("sentiment", "Big")
     assert (entry.endpoint, Endpoint.of(entry)) == ("http://h:8000/v1", Endpoint("http://h:8000/v1", "VLLM_KEY", 4))
     assert Endpoint.of(entry).root == "http://h:8000"
-    assert registry.choices("sentiment") == ["m", "Big"] and registry.local_only().choices("sentiment") == ["m"]
+    listed = [entry.name for entry in registry.tasks["sentiment"]]
+    assert listed == ["m", "Big"] and [entry.name for entry in registry.local_only().tasks["sentiment"]] == ["m"]
 
 
 def test_the_key_is_read_from_the_named_variable_and_its_absence_explained(monkeypatch):
