@@ -90,7 +90,10 @@ def _check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSetti
 
 
 def fit_to_window(loaded: LoadedModel, prompt: str, settings: GenerationSettings) -> GenerationSettings:
-    """The settings a prompt will really run with: the UI compares them to what the user asked, to say so."""
+    """The settings a prompt will really run with: the UI compares them to what the user asked, to say so.
+    A server counts the prompt itself and refuses one that does not fit, so its settings stay as asked."""
+    if isinstance(loaded, RemoteModel):
+        return settings
     return _check_window(loaded, prompt_ids(loaded, prompt, settings.system_prompt), settings)
 
 
