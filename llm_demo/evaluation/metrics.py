@@ -10,7 +10,9 @@ import collections
 import re
 import string
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -116,6 +118,21 @@ def _bootstrap_intervals(references: list[str], predictions: list[str], labels: 
     return _percentile_interval(accuracy), _percentile_interval(macro_f1)
 
 
+def bootstrap_mean_interval(values: list[float], samples: int = 1000, seed: int = 0) -> tuple[float, float] | None:
+    """95% bootstrap interval of the mean of per-row values (a fail rate, accuracy on a slice); None without rows.
+
+    Resamples are drawn in chunks, so a million rows do not need a (samples, rows) array at once.
+    """
+    if samples <= 0 or not values:
+        return None
+    array = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 4_000_000 // len(array))
+    means = [array[rng.integers(0, len(array), size=(min(chunk, samples - start), len(array)))].mean(axis=1)
+             for start in range(0, samples, chunk)]
+    return _percentile_interval(np.concatenate(means))
+
+
 def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
     tail = (1 - CI_LEVEL) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
@@ -196,14 +213,25 @@ def _mostly_cjk(texts: list[str]) -> bool:
     return bool(characters) and len(_CJK.findall(characters)) > 0.3 * len(characters.replace(" ", ""))
 
 
-def translation_metrics(references: list[str], hypotheses: list[str]) -> TranslationMetrics:
-    """Corpus BLEU, chrF and TER; Chinese or Japanese references are tokenised by character, as sacrebleu advises."""
+def _translation_scorers(references: list[str], names: tuple[str, ...] = ("bleu", "chrf", "ter")) -> dict:
+    """sacrebleu's scorers; Chinese or Japanese references are tokenised by character, as sacrebleu advises."""
     from sacrebleu.metrics import BLEU, CHRF, TER
 
     cjk = _mostly_cjk(references)
-    metrics = {"bleu": BLEU(tokenize="zh" if cjk else "13a"), "chrf": CHRF(), "ter": TER(asian_support=cjk)}
+    makers = {"bleu": lambda: BLEU(tokenize="zh" if cjk else "13a"), "chrf": CHRF, "ter": lambda: TER(asian_support=cjk)}
+    return {name: makers[name]() for name in names}
+
+
+def translation_metrics(references: list[str], hypotheses: list[str]) -> TranslationMetrics:
+    """Corpus BLEU, chrF and TER."""
+    metrics = _translation_scorers(references)
     scores = {name: metric.corpus_score(hypotheses, [references]).score for name, metric in metrics.items()}
     return TranslationMetrics(**scores, signatures={name: str(m.get_signature()) for name, m in metrics.items()})
+
+
+def corpus_score(name: str, references: list[str], hypotheses: list[str]) -> float:
+    """One corpus metric ("bleu", "chrf" or "ter"), scored as translation_metrics scores it."""
+    return _translation_scorers(references, (name,))[name].corpus_score(hypotheses, [references]).score
 
 
 def sentence_chrf(hypothesis: str, reference: str) -> float:
@@ -211,3 +239,39 @@ def sentence_chrf(hypothesis: str, reference: str) -> float:
     from sacrebleu.metrics import CHRF
 
     return CHRF().sentence_score(hypothesis, [reference]).score
+
+
+# --- each task's metrics over plain lists: what slices and perturbed rows are scored with ------------
+
+@dataclass(frozen=True)
+class TaskScore:
+    """One of a task's metrics, either the mean of a per-row score (so it has a cheap bootstrap interval)
+    or a corpus score of all rows at once."""
+
+    name: str  # as in the task's metrics dataclass and metrics.json
+    per_row: Callable[[Any, str], float] | None = None  # (reference, prediction) -> score of that row
+    corpus: Callable[[list, list[str]], float] | None = None  # (references, predictions) -> score
+
+    def __call__(self, references: list, predictions: list[str]) -> float:
+        if self.per_row is not None:
+            return float(np.mean([self.per_row(r, p) for r, p in zip(references, predictions)]))
+        return self.corpus(references, predictions)
+
+
+def _macro_f1(references: list[str], predictions: list[str]) -> float:
+    """scikit-learn's macro F1 over the labels present in these rows."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(references, predictions, average="macro", zero_division=0))
+
+
+_CLASSIFICATION = (TaskScore("accuracy", per_row=lambda reference, prediction: float(reference == prediction)),
+                   TaskScore("macro_f1", corpus=_macro_f1))
+# The headline metric of each task first: a perturbation reports its drop.
+TASK_SCORES: dict[str, tuple[TaskScore, ...]] = {
+    "classification": _CLASSIFICATION, "sentiment": _CLASSIFICATION, "zero-shot": _CLASSIFICATION,
+    "qa": (TaskScore("f1", per_row=lambda answers, prediction: qa_score(prediction, answers).f1),
+           TaskScore("exact_match", per_row=lambda answers, prediction: qa_score(prediction, answers).exact_match)),
+    "translation": (TaskScore("chrf", corpus=lambda refs, hyps: corpus_score("chrf", refs, hyps)),
+                    TaskScore("bleu", corpus=lambda refs, hyps: corpus_score("bleu", refs, hyps))),
+}
