@@ -1,0 +1,168 @@
+"""Perturbations change what they claim, the same way for a seed, and leave alone the rows they cannot
+apply to; a perturbation's fail rate is the share of predictions that changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_demo.errors import InputError
+from llm_demo.evaluation.robustness import (NEIGHBOURS, PERTURBATIONS, PerturbedRows, extra_rows, failed,
+                                            perturb, perturb_rows, score_perturbation, severity)
+from llm_demo.evaluation.runner import Predictor
+
+SENTENCES = ["The quick brown fox jumps over the lazy dog, twice!", "这部电影很好看，我很喜欢。",
+             "Service was slow; food was cold.", "ok 42"]
+
+
+@pytest.mark.parametrize("name", list(PERTURBATIONS))
+def test_each_perturbation_gives_the_same_text_for_the_same_seed(name):
+    assert [perturb(name, text, seed=7) for text in SENTENCES] == [perturb(name, text, seed=7) for text in SENTENCES]
+
+
+def test_typos_differ_between_seeds():
+    text = SENTENCES[0]
+    assert len({perturb("typos", text, seed) for seed in range(5)}) == 5
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("upper_case", "Great film, 10/10", "GREAT FILM, 10/10"),
+    ("lower_case", "Great FILM", "great film"),
+    ("title_case", "don't STOP  me", "Don't Stop  Me"),
+    ("strip_punctuation", "Hi, you! 好吗？", "Hi you 好吗"),
+    ("add_punctuation", "Great!", "Great!!"),
+    ("add_punctuation", "好电影。", "好电影。。"),
+    ("extra_whitespace", "a b  c", "a  b   c"),
+    ("punctuation_width", "你好，世界!", "你好,世界！"),
+    ("punctuation_width", "他说：“好。”", "他说:“好.”"),
+    ("simplified_traditional", "简体中文的电影", "簡體中文的電影"),
+    ("simplified_traditional", "繁體中文的電影", "繁体中文的电影"),
+])
+def test_perturbation_changes_what_it_claims(name, text, expected):
+    assert perturb(name, text) == expected
+
+
+def test_added_punctuation_is_a_closing_mark_of_the_text_s_script():
+    assert perturb("add_punctuation", "Good film") in {"Good film.", "Good film!"}
+    assert perturb("add_punctuation", "好电影") in {"好电影。", "好电影！"}
+
+
+def test_extra_whitespace_puts_one_space_into_text_without_spaces():
+    changed = perturb("extra_whitespace", "这部电影很好看")
+    assert changed.count(" ") == 1 and changed.replace(" ", "") == "这部电影很好看"
+    assert not changed.startswith(" ") and not changed.endswith(" ")
+
+
+def test_typos_are_neighbouring_keys_or_swapped_letters_at_the_stated_rate():
+    text = "the quick brown fox jumps over the lazy dog and runs far away"  # 49 letters: round(0.05 * 49) = 2 typos
+    changed = perturb("typos", text, seed=3)
+    assert len(changed) == len(text) and changed != text
+    diffs = [i for i, (a, b) in enumerate(zip(text, changed)) if a != b]
+    events, i = 0, 0
+    while i < len(diffs):
+        at = diffs[i]
+        if i + 1 < len(diffs) and diffs[i + 1] == at + 1 and changed[at:at + 2] == text[at + 1] + text[at]:
+            i += 2  # two adjacent letters swapped
+        else:
+            assert changed[at] in NEIGHBOURS[text[at]]
+            i += 1
+        events += 1
+    assert 1 <= events <= 2
+    assert [c for c in changed if not c.isalpha()] == [c for c in text if not c.isalpha()]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("upper_case", "这部电影很好看"), ("lower_case", "already lower"), ("title_case", "Already Title"),
+    ("typos", "这部电影很好看 123"), ("strip_punctuation", "no marks here"), ("add_punctuation", "   "),
+    ("extra_whitespace", "x"), ("punctuation_width", "Plain English, with commas."),
+    ("simplified_traditional", "No Chinese here."),
+])
+def test_perturbation_leaves_rows_it_cannot_apply_to_unchanged(name, text):
+    assert perturb(name, text) == text
+
+
+def test_unchanged_rows_are_left_out_of_a_perturbation():
+    upper, = perturb_rows("sentiment", ["好看", "good", "BAD"], names=("upper_case",))
+    assert (upper.rows, upper.inputs) == ([1], ["GOOD"])
+    assert extra_rows(perturb_rows("sentiment", ["电影", "good"], names=("upper_case", "simplified_traditional"))) == 2
+
+
+def test_question_answering_perturbs_the_question_and_keeps_the_context():
+    upper, = perturb_rows("qa", [("who won?", "Ann won the race.")], names=("upper_case",))
+    assert upper.inputs == [("WHO WON?", "Ann won the race.")]
+
+
+def test_generation_has_no_robustness_run():
+    with pytest.raises(InputError) as error:
+        perturb_rows("generation", ["text"])
+    assert error.value.key == "robustness_task"
+
+
+def keyword_model() -> Predictor:
+    """Says positive when it sees the lower-case word "good", two rows a batch, last rows first."""
+    def run(texts):
+        order = list(range(len(texts)))[::-1]
+        for start in range(0, len(order), 2):
+            batch = order[start:start + 2]
+            yield batch, ["positive" if "good" in texts[i] else "negative" for i in batch]
+    return Predictor("keyword", run)
+
+
+def predict(predictor: Predictor, inputs: list[str]) -> list[str]:
+    found = {}
+    for indices, results in predictor.run(inputs):
+        found.update(zip(indices, results))
+    return [found[i] for i in range(len(inputs))]
+
+
+def test_fail_rate_is_the_share_of_changed_predictions_among_changed_rows():
+    texts = ["good film", "GOOD", "bad", "好", "so good!", "awful"]
+    references = ["positive", "positive", "negative", "positive", "positive", None]  # None: a label the model lacks
+    model = keyword_model()
+    original = predict(model, texts)
+    upper, = perturb_rows("sentiment", texts, names=("upper_case",))
+    assert upper.rows == [0, 2, 4, 5]  # "GOOD" and "好" do not change
+    result = score_perturbation("sentiment", upper, texts, references, original, predict(model, upper.inputs),
+                                bootstrap=200)
+    # by hand: "good film" and "so good!" flip to negative; "bad" and "awful" stay negative
+    assert (result.rows, result.fail_rate, result.severity) == (4, 0.5, "major")
+    assert [(f.row, f.perturbed_input, f.original_prediction, f.perturbed_prediction) for f in result.flips] == [
+        (0, "GOOD FILM", "positive", "negative"), (4, "SO GOOD!", "positive", "negative")]
+    accuracy = result.metrics[0]
+    assert (accuracy.name, accuracy.original, accuracy.perturbed) == ("accuracy", 1.0, pytest.approx(1 / 3))
+    assert result.metric_drop == pytest.approx(2 / 3)
+    assert result.fail_rate_ci[0] <= 0.5 <= result.fail_rate_ci[1]
+
+
+def test_unfinished_predictions_drop_the_row():
+    perturbed = PerturbedRows("upper_case", [0, 1], ["A", "B"])
+    result = score_perturbation("sentiment", perturbed, ["a", "b"], ["x", "y"], ["x", None], ["z", "y"], bootstrap=0)
+    assert (result.rows, result.fail_rate, result.fail_rate_ci) == (1, 1.0, None)
+
+
+def test_an_answer_fails_only_when_it_changes_beyond_case_punctuation_and_articles():
+    assert not failed("qa", "The Eiffel Tower", "eiffel tower.", ["Eiffel Tower"])
+    assert failed("qa", "Paris", "London", ["Paris"])
+
+
+def test_a_translation_fails_when_it_loses_more_than_the_tolerated_chrf():
+    reference = "The cat sits on the mat."
+    assert not failed("translation", "The cat sits on the mat.", "The cat sits on the mat", reference)
+    assert failed("translation", "The cat sits on the mat.", "A dog ran off.", reference)
+
+
+def test_translation_reports_the_chrf_and_bleu_drop_as_sacrebleu_scores_it():
+    from sacrebleu.metrics import BLEU, CHRF
+
+    english = "the cat sat on the red mat today."
+    perturbed = PerturbedRows("upper_case", [0], ["LE CHAT ÉTAIT ASSIS SUR LE TAPIS ROUGE AUJOURD'HUI."])
+    result = score_perturbation("translation", perturbed, ["le chat était assis sur le tapis rouge aujourd'hui."],
+                                [english], [english], [english.upper()], bootstrap=0)
+    chrf, bleu = (metric.corpus_score([english.upper()], [[english]]).score for metric in (CHRF(), BLEU()))
+    assert [(m.name, m.original, m.perturbed) for m in result.metrics] == [
+        ("chrf", 100.0, pytest.approx(chrf)), ("bleu", pytest.approx(100.0), pytest.approx(bleu))]
+    assert result.metric_drop == pytest.approx(100.0 - chrf) and result.fail_rate == 1.0
+
+
+@pytest.mark.parametrize("rate, expected", [(0.10, "major"), (0.05, "medium"), (0.049, "minor"), (0.0, "minor")])
+def test_severity_thresholds(rate, expected):
+    assert severity(rate) == expected
