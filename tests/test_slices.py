@@ -1,0 +1,81 @@
+"""Metrics per slice equal scikit-learn's on each group; proposed slices name what they hold."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from llm_demo.errors import InputError
+from llm_demo.evaluation.metrics import qa_score
+from llm_demo.evaluation.slices import column_slices, proposed_slices, quartiles, script_of, slice_metrics
+
+GROUPS = ["news", "news", "news", "news", "forum", "forum", "forum", "review", "review", "review"]
+REFERENCES = ["pos", "neg", "pos", "neu", "pos", "neg", "neg", "neu", "pos", "pos"]
+PREDICTIONS = ["pos", "neg", "neg", "neu", "neg", "neg", "pos", "neu", "pos", "pos"]
+CONFIDENCES = [0.99, 0.5, 0.95, 0.7, 0.91, 0.8, 0.6, 0.99, 0.99, 0.3]
+
+
+def test_slice_metrics_equal_scikit_learn_per_group():
+    results = slice_metrics("sentiment", "source", GROUPS, REFERENCES, PREDICTIONS, CONFIDENCES, bootstrap=200)
+    overall = accuracy_score(REFERENCES, PREDICTIONS)
+    assert [(r.column, r.value, r.rows) for r in results] == [("source", "forum", 3), ("source", "news", 4),
+                                                              ("source", "review", 3)]
+    for result in results:
+        rows = [i for i, group in enumerate(GROUPS) if group == result.value]
+        refs, preds = [REFERENCES[i] for i in rows], [PREDICTIONS[i] for i in rows]
+        assert result.metrics["accuracy"] == pytest.approx(accuracy_score(refs, preds))
+        assert result.metrics["macro_f1"] == pytest.approx(f1_score(refs, preds, average="macro", zero_division=0))
+        assert result.gaps["accuracy"] == pytest.approx(accuracy_score(refs, preds) - overall)
+        low, high = result.intervals["accuracy"]
+        assert low <= result.metrics["accuracy"] <= high
+    # confident mistakes (wrong, scored above 0.9): news row 3 (0.95), forum row 5 (0.91)
+    assert [r.confident_wrong for r in results] == [pytest.approx(1 / 3), 0.25, 0.0]
+
+
+def test_rows_without_reference_or_prediction_are_left_out_of_the_slices():
+    results = slice_metrics("sentiment", "g", ["a", "a", "a", "b"], ["x", None, "x", "y"], ["x", "x", None, "y"],
+                            bootstrap=0)
+    assert [(r.value, r.rows, r.metrics["accuracy"], r.confident_wrong, r.intervals) for r in results] == [
+        ("a", 1, 1.0, None, {}), ("b", 1, 1.0, None, {})]
+
+
+def test_question_answering_slices_average_the_squad_scores_of_their_rows():
+    answers = [["Paris"], ["the Nile"], ["1969"], ["blue whale"]]
+    predictions = ["Paris", "Nile river", "1968", "whale"]
+    results = slice_metrics("qa", "script", ["latin", "latin", "other", "other"], answers, predictions, bootstrap=0)
+    for result, rows in zip(results, ([0, 1], [2, 3])):
+        scores = [qa_score(predictions[i], answers[i]) for i in rows]
+        assert result.metrics["f1"] == pytest.approx(sum(s.f1 for s in scores) / 2)
+        assert result.metrics["exact_match"] == sum(s.exact_match for s in scores) / 2
+
+
+def test_proposed_slices_are_length_quartiles_digits_and_writing_system():
+    texts = ["ok", "fine film", "这部电影很好看", "Top 10 of 2024", "Das ist 好", "Привет", "!!!", "a much longer review"]
+    slices = proposed_slices(texts)
+    assert slices["digits"] == ["no_digits", "no_digits", "no_digits", "digits"] + ["no_digits"] * 4
+    assert slices["script"] == ["latin", "latin", "cjk", "latin", "mixed", "other", "none", "latin"]
+    assert slices["length"] == ["Q1 (2–3)", "Q3 (9)", "Q2 (6–7)", "Q4 (14–20)", "Q3 (9)", "Q2 (6–7)", "Q1 (2–3)",
+                                "Q4 (14–20)"]
+
+
+def test_quartiles_merge_when_values_repeat():
+    assert quartiles([1, 1, 1, 1, 5]) == ["Q1 (1)"] * 4 + ["Q2 (5)"]
+
+
+def test_script_of_kana_and_hangul_is_cjk():
+    assert (script_of("ありがとう"), script_of("감사합니다"), script_of("Café")) == ("cjk", "cjk", "latin")
+
+
+def test_a_column_of_few_values_slices_by_value_and_names_empty_cells():
+    assert column_slices("source", ["web ", "", "news"]) == ["web", "(empty)", "news"]
+
+
+def test_a_numeric_column_of_many_values_slices_by_quartile():
+    assert column_slices("stars", [str(v) for v in range(1, 41)])[::10] == ["Q1 (1–10)", "Q2 (11–20)", "Q3 (21–30)",
+                                                                            "Q4 (31–40)"]
+
+
+def test_a_text_column_is_refused_as_a_slice_column():
+    with pytest.raises(InputError) as error:
+        column_slices("text", [f"review {i}" for i in range(25)])
+    assert error.value.key == "too_many_slices" and "25 different values" in str(error.value)
