@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from llm_demo.errors import InputError
 from llm_demo.evaluation.robustness import (NEIGHBOURS, PERTURBATIONS, PerturbedRows, extra_rows, failed,
                                             perturb, perturb_rows, score_perturbation, severity)
 from llm_demo.evaluation.runner import Predictor
@@ -81,20 +80,14 @@ def test_perturbation_leaves_rows_it_cannot_apply_to_unchanged(name, text):
 
 
 def test_unchanged_rows_are_left_out_of_a_perturbation():
-    upper, = perturb_rows("sentiment", ["好看", "good", "BAD"], names=("upper_case",))
+    upper, = perturb_rows(["好看", "good", "BAD"], names=("upper_case",))
     assert (upper.rows, upper.inputs) == ([1], ["GOOD"])
-    assert extra_rows(perturb_rows("sentiment", ["电影", "good"], names=("upper_case", "simplified_traditional"))) == 2
+    assert extra_rows(perturb_rows(["电影", "good"], names=("upper_case", "simplified_traditional"))) == 2
 
 
 def test_question_answering_perturbs_the_question_and_keeps_the_context():
-    upper, = perturb_rows("qa", [("who won?", "Ann won the race.")], names=("upper_case",))
+    upper, = perturb_rows([("who won?", "Ann won the race.")], names=("upper_case",))
     assert upper.inputs == [("WHO WON?", "Ann won the race.")]
-
-
-def test_generation_has_no_robustness_run():
-    with pytest.raises(InputError) as error:
-        perturb_rows("generation", ["text"])
-    assert error.value.key == "robustness_task"
 
 
 def keyword_model() -> Predictor:
@@ -119,7 +112,7 @@ def test_fail_rate_is_the_share_of_changed_predictions_among_changed_rows():
     references = ["positive", "positive", "negative", "positive", "positive", None]  # None: a label the model lacks
     model = keyword_model()
     original = predict(model, texts)
-    upper, = perturb_rows("sentiment", texts, names=("upper_case",))
+    upper, = perturb_rows(texts, names=("upper_case",))
     assert upper.rows == [0, 2, 4, 5]  # "GOOD" and "好" do not change
     result = score_perturbation("sentiment", upper, texts, references, original, predict(model, upper.inputs),
                                 bootstrap=200)
@@ -166,3 +159,64 @@ def test_translation_reports_the_chrf_and_bleu_drop_as_sacrebleu_scores_it():
 @pytest.mark.parametrize("rate, expected", [(0.10, "major"), (0.05, "medium"), (0.049, "minor"), (0.0, "minor")])
 def test_severity_thresholds(rate, expected):
     assert severity(rate) == expected
+
+
+# --- through the runner: perturbed rows are more rows of the same run ------------------------------
+
+def scripted_sentiment(calls: list[int]) -> Predictor:
+    """Positive when the text holds the lower-case word "good", with the score 0.95; records each call's size."""
+    from llm_demo.tasks.classification import Classification, LabelScore
+
+    def run(texts):
+        calls.append(len(texts))
+        for start in range(0, len(texts), 3):
+            batch = list(range(start, min(start + 3, len(texts))))
+            yield batch, [Classification([LabelScore("positive" if "good" in texts[i] else "negative", 0.95)])
+                          for i in batch]
+    return Predictor("scripted", run, labels=["negative", "positive"])
+
+
+def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturbation(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from llm_demo.evaluation import report
+    from llm_demo.evaluation.reading import Table
+    from llm_demo.evaluation.runner import BeyondAccuracy, evaluate
+
+    texts = ["", "good film", "bad", "好", "so good"]  # the empty first row is skipped: table rows != input rows
+    table = Table(pd.DataFrame({"text": texts, "label": ["positive", "positive", "negative", "positive", "1"]},
+                               dtype=str), 0, "t.csv")
+    calls: list[int] = []
+    result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [scripted_sentiment(calls)],
+                      bootstrap=100, beyond=BeyondAccuracy(robustness=True))
+    model = result.models[0]
+    inputs = ["good film", "bad", "好", "so good"]
+    assert calls == [len(inputs) + extra_rows(perturb_rows(inputs))]  # one run, the perturbed rows batched along
+    upper = next(item for item in model.robustness if item.perturbation == "upper_case")
+    assert (upper.rows, upper.fail_rate, upper.severity) == (3, pytest.approx(2 / 3), "major")
+    assert [flip.row for flip in upper.flips] == [1, 4]  # table rows
+    assert (upper.metric, upper.metric_drop) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert model.predictions == [None, "positive", "negative", "negative", "positive"]  # the main run is unchanged
+    assert model.metrics.accuracy == 0.75 and model.rows_done == 4
+    _, path = report.write_downloads(result, tmp_path)
+    written = json.loads(path.read_text(encoding="utf-8"))["models"][0]["robustness"]
+    assert {key: written[0][key] for key in ("perturbation", "rows", "fail_rate", "metric", "metric_drop",
+                                             "severity")} == {
+        "perturbation": "upper_case", "rows": 3, "fail_rate": pytest.approx(2 / 3), "metric": pytest.approx(1 / 3),
+        "metric_drop": pytest.approx(2 / 3), "severity": "major"}
+    assert len(written[0]["fail_rate_ci"]) == 2 and written[0]["flips"][0]["perturbed_input"] == "GOOD FILM"
+
+
+def test_generation_has_no_reference_to_compare_with():
+    import pandas as pd
+
+    from llm_demo.errors import InputError
+    from llm_demo.evaluation.reading import Table
+    from llm_demo.evaluation.runner import BeyondAccuracy, Evaluation
+
+    table = Table(pd.DataFrame({"text": ["a b c"]}, dtype=str), 0, "t.csv")
+    with pytest.raises(InputError) as error:
+        Evaluation("generation", table, {"text": "text"}, [keyword_model()], beyond=BeyondAccuracy(robustness=True))
+    assert error.value.key == "nothing_to_compare"

@@ -79,3 +79,43 @@ def test_a_text_column_is_refused_as_a_slice_column():
     with pytest.raises(InputError) as error:
         column_slices("text", [f"review {i}" for i in range(25)])
     assert error.value.key == "too_many_slices" and "25 different values" in str(error.value)
+
+
+def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_json(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from llm_demo.evaluation import report
+    from llm_demo.evaluation.reading import Table
+    from llm_demo.evaluation.runner import BeyondAccuracy, Predictor, evaluate
+    from llm_demo.tasks.classification import Classification, LabelScore
+
+    def run(texts):
+        yield list(range(len(texts))), [Classification([LabelScore(t.split()[-1], 0.95)]) for t in texts]
+
+    table = Table(pd.DataFrame({"text": ["a pos", "b neg", "c pos", "数字 12 neg"], "label": ["pos", "pos", "pos", "neg"],
+                                "source": ["web", "web", "news", "news"]}, dtype=str), 0, "t.csv")
+    result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [Predictor("echo", run, ["neg", "pos"])],
+                      bootstrap=0, beyond=BeyondAccuracy(slice_column="source", propose_slices=True))
+    _, path = report.write_downloads(result, tmp_path)
+    slices = json.loads(path.read_text(encoding="utf-8"))["models"][0]["slices"]
+    by_value = {(s["column"], s["value"]): s for s in slices}
+    assert {k: by_value[("source", "web")][k] for k in ("rows", "accuracy", "accuracy_gap", "confident_wrong")} == {
+        "rows": 2, "accuracy": 0.5, "accuracy_gap": -0.25, "confident_wrong": 0.5}
+    assert (by_value[("source", "news")]["accuracy"], by_value[("script", "mixed")]["rows"]) == (1.0, 1)
+    assert by_value[("digits", "digits")]["accuracy"] == 1.0
+    assert [s["column"] for s in slices] == ["source"] * 2 + ["length"] * 2 + ["digits"] * 2 + ["script"] * 2
+    assert not report.slices_frame(result).empty
+
+
+def test_a_slice_column_the_file_lacks_is_named_with_the_columns_it_has():
+    import pandas as pd
+
+    from llm_demo.evaluation.reading import Table
+    from llm_demo.evaluation.runner import BeyondAccuracy, Evaluation, Predictor
+
+    table = Table(pd.DataFrame({"text": ["a"], "label": ["x"]}, dtype=str), 0, "t.csv")
+    with pytest.raises(InputError, match="'t.csv' has no column 'sauce' \\(it has: text, label\\)"):
+        Evaluation("sentiment", table, {"text": "text", "label": "label"}, [Predictor("none", lambda texts: [])],
+                   beyond=BeyondAccuracy(slice_column="sauce"))

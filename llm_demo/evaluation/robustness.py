@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
 from .metrics import TASK_SCORES, bootstrap_mean_interval, normalize_answer, sentence_chrf
 
 TYPO_RATE = 0.05  # typos per letter of a text, at least one
@@ -142,7 +141,6 @@ PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "extra_whitespace": extra_whitespace, "punctuation_width": swap_punctuation_width,
     "simplified_traditional": simplified_traditional,
 }
-TASKS = ("classification", "sentiment", "zero-shot", "qa", "translation")  # generation has no answer to keep
 
 
 def perturb(name: str, text: str, seed: int = 0) -> str:
@@ -161,7 +159,7 @@ class PerturbedRows:
     inputs: list[Any]
 
 
-def _text_of(item: Any) -> str:
+def text_of(item: Any) -> str:
     """The text a perturbation applies to: the input itself, or the first of a tuple (QA's question)."""
     return item[0] if isinstance(item, tuple) else item
 
@@ -170,21 +168,13 @@ def _with_text(item: Any, text: str) -> Any:
     return (text, *item[1:]) if isinstance(item, tuple) else text
 
 
-def check_task(task: str) -> None:
-    if task not in TASKS:
-        raise InputError("robustness_task", "Robustness is measured for {tasks}, not for {task}.",
-                         tasks=", ".join(TASKS), task=task)
-
-
-def perturb_rows(task: str, inputs: list[Any], seed: int = 0,
-                 names: tuple[str, ...] = tuple(PERTURBATIONS)) -> list[PerturbedRows]:
+def perturb_rows(inputs: list[Any], seed: int = 0, names: tuple[str, ...] = tuple(PERTURBATIONS)) -> list[PerturbedRows]:
     """Every perturbation of every input it changes; rows a perturbation leaves as they were are not included."""
-    check_task(task)
     perturbed = []
     for name in names:
         rows, changed = [], []
         for index, item in enumerate(inputs):
-            text = _text_of(item)
+            text = text_of(item)
             new = perturb(name, text, seed)
             if new != text:
                 rows.append(index)
@@ -267,7 +257,7 @@ def score_perturbation(task: str, perturbed: PerturbedRows, inputs: list[Any], r
              if new is not None and original[row] is not None]
     fails = [failed(task, original[row], new, references[row]) for row, _, new in pairs]
     fail_rate = sum(fails) / len(fails) if fails else 0.0
-    flips = [Flip(row, _text_of(inputs[row]), _text_of(item), original[row], new)
+    flips = [Flip(row, text_of(inputs[row]), text_of(item), original[row], new)
              for (row, item, new), fail in zip(pairs, fails) if fail][:FLIPS_SHOWN]
     scored = [(references[row], original[row], new) for row, _, new in pairs if references[row] is not None]
     metrics = []

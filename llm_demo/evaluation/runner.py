@@ -9,6 +9,7 @@ torch.inference_mode(); any callable yielding (indices, results) batches can sta
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -20,6 +21,9 @@ from typing import Any
 from ..errors import InputError, UserFacingError
 from . import metrics as scoring
 from .reading import ROLES, Table, answers_in
+from .metrics import TASK_SCORES
+from .robustness import PerturbedRows, RobustnessResult, perturb_rows, score_perturbation, text_of
+from .slices import SliceResult, column_slices, proposed_slices, slice_metrics
 
 Batches = Iterable[tuple[list[int], list[Any]]]
 WORST_ROWS = 10
@@ -88,6 +92,8 @@ class ModelResult:
     timing: Timing
     unknown_labels: dict[str, int]  # reference labels the model does not know -> how many rows
     worst: list[int]  # table rows, worst first
+    robustness: list[RobustnessResult] = field(default_factory=list)  # per perturbation, when asked for
+    slices: list[SliceResult] = field(default_factory=list)  # per slice, when asked for
 
     @property
     def rows_done(self) -> int:
@@ -133,6 +139,10 @@ class TaskEvaluation:
     def reference_of(self, cells: dict[str, str]) -> Any:
         return cells.get("label")
 
+    def comparable(self, references: list[Any], predictions: list[str], predictor: Predictor) -> list[Any]:
+        """References as a prediction is compared with them (metrics.TASK_SCORES); None where none can be."""
+        return references
+
     def predictor(self, loaded, entry, rows: Rows, budget: int | None) -> Predictor:
         raise NotImplementedError
 
@@ -169,9 +179,14 @@ class ClassificationEvaluation(TaskEvaluation):
     def prediction_of(self, result):
         return result.label, result.score
 
+    def comparable(self, references, predictions, predictor):
+        """The model's own name of each reference label; None for a label it does not know."""
+        names = predictor.labels or sorted(set(predictions))
+        return [match_label(reference, names) for reference in references]
+
     def score(self, references, predictions, results, predictor, bootstrap):
         names = predictor.labels or sorted(set(predictions))
-        matched = [match_label(reference, names) for reference in references]
+        matched = self.comparable(references, predictions, predictor)
         unknown = Counter(reference.strip() for reference, label in zip(references, matched) if label is None)
         known = [i for i, label in enumerate(matched) if label is not None]
         gold, guessed = [matched[i] for i in known], [predictions[i] for i in known]
@@ -389,6 +404,39 @@ def capped(predictor: Predictor, max_rows: int) -> Predictor:
     return Predictor(predictor.name, run, predictor.labels, predictor.device)
 
 
+@dataclass(frozen=True)
+class BeyondAccuracy:
+    """What to measure besides the metrics: robustness to perturbed inputs, and metrics per slice."""
+
+    robustness: bool = False
+    slice_column: str | None = None  # a column of the file whose values are the slices
+    propose_slices: bool = False  # slices by text length, digits and writing system
+    seed: int = 0  # of the perturbations' random choices
+
+    @property
+    def slices(self) -> bool:
+        return bool(self.slice_column) or self.propose_slices
+
+
+def perturbed_rows(rows: Rows, beyond: BeyondAccuracy) -> list[PerturbedRows]:
+    """The rows the robustness run adds, per perturbation; none unless asked for."""
+    return perturb_rows(rows.inputs, beyond.seed) if beyond.robustness else []
+
+
+def slice_groups(table: Table, rows: Rows, beyond: BeyondAccuracy) -> dict[str, list[str]]:
+    """Slice column name -> the slice of each evaluated row."""
+    groups: dict[str, list[str]] = {}
+    column = beyond.slice_column
+    if column:
+        if column not in table.frame.columns:
+            raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
+                             name=table.source_name, column=column, columns=", ".join(table.frame.columns))
+        groups[column] = column_slices(column, table.frame[column].iloc[rows.positions].tolist())
+    if beyond.propose_slices:
+        groups.update(proposed_slices([text_of(item) for item in rows.inputs]))
+    return groups
+
+
 @dataclass
 class _Outcome:
     """What calling one model has produced so far."""
@@ -405,27 +453,36 @@ class Evaluation:
     """One run: a task, a table, its column mapping and the models; step through it or call run()."""
 
     def __init__(self, task: str, table: Table, columns: dict[str, str | None], models: list[Predictor | str],
-                 registry=None, budget: int | None = None, batch_size: int | None = None) -> None:
+                 registry=None, budget: int | None = None, batch_size: int | None = None,
+                 beyond: BeyondAccuracy | None = None) -> None:
         self.task = task_named(task)
         self.table, self.columns = table, columns
         self.rows = prepare_data(self.task, table, columns)
+        beyond = beyond or BeyondAccuracy()
+        if (beyond.robustness or beyond.slices) and self.task.name not in TASK_SCORES:
+            raise InputError("nothing_to_compare", "Robustness and slices compare predictions with references; "
+                             "{task} has none.", task=self.task.name)
+        self.perturbed = perturbed_rows(self.rows, beyond)
+        self.groups = slice_groups(table, self.rows, beyond)
+        # the perturbed rows are more rows of the same run, batched with the others
+        self.inputs = self.rows.inputs + [item for perturbed in self.perturbed for item in perturbed.inputs]
         self.outcomes = [_Outcome(p) for p in prepare_models(self.task, models, self.rows, registry, budget,
                                                               batch_size)]
 
     def steps(self) -> Iterator[Progress]:
         """Call each model in turn, yielding progress after every batch; stop iterating to cancel."""
-        total, done, started = len(self.rows.inputs) * len(self.outcomes), 0, time.perf_counter()
+        total, done, started = len(self.inputs) * len(self.outcomes), 0, time.perf_counter()
         for outcome in self.outcomes:
             outcome.status = RUNNING
             for rows_in_batch in self.call_model(outcome):
                 done += rows_in_batch
                 yield Progress(outcome.predictor.name, done, total, time.perf_counter() - started)
-            done += len(self.rows.inputs) - len(outcome.results)  # a failed model's rows count as passed
+            done += len(self.inputs) - len(outcome.results)  # a failed model's rows count as passed
 
     def call_model(self, outcome: _Outcome) -> Iterator[int]:
         """Run one model batch by batch, timing each; a failure keeps the rows that finished."""
         clock = time.perf_counter()
-        batches = iter(outcome.predictor.run(self.rows.inputs))
+        batches = iter(outcome.predictor.run(self.inputs))
         try:
             while True:
                 started = time.perf_counter()
@@ -461,7 +518,7 @@ class Evaluation:
 
     def compute_metrics(self, outcome: _Outcome, bootstrap: int) -> ModelResult:
         """Score the rows this model finished; the rest of the table is reported as skipped or not finished."""
-        finished = sorted(outcome.results)
+        finished = sorted(i for i in outcome.results if i < len(self.rows.inputs))
         results = [outcome.results[i] for i in finished]
         cells = [self.task.prediction_of(result) for result in results]
         predictions = [prediction for prediction, _ in cells]
@@ -476,8 +533,35 @@ class Evaluation:
             position = self.rows.positions[index]
             row_predictions[position], row_scores[position], row_status[position] = prediction, row_score, DONE
         return ModelResult(outcome.predictor.name, outcome.status, outcome.error, row_predictions, row_scores,
-                           row_status, metrics, self._timing(outcome, len(finished)), unknown,
-                           [self.rows.positions[finished[i]] for i in worst[:WORST_ROWS]])
+                           row_status, metrics, self._timing(outcome, len(outcome.results)), unknown,
+                           [self.rows.positions[finished[i]] for i in worst[:WORST_ROWS]],
+                           *self.beyond_accuracy(outcome, bootstrap))
+
+    def beyond_accuracy(self, outcome: _Outcome, bootstrap: int) -> tuple[list[RobustnessResult], list[SliceResult]]:
+        """Each perturbation's fail rate and metric drop, and the metrics per slice, from this model's results."""
+        if not self.perturbed and not self.groups:
+            return [], []
+        cells = [self.task.prediction_of(outcome.results[i]) if i in outcome.results else (None, None)
+                 for i in range(len(self.inputs))]
+        predictions = [prediction for prediction, _ in cells]
+        n = len(self.rows.inputs)
+        references = self.task.comparable(self.rows.references, [p for p in predictions[:n] if p is not None],
+                                          outcome.predictor)
+        robustness, start = [], n
+        for perturbed in self.perturbed:
+            changed = predictions[start:start + len(perturbed.rows)]
+            start += len(perturbed.rows)
+            found = score_perturbation(self.task.name, perturbed, self.rows.inputs, references, predictions[:n],
+                                       changed, bootstrap)
+            robustness.append(dataclasses.replace(found, flips=[dataclasses.replace(flip, row=self.rows.positions[
+                flip.row]) for flip in found.flips]))
+        confidences = [score for _, score in cells[:n]]
+        if all(score is None for score in confidences):
+            confidences = None
+        slices = [found for column, groups in self.groups.items()
+                  for found in slice_metrics(self.task.name, column, groups, references, predictions[:n], confidences,
+                                             bootstrap)]
+        return robustness, slices
 
     @staticmethod
     def _timing(outcome: _Outcome, rows: int) -> Timing:
@@ -491,9 +575,10 @@ class Evaluation:
 
 def evaluate(task: str, table: Table, columns: dict[str, str | None], models: list[Predictor | str], registry=None,
              on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
-             budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000) -> EvaluationResult:
+             budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000,
+             beyond: BeyondAccuracy | None = None) -> EvaluationResult:
     """Evaluate models on a table; setting `cancel` stops after the current batch and keeps what finished."""
-    run = Evaluation(task, table, columns, models, registry, budget, batch_size)
+    run = Evaluation(task, table, columns, models, registry, budget, batch_size, beyond)
     steps = run.steps()
     for progress in steps:
         if on_progress:

@@ -105,9 +105,9 @@ def slice_metrics(task: str, column: str, groups: list[str], references: list[An
     scores = TASK_SCORES[task]
     metrics = {score.name: _on_rows(score, references, predictions) for score in scores}
     wrong = None
-    if confidences is not None:
-        first = next(score for score in scores if score.per_row)
-        wrong = np.array([first.per_row(r, p) == 0 and (confidences[i] or 0) > CONFIDENT
+    correct = next((score.per_row for score in scores if score.per_row), None)  # accuracy, exact match: 1 is right
+    if confidences is not None and correct is not None:
+        wrong = np.array([correct(r, p) == 0 and (confidences[i] or 0) > CONFIDENT
                           for i, r, p in zip(kept, references, predictions)], dtype=float)
     slices = pd.Series([groups[i] for i in kept], name=column)
     rows = np.arange(len(kept))  # MetricFrame groups row numbers; each metric reads its rows' references
