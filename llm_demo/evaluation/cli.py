@@ -30,6 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             help=f"column holding the {role} (default: guessed from the column names)")
     parser.add_argument("--batch-size", type=int, metavar="N", help="at most N rows per batch, on top of the "
                                                                     "token budget ($LLM_DEMO_TOKEN_BUDGET)")
+    parser.add_argument("--robustness", action="store_true",
+                        help="also run every row through nine perturbations (case, typos, punctuation, whitespace, "
+                             "Chinese punctuation width and Simplified/Traditional) and report how often the "
+                             "prediction changes")
+    parser.add_argument("--slice-column", metavar="C", help="report the metrics per value of this column")
+    parser.add_argument("--propose-slices", action="store_true",
+                        help="report the metrics per text length quartile, digits or not, and writing system")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default: 0)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
     parser.set_defaults(run=run)
 
@@ -40,7 +48,7 @@ def run(arguments: argparse.Namespace) -> int:
     from ..settings import get_settings
     from . import report
     from .reading import guess_columns, read_table
-    from .runner import evaluate
+    from .runner import BeyondAccuracy, evaluate
 
     if arguments.batch_size is not None and arguments.batch_size < 1:
         raise InputError("bad_batch_size", "--batch-size must be at least 1.")
@@ -52,7 +60,9 @@ def run(arguments: argparse.Namespace) -> int:
     columns.update({role: getattr(arguments, role) for role in columns if getattr(arguments, role)})
     with _ctrl_c_cancels() as cancel:
         result = evaluate(arguments.task, table, columns, arguments.models, Registry.load(settings),
-                          on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size)
+                          on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size,
+                          beyond=BeyondAccuracy(arguments.robustness, arguments.slice_column,
+                                                arguments.propose_slices, arguments.seed))
     _clear_progress()
     report.write_downloads(result, arguments.out)
     print(report.text_tables(result))
