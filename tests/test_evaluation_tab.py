@@ -23,7 +23,7 @@ def columns(**chosen) -> list:
 def test_uploaded_file_is_evaluated_and_offered_for_download(client, load, tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text("\ufefftext,label\n=bad idea,negative\n好,POSITIVE\nfine,neutral\n", encoding="utf-8")
-    status, summary, per_class, worst, _, files = client.predict(
+    status, summary, per_class, worst, _, files, *_ = client.predict(
         handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
         api_name="/evaluate")
     expected = classify(load("sentiment", "Tiny BERT sentiment", "sequence-classification"), ["=bad idea", "好", "fine"])
@@ -73,11 +73,28 @@ def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, 
     data = tmp_path / "many.csv"
     data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
     run = evaluation_tab.run_evaluation(registry, str(data), "sentiment", ["Tiny BERT sentiment"],
-                                        *columns(text="text", label="label"), None, lambda *a, **k: None)
-    status, summary, *_, files = next(run)
+                                        *columns(text="text", label="label"), False, None, False, None,
+                                        lambda *a, **k: None)
+    status, summary, _, _, _, files, *_ = next(run)
     run.close()  # what Gradio does when Cancel is pressed
     done = summary.iloc[0]["Rows done"]
     assert 0 < done < 40 and status.startswith(f"Partial results so far: {done} of 40 rows.")
     with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
         statuses = [row["status"] for row in csv.DictReader(file)]
     assert statuses.count("done") == done and statuses.count("not_finished") == 40 - done
+
+
+def test_robustness_and_slices_come_back_as_tables_and_a_chart(client, tmp_path):
+    from llm_demo.evaluation.robustness import PERTURBATIONS
+
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
+                    encoding="utf-8")
+    *_, robustness, chart, flips, slices = client.predict(
+        handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
+        True, "source", False, api_name="/evaluate")
+    assert robustness["headers"][:4] == ["Model", "Perturbation", "Rows perturbed", "Fail rate"]
+    assert len(robustness["data"]) == len(PERTURBATIONS) and chart is not None
+    assert [row[2] for row in robustness["data"]][:2] == [2, 1]  # upper and lower case leave the Chinese row alone
+    assert flips["headers"][3:5] == ["Original input", "Perturbed input"]
+    assert [(row[1], row[2], row[3]) for row in slices["data"]] == [("source", "web", 2), ("source", "weibo", 1)]

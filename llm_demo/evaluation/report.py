@@ -62,7 +62,7 @@ TEXT = {
     "evaluation.confusion_true": ("Reference", "参考标签"),
     "evaluation.confusion_predicted": ("Predicted", "预测标签"),
     "evaluation.col.perturbation": ("Perturbation", "扰动"),
-    "evaluation.col.changed_rows": ("Rows changed", "被改变的行数"),
+    "evaluation.col.changed_rows": ("Rows perturbed", "被扰动的行数"),
     "evaluation.col.fail_rate": ("Fail rate", "失败率"),
     "evaluation.col.fail_rate_ci": ("Fail rate 95% CI", "失败率 95% 置信区间"),
     "evaluation.col.metric": ("Metric", "指标"),
@@ -103,7 +103,8 @@ TEXT = {
     "evaluation.slice.value.other": ("other letters", "其他文字"),
     "evaluation.slice.value.none": ("no letters", "无字母"),
     "evaluation.fail_rate_title": ("Predictions changed by each perturbation", "各扰动使预测改变的比例"),
-    "evaluation.fail_rate_axis": ("Fail rate, % of rows changed (95% CI)", "失败率：被改变的行中预测改变的百分比（95% 置信区间）"),
+    "evaluation.fail_rate_axis": ("Fail rate: % of perturbed rows whose prediction changed (95% CI)",
+                                  "失败率：被扰动的行中预测改变的百分比（95% 置信区间）"),
 }
 # The headline metrics of each task, in table order (attributes of the task's metrics dataclass).
 HEADLINE = {

@@ -9,8 +9,11 @@ from pathlib import Path
 import gradio as gr
 
 from ..evaluation import report
+from ..evaluation.metrics import TASK_SCORES
 from ..evaluation.reading import ROLES, guess_columns, read_table
-from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
+from ..evaluation.robustness import extra_rows
+from ..evaluation.runner import (BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_rows, prepare_data,
+                                 task_named)
 from ..registry import Registry
 from ..settings import ASSETS_DIR
 from .common import ResultTable, bind, download_folder, result_table, say, user_errors
@@ -46,6 +49,21 @@ TEXT = {
     "evaluation.per_class": ("Per class", "各类别指标"),
     "evaluation.worst": ("Worst rows", "最差的行"),
     "evaluation.confusion": ("Confusion matrix", "混淆矩阵"),
+    "evaluation.robustness": ("Robustness: also run every row through 9 perturbations (case, typos, punctuation, "
+                              "whitespace, Chinese punctuation width and Simplified/Traditional)",
+                              "稳健性：每一行再经过 9 种扰动运行一次（大小写、拼写错误、标点、空格、中文全角/半角标点与简繁转换）"),
+    "evaluation.robustness_cost": ("Robustness adds **{rows:,}** model calls per model to the {plain:,} of the plain run "
+                                   "({factor:.1f}× in all); rows a perturbation does not change are not sent again.",
+                                   "稳健性测试为每个模型增加 **{rows:,}** 次模型调用（普通运行为 {plain:,} 次，合计 "
+                                   "{factor:.1f} 倍）；扰动未改变的行不会重复发送。"),
+    "evaluation.slice_column": ("Metrics per value of this column (slices)", "按此列的取值分组计算指标（切片）"),
+    "evaluation.propose_slices": ("Also slice by text length, digits and writing system",
+                                  "同时按文本长度、是否含数字和书写系统切片"),
+    "evaluation.robustness_results": ("Robustness: predictions changed by each perturbation",
+                                      "稳健性：各扰动使预测改变的情况"),
+    "evaluation.flips": ("Rows whose prediction a perturbation changed", "被扰动改变了预测的行"),
+    "evaluation.fail_rates": ("Fail rate per perturbation", "各扰动的失败率"),
+    "evaluation.slices": ("Metrics per slice", "各切片的指标"),
     "evaluation.downloads": ("Downloads: predictions CSV and metrics JSON", "下载：预测结果 CSV 与指标 JSON"),
     "evaluation.file_info": ("**{name}**: {rows:,} rows, {columns} columns, {blank} blank lines skipped.",
                              "**{name}**：{rows:,} 行，{columns} 列，跳过了 {blank} 个空行。"),
@@ -78,6 +96,8 @@ ERRORS_ZH = {
     "no_models": "请至少选择一个模型。",
     "bad_batch_size": "--batch-size 至少为 1。",
     "no_such_file": "文件“{name}”不存在。",
+    "nothing_to_compare": "稳健性和切片需要把预测与参考答案比较；{task} 没有参考答案。",
+    "too_many_slices": "“{column}”列有 {count:,} 个不同的值；请选择取值不超过 {limit} 个的列（如来源、语言或类别）。",
 }
 TASKS = tuple(ROLES)
 ROLE_ORDER = ("text", "label", "question", "context", "answer", "source", "reference")
@@ -112,13 +132,19 @@ def _column_updates(columns: list[str], task: str) -> list[dict]:
 def preview_file(registry: Registry, path: str | None, task: str, request: gr.Request) -> list:
     """Read the upload (only read), show its first rows and guess which column is which."""
     if not path:
-        return [gr.Dataframe(visible=False), "", [], *_column_updates([], task)]
+        return [gr.Dataframe(visible=False), "", [], gr.update(choices=_slice_choices([]), value=""),
+                *_column_updates([], task)]
     table = read_table(path, registry.settings.max_eval_rows or None)
     columns = list(table.frame.columns)
     info = _say(request)("evaluation.file_info", name=table.source_name, rows=len(table.frame),
                          columns=len(columns), blank=table.blank_lines_skipped)
     return [gr.Dataframe(table.frame.head(PREVIEW_ROWS), visible=True), info, columns,
-            *_column_updates(columns, task)]
+            gr.update(choices=_slice_choices(columns), value=""), *_column_updates(columns, task)]
+
+
+def _slice_choices(columns: list[str]) -> list[tuple[str, str]]:
+    """No slices ("—"), or any column of the file."""
+    return [("—", ""), *((column, column) for column in columns)]
 
 
 def change_task(registry: Registry, task: str, columns: list[str]) -> list:
@@ -126,9 +152,32 @@ def change_task(registry: Registry, task: str, columns: list[str]) -> list:
     return [gr.update(choices=choices, value=choices[:1]), *_column_updates(columns or [], task)]
 
 
+def _columns(task: str, cells: tuple[str, ...]) -> dict[str, str | None]:
+    """The chosen column of each role the task reads, from the role pickers in ROLE_ORDER."""
+    chosen = dict(zip(ROLE_ORDER, cells))
+    return {role: chosen[role] for role in ROLES[task]}
+
+
+@user_errors
+def robustness_cost(registry: Registry, path: str | None, task: str, robustness: bool, text: str, label: str,
+                    question: str, context: str, answer: str, source: str, reference: str,
+                    request: gr.Request) -> str:
+    """How many more model calls the robustness run makes, said before it starts."""
+    if not (robustness and path and task in TASK_SCORES):
+        return ""
+    columns = _columns(task, (text, label, question, context, answer, source, reference))
+    if not all(columns.values()):
+        return ""
+    rows = prepare_data(task_named(task), read_table(path, registry.settings.max_eval_rows or None), columns)
+    added = extra_rows(perturbed_rows(rows, BeyondAccuracy(robustness=True)))
+    plain = len(rows.inputs)
+    return _say(request)("evaluation.robustness_cost", rows=added, plain=plain, factor=(plain + added) / plain)
+
+
 @user_errors
 def run_evaluation(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
                    label: str, question: str, context: str, answer: str, source: str, reference: str,
+                   robustness: bool, slice_column: str | None, propose_slices: bool,
                    request: gr.Request, progress=gr.Progress()):
     """Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them."""
     from ..errors import InputError
@@ -139,10 +188,10 @@ def run_evaluation(registry: Registry, path: str | None, task: str, models: list
     if not models:
         raise InputError("no_models", "Choose at least one model.")
     say = _say(request)
-    cells = dict(zip(ROLE_ORDER, (text, label, question, context, answer, source, reference)))
-    columns = {role: cells[role] for role in ROLES[task]}
+    columns = _columns(task, (text, label, question, context, answer, source, reference))
     table = read_table(path, registry.settings.max_eval_rows or None)
-    run = Evaluation(task, table, columns, models, registry)
+    run = Evaluation(task, table, columns, models, registry,
+                     beyond=BeyondAccuracy(bool(robustness), slice_column or None, bool(propose_slices)))
     folder = download_folder()
     shown = time.monotonic()
     for step in run.steps():
@@ -160,10 +209,12 @@ def _progress_text(step: Progress, say) -> str:
 
 
 def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | None = None) -> tuple:
-    """Status, metric tables, worst rows, confusion matrix and the two downloads."""
+    """Status, metric tables, worst rows, confusion matrix, the two downloads, then robustness and slices."""
     paths = report.write_downloads(result, folder)
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
-            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths])
+            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
+            report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),
+            report.slices_frame(result, say))
 
 
 def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
@@ -190,6 +241,13 @@ PER_CLASS_HEADERS = ("evaluation.col.model", "evaluation.col.label", "evaluation
                      "evaluation.col.recall", "evaluation.col.f1", "evaluation.col.support")
 WORST_HEADERS = ("evaluation.col.model", "evaluation.col.row", "evaluation.col.input", "evaluation.col.reference",
                  "evaluation.col.prediction", "evaluation.col.score")
+ROBUSTNESS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
+    "model", "perturbation", "changed_rows", "fail_rate", "fail_rate_ci", "metric", "original", "perturbed", "drop",
+    "severity"))
+FLIPS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
+    "model", "perturbation", "row", "original_input", "perturbed_input", "original_prediction", "perturbed_prediction"))
+SLICES_HEADERS = ("evaluation.col.model", "evaluation.col.slice_column", "evaluation.col.slice",
+                  "evaluation.col.slice_rows")
 
 
 def build(registry: Registry) -> list[ResultTable]:
@@ -213,6 +271,14 @@ def build(registry: Registry) -> list[ResultTable]:
         preview = gr.Dataframe(label=t("evaluation.preview"), interactive=False, max_height=260, wrap=True,
                                visible=False)  # shown once a file is uploaded
         with gr.Row():
+            with gr.Column():
+                robustness = gr.Checkbox(label=t("evaluation.robustness"), elem_id="evaluation-robustness")
+                cost = gr.Markdown()
+            with gr.Column():
+                slice_column = gr.Dropdown(_slice_choices([]), value="", label=t("evaluation.slice_column"),
+                                           allow_custom_value=True)
+                propose_slices = gr.Checkbox(label=t("evaluation.propose_slices"))
+        with gr.Row():
             run_button = gr.Button(t("evaluation.run"), variant="primary")
             cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
         status = gr.Markdown()
@@ -221,16 +287,24 @@ def build(registry: Registry) -> list[ResultTable]:
             per_class = result_table("evaluation.per_class", PER_CLASS_HEADERS)
             plot = gr.Plot(label=t("evaluation.confusion"))
         worst = result_table("evaluation.worst", WORST_HEADERS, wrap=True)
+        robust = result_table("evaluation.robustness_results", ROBUSTNESS_HEADERS, elem_id="evaluation-robustness-table")
+        fail_plot = gr.Plot(label=t("evaluation.fail_rates"))
+        flips = result_table("evaluation.flips", FLIPS_HEADERS, wrap=True)
+        slices = result_table("evaluation.slices", SLICES_HEADERS, elem_id="evaluation-slices-table")
         downloads = gr.File(label=t("evaluation.downloads"), file_count="multiple", interactive=False)
         gr.Examples([[str(EXAMPLES_DIR / name), name_task] for name, name_task in EXAMPLES], inputs=[upload, task],
                     label=t("common.examples"), example_labels=[name for name, _ in EXAMPLES])
-    upload.change(bind(preview_file, registry), [upload, task], [preview, info, columns_state, *roles],
+    upload.change(bind(preview_file, registry), [upload, task], [preview, info, columns_state, slice_column, *roles],
                   api_visibility="private")
+    gr.on([robustness.change, upload.change, task.change, *(role.change for role in roles)],
+          bind(robustness_cost, registry), [upload, task, robustness, *roles], cost, api_visibility="private")
     task.change(bind(change_task, registry), [task, columns_state], [models, *roles], api_visibility="private")
     models.focus(lambda current: gr.Dropdown(choices=model_choices(registry, current)), task, models,
                  api_visibility="private", queue=False)  # a model fine-tuned meanwhile shows up
-    running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles],
-                               [status, summary.component, per_class.component, worst.component, plot, downloads],
+    running = run_button.click(bind(run_evaluation, registry),
+                               [upload, task, models, *roles, robustness, slice_column, propose_slices],
+                               [status, summary.component, per_class.component, worst.component, plot, downloads,
+                                robust.component, fail_plot, flips.component, slices.component],
                                api_name="evaluate", concurrency_limit=1, concurrency_id="evaluation")
     cancel_button.click(None, None, None, cancels=[running], api_visibility="private")
-    return [summary, per_class, worst]
+    return [summary, per_class, worst, robust, flips, slices]
