@@ -132,6 +132,12 @@ def test_unfinished_predictions_drop_the_row():
     assert (result.rows, result.fail_rate, result.fail_rate_ci) == (1, 1.0, None)
 
 
+def test_a_perturbation_that_changed_no_row_has_no_fail_rate():
+    result = score_perturbation("sentiment", PerturbedRows("upper_case", [], []), ["好"], ["x"], ["x"], [], bootstrap=10)
+    assert (result.rows, result.fail_rate, result.fail_rate_ci, result.severity, result.metric) == (0, None, None, None,
+                                                                                                    None)
+
+
 def test_an_answer_fails_only_when_it_changes_beyond_case_punctuation_and_articles():
     assert not failed("qa", "The Eiffel Tower", "eiffel tower.", ["Eiffel Tower"])
     assert failed("qa", "Paris", "London", ["Paris"])
@@ -156,7 +162,8 @@ def test_translation_reports_the_chrf_and_bleu_drop_as_sacrebleu_scores_it():
     assert result.metric_drop == pytest.approx(100.0 - chrf) and result.fail_rate == 1.0
 
 
-@pytest.mark.parametrize("rate, expected", [(0.10, "major"), (0.05, "medium"), (0.049, "minor"), (0.0, "minor")])
+@pytest.mark.parametrize("rate, expected", [(0.10, "major"), (0.05, "medium"), (0.049, "minor"), (0.0, "minor"),
+                                            (None, None)])
 def test_severity_thresholds(rate, expected):
     assert severity(rate) == expected
 

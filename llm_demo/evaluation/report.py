@@ -83,6 +83,7 @@ TEXT = {
     "evaluation.severity.major": ("major", "严重"),
     "evaluation.severity.medium": ("medium", "中等"),
     "evaluation.severity.minor": ("minor", "轻微"),
+    "evaluation.severity.not_applicable": ("not applicable: no row changed", "不适用：没有行被改变"),
     "evaluation.perturbation.upper_case": ("UPPER CASE", "全部大写"),
     "evaluation.perturbation.lower_case": ("lower case", "全部小写"),
     "evaluation.perturbation.title_case": ("Title Case", "单词首字母大写"),
@@ -238,7 +239,7 @@ def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFra
                          _metric_name(headline_change.name, say) if headline_change else "",
                          *((_number(headline_change.original), _number(headline_change.perturbed),
                             _number(headline_change.drop)) if headline_change else (None, None, None)),
-                         say(f"evaluation.severity.{item.severity}")))
+                         say(f"evaluation.severity.{item.severity or 'not_applicable'}")))
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
 
 
@@ -435,5 +436,5 @@ def text_tables(result: EvaluationResult) -> str:
     for frame in (per_class_frame(result), worst_rows_frame(result), robustness_frame(result), flips_frame(result),
                   slices_frame(result)):
         if not frame.empty:
-            parts.append(frame.to_string(index=False))
+            parts.append(frame.to_string(index=False, na_rep=""))
     return "\n\n".join(parts)

@@ -216,9 +216,9 @@ class MetricChange:
 class RobustnessResult:
     perturbation: str
     rows: int  # rows the perturbation changed and the model answered both ways
-    fail_rate: float
+    fail_rate: float | None  # None without such rows (upper-casing a Chinese file)
     fail_rate_ci: tuple[float, float] | None
-    severity: str  # major, medium, minor
+    severity: str | None  # major, medium, minor; None without rows
     metrics: list[MetricChange]  # the task's metrics on those rows, headline first; empty without references
     flips: list[Flip]
 
@@ -231,7 +231,9 @@ class RobustnessResult:
         return self.metrics[0].drop if self.metrics else None
 
 
-def severity(fail_rate: float) -> str:
+def severity(fail_rate: float | None) -> str | None:
+    if fail_rate is None:
+        return None
     return "major" if fail_rate >= MAJOR else "medium" if fail_rate >= MEDIUM else "minor"
 
 
@@ -256,7 +258,7 @@ def score_perturbation(task: str, perturbed: PerturbedRows, inputs: list[Any], r
     pairs = [(row, item, new) for row, item, new in zip(perturbed.rows, perturbed.inputs, changed)
              if new is not None and original[row] is not None]
     fails = [failed(task, original[row], new, references[row]) for row, _, new in pairs]
-    fail_rate = sum(fails) / len(fails) if fails else 0.0
+    fail_rate = sum(fails) / len(fails) if fails else None
     flips = [Flip(row, text_of(inputs[row]), text_of(item), original[row], new)
              for (row, item, new), fail in zip(pairs, fails) if fail][:FLIPS_SHOWN]
     scored = [(references[row], original[row], new) for row, _, new in pairs if references[row] is not None]
