@@ -213,7 +213,8 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
                                              "severity")} == {
         "perturbation": "upper_case", "rows": 3, "fail_rate": pytest.approx(2 / 3), "metric": pytest.approx(1 / 3),
         "metric_drop": pytest.approx(2 / 3), "severity": "major"}
-    assert len(written[0]["fail_rate_ci"]) == 2 and written[0]["flips"][0]["perturbed_input"] == "GOOD FILM"
+    assert len(written[0]["fail_rate_ci"]) == 2
+    assert (written[0]["flips"][0]["row"], written[0]["flips"][0]["perturbed_input"]) == (2, "GOOD FILM")  # 1-based
 
 
 def test_generation_has_no_reference_to_compare_with():

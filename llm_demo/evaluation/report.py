@@ -16,7 +16,9 @@ from typing import Any
 import pandas as pd
 
 from ..plotting import font_families
+from .robustness import RobustnessResult
 from .runner import DONE, EvaluationResult, ModelResult
+from .slices import SliceResult
 
 TEXT = {
     "evaluation.col.model": ("Model", "模型"),
@@ -399,16 +401,17 @@ def _model_dict(model: ModelResult) -> dict[str, Any]:
     }
 
 
-def robustness_dict(item) -> dict[str, Any]:
-    """One perturbation as metrics.json has it: the headline metric flat, every metric and the flips below."""
+def robustness_dict(item: RobustnessResult) -> dict[str, Any]:
+    """One perturbation as metrics.json has it: the headline metric flat, every metric and the flips below
+    (their rows 1-based, as data rows are counted everywhere in the file)."""
     return {"perturbation": item.perturbation, "rows": item.rows, "fail_rate": item.fail_rate,
             "fail_rate_ci": item.fail_rate_ci, "metric": item.metric, "metric_drop": item.metric_drop,
             "severity": item.severity, "metric_name": item.metrics[0].name if item.metrics else None,
             "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
-            "flips": [dataclasses.asdict(flip) for flip in item.flips]}
+            "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips]}
 
 
-def slice_dict(item) -> dict[str, Any]:
+def slice_dict(item: SliceResult) -> dict[str, Any]:
     """One slice as metrics.json has it: the task's metrics under their usual names, `_ci` and `_gap` beside."""
     entry: dict[str, Any] = {"column": item.column, "value": item.value, "rows": item.rows}
     for name, value in item.metrics.items():

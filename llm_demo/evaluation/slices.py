@@ -94,9 +94,9 @@ def slice_metrics(task: str, column: str, groups: list[str], references: list[An
     Rows without a prediction (not finished) or a reference (a label the model does not know) are left out.
     `confidences` (the model's score of each prediction) adds the share of confident mistakes.
     """
-    from fairlearn.metrics import MetricFrame
     import numpy as np
     import pandas as pd
+    from fairlearn.metrics import MetricFrame
 
     kept = [i for i, (r, p) in enumerate(zip(references, predictions)) if r is not None and p is not None]
     if not kept:
