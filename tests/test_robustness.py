@@ -207,6 +207,9 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     assert (upper.metric, upper.metric_drop) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
     assert model.predictions == [None, "positive", "negative", "negative", "positive"]  # the main run is unchanged
     assert model.metrics.accuracy == 0.75 and model.rows_done == 4
+    assert report.robustness_summary(result) == [
+        "scripted is not robust to: UPPER CASE (67%), Title Case (67%), Typos (5% of letters: neighbouring keys, "
+        "swaps) (33%) (share of predictions changed)."]
     _, path = report.write_downloads(result, tmp_path)
     written = json.loads(path.read_text(encoding="utf-8"))["models"][0]["robustness"]
     assert {key: written[0][key] for key in ("perturbation", "rows", "fail_rate", "metric", "metric_drop",

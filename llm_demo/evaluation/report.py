@@ -105,6 +105,10 @@ TEXT = {
     "evaluation.slice.value.mixed": ("Latin and CJK", "拉丁字母与中日韩文字混合"),
     "evaluation.slice.value.other": ("other letters", "其他文字"),
     "evaluation.slice.value.none": ("no letters", "无字母"),
+    "evaluation.robustness_major": ("{model} is not robust to: {perturbations} (share of predictions changed).",
+                                    "{model} 对以下扰动不稳健：{perturbations}（预测改变的比例）。"),
+    "evaluation.robustness_fine": ("{model}: no perturbation changed {share:.0%} or more of its predictions.",
+                                   "{model}：没有任何扰动使 {share:.0%} 或更多的预测发生改变。"),
     "evaluation.fail_rate_title": ("Predictions changed by each perturbation", "各扰动使预测改变的比例"),
     "evaluation.fail_rate_axis": ("Fail rate: % of perturbed rows whose prediction changed (95% CI)",
                                   "失败率：被扰动的行中预测改变的百分比（95% 置信区间）"),
@@ -243,6 +247,21 @@ def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFra
                             _number(headline_change.drop)) if headline_change else (None, None, None)),
                          say(f"evaluation.severity.{item.severity or 'not_applicable'}")))
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+
+
+def robustness_summary(result: EvaluationResult, say: Callable[..., str] = english) -> list[str]:
+    """One sentence per model that had a robustness run: the perturbations with a major fail rate, or none."""
+    from .robustness import MAJOR
+
+    lines = []
+    for model in result.models:
+        if not model.robustness:
+            continue
+        major = [item for item in model.robustness if item.severity == "major"]
+        lines.append(say("evaluation.robustness_major", model=model.model, perturbations=", ".join(
+            f"{say(f'evaluation.perturbation.{item.perturbation}')} ({item.fail_rate:.0%})" for item in major))
+            if major else say("evaluation.robustness_fine", model=model.model, share=MAJOR))
+    return lines
 
 
 def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
@@ -440,4 +459,5 @@ def text_tables(result: EvaluationResult) -> str:
                   slices_frame(result)):
         if not frame.empty:
             parts.append(frame.to_string(index=False, na_rep=""))
+    parts += robustness_summary(result)
     return "\n\n".join(parts)

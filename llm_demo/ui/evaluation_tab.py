@@ -232,6 +232,7 @@ def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
     lines += [say("evaluation.status_unknown", model=m.model,
                   labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
               for m in result.models if m.unknown_labels]
+    lines += report.robustness_summary(result, say)
     return "\n\n".join(lines)
 
 
