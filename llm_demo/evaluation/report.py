@@ -320,8 +320,8 @@ def fail_rate_figure(result: EvaluationResult, say: Callable[..., str] = english
                       capsize=3)
         for threshold, severity in ((MEDIUM, "medium"), (MAJOR, "major")):
             axes.axvline(100 * threshold, color="grey", linestyle="--", linewidth=1)
-            axes.annotate(say(f"evaluation.severity.{severity}"), (100 * threshold, 1), xycoords=("data", "axes fraction"),
-                          xytext=(3, -12), textcoords="offset points", color="grey")
+            axes.annotate(say(f"evaluation.severity.{severity}"), (100 * threshold, 1),
+                          xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points", color="grey")
         axes.set_yticks(np.arange(len(names)) + height * (len(measured) - 1) / 2,
                         [say(f"evaluation.perturbation.{name}") for name in names])
         axes.invert_yaxis()

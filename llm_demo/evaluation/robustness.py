@@ -169,7 +169,8 @@ def _with_text(item: Any, text: str) -> Any:
     return (text, *item[1:]) if isinstance(item, tuple) else text
 
 
-def perturb_rows(inputs: list[Any], seed: int = 0, names: tuple[str, ...] = tuple(PERTURBATIONS)) -> list[PerturbedRows]:
+def perturb_rows(inputs: list[Any], seed: int = 0,
+                 names: tuple[str, ...] = tuple(PERTURBATIONS)) -> list[PerturbedRows]:
     """Every perturbation of every input it changes; rows a perturbation leaves as they were are not included."""
     perturbed = []
     for name in names:

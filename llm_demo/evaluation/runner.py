@@ -586,7 +586,8 @@ def capped(predictor: Predictor, max_rows: int) -> Predictor:
     return Predictor(predictor.name, run, predictor.labels, predictor.device)
 
 
-def perturbed_copies(task: str, table: Table | TableFile, columns: dict[str, str | None], seed: int = 0) -> tuple[int, int]:
+def perturbed_copies(task: str, table: Table | TableFile, columns: dict[str, str | None],
+                     seed: int = 0) -> tuple[int, int]:
     """(rows evaluated, perturbed copies of them) in `table`: what a robustness run adds to each model's calls.
     On the head of a file, an estimate for the whole of it."""
     evaluation = task_named(task)
