@@ -164,7 +164,8 @@ def peak_memory_mb(work: Path) -> float:
     return evaluate_with_peak_memory(work / "minilm-2-labels", work / "reviews.csv", work / "out-memory")[1]
 
 
-def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path, env: dict | None = None) -> tuple[float, float]:
+def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path,
+                              env: dict | None = None) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MB) of one `python -m llm_demo evaluate` process."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, "evaluate", "--task", "classification",

@@ -126,7 +126,8 @@ def rows_of(table) -> list[list[str]]:
 def test_a_quoted_line_break_across_a_read_and_a_chunk_border_stays_in_its_cell(tmp_path, name, delimiter):
     """Text is read 8 KiB at a time and handed out two rows at a time: the long quoted cell crosses both."""
     long_cell = "start " + "x" * 9000 + "\r\nline two,\n" + "y" * 100
-    content = f"\ufefftext{delimiter}label\r\nshort{delimiter}a\r\n\r\n\"{long_cell}\"{delimiter}b\r\nlast{delimiter}c\r\n"
+    content = (f"\ufefftext{delimiter}label\r\nshort{delimiter}a\r\n\r\n"
+               f"\"{long_cell}\"{delimiter}b\r\nlast{delimiter}c\r\n")
     table = open_table(write(tmp_path, name, content))
     assert (table.rows, table.blank_lines_skipped, table.columns) == (3, 1, ["text", "label"])
     assert rows_of(table) == [["short", "a"], [long_cell, "b"], ["last", "c"]]

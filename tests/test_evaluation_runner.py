@@ -174,7 +174,8 @@ def scored_predictor() -> Predictor:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), 3):
             batch = order[start:start + 3]
-            yield batch, [Classification([LabelScore(texts[i].split()[-1], 0.5 + zlib.crc32(texts[i].encode()) % 500 / 1000)])
+            yield batch, [Classification([LabelScore(texts[i].split()[-1],
+                                                     0.5 + zlib.crc32(texts[i].encode()) % 500 / 1000)])
                           for i in batch]
     return Predictor("scored", run, labels=["negative", "positive"])
 

@@ -106,8 +106,11 @@ def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tm
     run.close()
     started = []
     original = runner.Evaluation.call_model
-    monkeypatch.setattr(runner.Evaluation, "call_model",
-                        lambda self, outcome, window: (started.append(window.start), original(self, outcome, window))[1])
+    def recording(self, outcome, window):
+        started.append(window.start)
+        return original(self, outcome, window)
+
+    monkeypatch.setattr(runner.Evaluation, "call_model", recording)
     *_, (status, summary, _, _, _, files, *_) = evaluation_tab.continue_evaluation(*arguments)
     assert started == [20, 30] and status.startswith("Finished: 40 rows") and summary.iloc[0]["Rows done"] == 40
     with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:

@@ -614,6 +614,7 @@ class _Outcome:
     status: str = NOT_RUN
     error: str | None = None
     rows_done: int = 0
+    rows_before: int = 0  # done by the earlier processes of a continued run, which timing leaves out
     results: dict[int, Any] = field(default_factory=dict)  # input of the current window -> model result
     batch_seconds: array = field(default_factory=lambda: array("d"))
     seconds: float = 0.0
@@ -627,6 +628,7 @@ class _Outcome:
     def restore(self, state: dict) -> None:
         self.status = state["status"] if state["status"] in (FAILED, COMPLETE) else NOT_RUN
         self.error, self.rows_done = state["error"], state["rows_done"]
+        self.rows_before = self.rows_done
         self.tally.restore(state["tally"])
         self.worst.restore(state["worst"])
         for tally, saved in zip(self.perturbations, state["perturbations"]):
@@ -923,8 +925,8 @@ class Evaluation:
         not_finished = self.table.rows - self._rows_skipped() - done
         metrics = tally.metrics(bootstrap)
         return ModelResult(outcome.predictor.name, outcome.status, outcome.error, metrics,
-                           self._timing(outcome, done), tally.unknown_labels(), worst.rows(), done, not_finished,
-                           [perturbation.result(bootstrap) for perturbation in perturbations],
+                           self._timing(outcome, done - outcome.rows_before), tally.unknown_labels(), worst.rows(),
+                           done, not_finished, [perturbation.result(bootstrap) for perturbation in perturbations],
                            slices.results(TASK_METRICS[self.task.name], metrics, bootstrap) if slices else [])
 
     def _rows_skipped(self) -> int:
