@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+DATA_DIR = Path("data")  # what the app writes and keeps (votes), beside the working directory like finetuned/
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -40,6 +41,7 @@ class Settings:
     max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
     max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
     max_upload_mb: int  # LLM_DEMO_MAX_UPLOAD_MB: largest file a user may upload
+    db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
 
 
 def get_settings() -> Settings:
@@ -57,4 +59,5 @@ def get_settings() -> Settings:
         max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),
         max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),
         max_upload_mb=max(1, _int("LLM_DEMO_MAX_UPLOAD_MB", 50)),
+        db_path=Path(os.environ.get("LLM_DEMO_DB") or DATA_DIR / "llm_demo.sqlite3"),
     )

@@ -58,9 +58,9 @@ def test_chinese_browser_gets_chinese_tab_names(browser, app_url):
 
 @pytest.mark.parametrize("locale, names", [
     ("en-US", {"tab": "Evaluation", "robustness": "Robustness", "slices": "Metrics per value of this column",
-               "run": "Run evaluation", "cost": "Robustness adds", "upper": "UPPER CASE", "table": "Perturbation"}),
+               "run": "Run evaluation", "cost": "Robustness multiplies the model calls", "upper": "UPPER CASE", "table": "Perturbation"}),
     ("zh-CN", {"tab": "评测", "robustness": "稳健性", "slices": "按此列的取值分组计算指标",
-               "run": "开始评测", "cost": "稳健性测试为每个模型增加", "upper": "全部大写", "table": "扰动"}),
+               "run": "开始评测", "cost": "稳健性测试使模型调用次数增加到约", "upper": "全部大写", "table": "扰动"}),
 ])
 def test_evaluation_tab_shows_robustness_and_slices(browser, app_url, tmp_path, locale, names):
     data = tmp_path / "reviews.csv"

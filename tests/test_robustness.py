@@ -3,10 +3,12 @@ apply to; a perturbation's fail rate is the share of predictions that changed.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from llm_demo.evaluation.robustness import (NEIGHBOURS, PERTURBATIONS, PerturbedRows, extra_rows, failed,
-                                            perturb, perturb_rows, score_perturbation, severity)
+from llm_demo.evaluation.robustness import (NEIGHBOURS, PERTURBATIONS, Pair, PerturbationTally, extra_rows, failed,
+                                            perturb, perturb_rows, severity)
 from llm_demo.evaluation.runner import Predictor
 
 SENTENCES = ["The quick brown fox jumps over the lazy dog, twice!", "这部电影很好看，我很喜欢。",
@@ -90,50 +92,51 @@ def test_question_answering_perturbs_the_question_and_keeps_the_context():
     assert upper.inputs == [("WHO WON?", "Ann won the race.")]
 
 
-def keyword_model() -> Predictor:
-    """Says positive when it sees the lower-case word "good", two rows a batch, last rows first."""
-    def run(texts):
-        order = list(range(len(texts)))[::-1]
-        for start in range(0, len(order), 2):
-            batch = order[start:start + 2]
-            yield batch, ["positive" if "good" in texts[i] else "negative" for i in batch]
-    return Predictor("keyword", run)
+def pair(row: int, text: str, reference, before, after) -> Pair:
+    return Pair(row, reference, text, text.upper(), before, after)
 
 
-def predict(predictor: Predictor, inputs: list[str]) -> list[str]:
-    found = {}
-    for indices, results in predictor.run(inputs):
-        found.update(zip(indices, results))
-    return [found[i] for i in range(len(inputs))]
+def test_fail_rate_is_the_share_of_changed_predictions_among_perturbed_rows():
+    from llm_demo.evaluation.runner import ClassificationTally
+    from llm_demo.tasks.classification import Classification, LabelScore
 
+    def said(label: str) -> Classification:
+        return Classification([LabelScore(label, 0.9)])
 
-def test_fail_rate_is_the_share_of_changed_predictions_among_changed_rows():
-    texts = ["good film", "GOOD", "bad", "好", "so good!", "awful"]
-    references = ["positive", "positive", "negative", "positive", "positive", None]  # None: a label the model lacks
-    model = keyword_model()
-    original = predict(model, texts)
-    upper, = perturb_rows(texts, names=("upper_case",))
-    assert upper.rows == [0, 2, 4, 5]  # "GOOD" and "好" do not change
-    result = score_perturbation("sentiment", upper, texts, references, original, predict(model, upper.inputs),
-                                bootstrap=200)
-    # by hand: "good film" and "so good!" flip to negative; "bad" and "awful" stay negative
-    assert (result.rows, result.fail_rate, result.severity) == (4, 0.5, "major")
+    def label_of(result: Classification) -> tuple[str, float]:
+        return result.label, result.score
+
+    tally = PerturbationTally("upper_case", "sentiment", lambda: ClassificationTally(["negative", "positive"]))
+    tally.add([pair(0, "good film", "positive", said("positive"), said("negative")),
+               pair(2, "bad", "negative", said("negative"), said("negative"))], label_of)
+    tally.add([pair(4, "so good", "1", said("positive"), said("negative")),  # "1": the class id of positive
+               pair(5, "awful", "great", said("negative"), said("negative"))], label_of)  # a label the model lacks
+    result = tally.result(bootstrap=200)
+    assert (result.rows, result.fail_rate, result.severity) == (4, 0.5, "major")  # by hand: rows 0 and 4 flip
     assert [(f.row, f.perturbed_input, f.original_prediction, f.perturbed_prediction) for f in result.flips] == [
-        (0, "GOOD FILM", "positive", "negative"), (4, "SO GOOD!", "positive", "negative")]
+        (0, "GOOD FILM", "positive", "negative"), (4, "SO GOOD", "positive", "negative")]
     accuracy = result.metrics[0]
     assert (accuracy.name, accuracy.original, accuracy.perturbed) == ("accuracy", 1.0, pytest.approx(1 / 3))
     assert result.metric_drop == pytest.approx(2 / 3)
     assert result.fail_rate_ci[0] <= 0.5 <= result.fail_rate_ci[1]
 
 
-def test_unfinished_predictions_drop_the_row():
-    perturbed = PerturbedRows("upper_case", [0, 1], ["A", "B"])
-    result = score_perturbation("sentiment", perturbed, ["a", "b"], ["x", "y"], ["x", None], ["z", "y"], bootstrap=0)
-    assert (result.rows, result.fail_rate, result.fail_rate_ci) == (1, 1.0, None)
+def test_a_perturbation_tally_saved_and_restored_gives_the_same_result():
+    from llm_demo.evaluation.runner import QATally
+
+    tally = PerturbationTally("typos", "qa", QATally)
+    tally.add([pair(3, "who won?", ["Ann"], "Ann", "Bob"), pair(7, "where?", ["Paris"], "Paris", "paris.")],
+              lambda answer: (answer, 0.9))
+    restored = PerturbationTally("typos", "qa", QATally)
+    restored.restore(json.loads(json.dumps(tally.state())))
+    assert restored.result(bootstrap=50) == tally.result(bootstrap=50)
+    assert (tally.result().fail_rate, tally.result().metrics[0].perturbed) == (0.5, 0.5)  # "paris." is still Paris
 
 
 def test_a_perturbation_that_changed_no_row_has_no_fail_rate():
-    result = score_perturbation("sentiment", PerturbedRows("upper_case", [], []), ["好"], ["x"], ["x"], [], bootstrap=10)
+    from llm_demo.evaluation.runner import ClassificationTally
+
+    result = PerturbationTally("upper_case", "sentiment", lambda: ClassificationTally(None)).result(bootstrap=10)
     assert (result.rows, result.fail_rate, result.fail_rate_ci, result.severity, result.metric) == (0, None, None, None,
                                                                                                     None)
 
@@ -152,13 +155,17 @@ def test_a_translation_fails_when_it_loses_more_than_the_tolerated_chrf():
 def test_translation_reports_the_chrf_and_bleu_drop_as_sacrebleu_scores_it():
     from sacrebleu.metrics import BLEU, CHRF
 
+    from llm_demo.evaluation.runner import TranslationTally
+
     english = "the cat sat on the red mat today."
-    perturbed = PerturbedRows("upper_case", [0], ["LE CHAT ÉTAIT ASSIS SUR LE TAPIS ROUGE AUJOURD'HUI."])
-    result = score_perturbation("translation", perturbed, ["le chat était assis sur le tapis rouge aujourd'hui."],
-                                [english], [english], [english.upper()], bootstrap=0)
+    tally = PerturbationTally("upper_case", "translation", TranslationTally)
+    tally.add([Pair(0, english, "le chat était assis sur le tapis rouge aujourd'hui.",
+                    "LE CHAT ÉTAIT ASSIS SUR LE TAPIS ROUGE AUJOURD'HUI.", english, english.upper())],
+              lambda translation: (translation, None))
+    result = tally.result(bootstrap=0)
     chrf, bleu = (metric.corpus_score([english.upper()], [[english]]).score for metric in (CHRF(), BLEU()))
     assert [(m.name, m.original, m.perturbed) for m in result.metrics] == [
-        ("chrf", 100.0, pytest.approx(chrf)), ("bleu", pytest.approx(100.0), pytest.approx(bleu))]
+        ("chrf", pytest.approx(100.0), pytest.approx(chrf)), ("bleu", pytest.approx(100.0), pytest.approx(bleu))]
     assert result.metric_drop == pytest.approx(100.0 - chrf) and result.fail_rate == 1.0
 
 
@@ -184,7 +191,7 @@ def scripted_sentiment(calls: list[int]) -> Predictor:
 
 
 def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturbation(tmp_path):
-    import json
+    import csv
 
     import pandas as pd
 
@@ -196,7 +203,7 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     table = Table(pd.DataFrame({"text": texts, "label": ["positive", "positive", "negative", "positive", "1"]},
                                dtype=str), 0, "t.csv")
     calls: list[int] = []
-    result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [scripted_sentiment(calls)],
+    result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [scripted_sentiment(calls)], tmp_path,
                       bootstrap=100, beyond=BeyondAccuracy(robustness=True))
     model = result.models[0]
     inputs = ["good film", "bad", "好", "so good"]
@@ -205,12 +212,14 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     assert (upper.rows, upper.fail_rate, upper.severity) == (3, pytest.approx(2 / 3), "major")
     assert [flip.row for flip in upper.flips] == [1, 4]  # table rows
     assert (upper.metric, upper.metric_drop) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
-    assert model.predictions == [None, "positive", "negative", "negative", "positive"]  # the main run is unchanged
+    _, path = report.write_downloads(result)
+    with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
+        predictions = [row["prediction"] for row in csv.DictReader(file)]
+    assert predictions == ["", "positive", "negative", "negative", "positive"]  # the main run is unchanged
     assert model.metrics.accuracy == 0.75 and model.rows_done == 4
     assert report.robustness_summary(result) == [
         "scripted is not robust to: UPPER CASE (67%), Title Case (67%), Typos (5% of letters: neighbouring keys, "
         "swaps) (33%) (share of predictions changed)."]
-    _, path = report.write_downloads(result, tmp_path)
     written = json.loads(path.read_text(encoding="utf-8"))["models"][0]["robustness"]
     assert {key: written[0][key] for key in ("perturbation", "rows", "fail_rate", "metric", "metric_drop",
                                              "severity")} == {
@@ -220,7 +229,7 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     assert (written[0]["flips"][0]["row"], written[0]["flips"][0]["perturbed_input"]) == (2, "GOOD FILM")  # 1-based
 
 
-def test_generation_has_no_reference_to_compare_with():
+def test_generation_has_no_reference_to_compare_with(tmp_path):
     import pandas as pd
 
     from llm_demo.errors import InputError
@@ -229,5 +238,34 @@ def test_generation_has_no_reference_to_compare_with():
 
     table = Table(pd.DataFrame({"text": ["a b c"]}, dtype=str), 0, "t.csv")
     with pytest.raises(InputError) as error:
-        Evaluation("generation", table, {"text": "text"}, [keyword_model()], beyond=BeyondAccuracy(robustness=True))
+        Evaluation("generation", table, {"text": "text"}, [scripted_sentiment([])], tmp_path,
+                   beyond=BeyondAccuracy(robustness=True))
     assert error.value.key == "nothing_to_compare"
+
+
+def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(tmp_path):
+    import threading
+
+    import pandas as pd
+
+    from llm_demo.evaluation import report
+    from llm_demo.evaluation.reading import Table
+    from llm_demo.evaluation.runner import BeyondAccuracy, evaluate
+
+    texts = ["good film", "bad", "so good", "Good plot", "meh 2", "good good", "awful", "这部电影很好看"]
+    table = Table(pd.DataFrame({"text": texts, "label": ["positive", "negative"] * 4}, dtype=str), 0, "t.csv")
+    beyond = BeyondAccuracy(robustness=True, propose_slices=True)
+
+    def run(folder, **options):
+        return evaluate("sentiment", table, {"text": "text", "label": "label"}, [scripted_sentiment([])], folder,
+                        window=3, beyond=beyond, **options)
+
+    def written(result):
+        model = json.loads(report.write_downloads(result)[1].read_text(encoding="utf-8"))["models"][0]
+        return model["robustness"], model["slices"]
+
+    whole = written(run(tmp_path / "whole"))
+    cancel = threading.Event()
+    stopped = run(tmp_path / "stopped", cancel=cancel, on_progress=lambda progress: cancel.set())
+    assert stopped.models[0].status == "cancelled"
+    assert written(run(tmp_path / "stopped", resume=True)) == whole

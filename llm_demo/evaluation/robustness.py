@@ -5,7 +5,8 @@ Each perturbation is deterministic for a seed (its random choices are seeded by 
 the text), and a row whose text it leaves unchanged (upper-casing Chinese) is left out of its count.
 For question answering the question is perturbed and the answer must stay the same; for translation
 a row fails when its translation loses more than TRANSLATION_TOLERANCE chrF points. No model is
-called here: the runner sends the perturbed rows through the same batches as the others.
+called here: the runner sends the perturbed rows through the same batches as the others, and each model's
+PerturbationTally counts them in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .metrics import TASK_SCORES, bootstrap_mean_interval, normalize_answer, sentence_chrf
+from .metrics import bootstrap_share_interval, normalize_answer
 
 TYPO_RATE = 0.05  # typos per letter of a text, at least one
 MAJOR, MEDIUM = 0.10, 0.05  # fail rates from which a perturbation is a major or medium issue, as Giskard rates them
@@ -191,11 +192,18 @@ def extra_rows(perturbed: list[PerturbedRows]) -> int:
 
 # --- scoring ----------------------------------------------------------------------------------------
 
+# The task's metrics a perturbation is scored with, headline first (fields of the task's metrics dataclass).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "macro_f1"), "sentiment": ("accuracy", "macro_f1"),
+    "zero-shot": ("accuracy", "macro_f1"), "qa": ("f1", "exact_match"), "translation": ("chrf", "bleu"),
+}
+
+
 @dataclass(frozen=True)
 class Flip:
     """A row whose prediction changed under a perturbation, side by side."""
 
-    row: int  # index among the original inputs
+    row: int  # 0-based data row of the table
     original_input: str
     perturbed_input: str
     original_prediction: str
@@ -238,35 +246,75 @@ def severity(fail_rate: float | None) -> str | None:
     return "major" if fail_rate >= MAJOR else "medium" if fail_rate >= MEDIUM else "minor"
 
 
+def _sentence_chrf(hypothesis: str, reference: str) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF().sentence_score(hypothesis, [reference]).score
+
+
 def failed(task: str, original: str, perturbed: str, reference: Any) -> bool:
     """Whether a row's prediction changed in a way that matters for the task."""
     if task == "qa":
         return normalize_answer(original) != normalize_answer(perturbed)
     if task == "translation":
-        return sentence_chrf(perturbed, reference) < sentence_chrf(original, reference) - TRANSLATION_TOLERANCE
+        return _sentence_chrf(perturbed, reference) < _sentence_chrf(original, reference) - TRANSLATION_TOLERANCE
     return original != perturbed
 
 
-def score_perturbation(task: str, perturbed: PerturbedRows, inputs: list[Any], references: list[Any],
-                       original: list[str | None], changed: list[str | None], bootstrap: int = 1000,
-                       seed: int = 0) -> RobustnessResult:
-    """Fail rate, metric drop and flipped rows of one perturbation for one model.
+@dataclass(frozen=True)
+class Pair:
+    """One perturbed row and the model's results on it before and after."""
 
-    `inputs`, `references` and `original` (predictions) are per original input; `changed` holds the
-    predictions on `perturbed.inputs`. A reference of None (a label the model does not know) keeps the
-    row in the fail rate but out of the metrics; a prediction of None (not finished) drops the row.
-    """
-    pairs = [(row, item, new) for row, item, new in zip(perturbed.rows, perturbed.inputs, changed)
-             if new is not None and original[row] is not None]
-    fails = [failed(task, original[row], new, references[row]) for row, _, new in pairs]
-    fail_rate = sum(fails) / len(fails) if fails else None
-    flips = [Flip(row, text_of(inputs[row]), text_of(item), original[row], new)
-             for (row, item, new), fail in zip(pairs, fails) if fail][:FLIPS_SHOWN]
-    scored = [(references[row], original[row], new) for row, _, new in pairs if references[row] is not None]
-    metrics = []
-    if scored:
-        gold, before, after = (list(column) for column in zip(*scored))
-        metrics = [MetricChange(score.name, score(gold, before), score(gold, after)) for score in TASK_SCORES[task]]
-    return RobustnessResult(perturbed.perturbation, len(pairs), fail_rate,
-                            bootstrap_mean_interval([float(f) for f in fails], bootstrap, seed), severity(fail_rate),
-                            metrics, flips)
+    row: int  # 0-based data row of the table
+    reference: Any
+    original_input: Any
+    perturbed_input: Any
+    original: Any  # the model's results
+    perturbed: Any
+
+
+class PerturbationTally:
+    """One perturbation for one model, row by row: how many rows and failures, the task's own tallies of
+    those rows before and after (so the metrics are the main table's), and the first flips. A few numbers
+    however many rows go by, saved in the run's state so a continued run ends where one run would."""
+
+    def __init__(self, perturbation: str, task: str, make_tally: Callable[[], Any]) -> None:
+        self.perturbation, self.task = perturbation, task
+        self.rows = self.fails = 0
+        self.before, self.after = make_tally(), make_tally()  # runner.Tally of the task
+        self.flips: list[Flip] = []
+
+    def add(self, pairs: list[Pair], prediction_of: Callable[[Any], tuple[str, float | None]]) -> None:
+        if not pairs:
+            return
+        references = [pair.reference for pair in pairs]
+        before = [prediction_of(pair.original)[0] for pair in pairs]
+        after = [prediction_of(pair.perturbed)[0] for pair in pairs]
+        self.before.add(references, before, [pair.original for pair in pairs])
+        self.after.add(references, after, [pair.perturbed for pair in pairs])
+        for pair, original, perturbed in zip(pairs, before, after):
+            if failed(self.task, original, perturbed, pair.reference):
+                self.fails += 1
+                if len(self.flips) < FLIPS_SHOWN:
+                    self.flips.append(Flip(pair.row, text_of(pair.original_input), text_of(pair.perturbed_input),
+                                           original, perturbed))
+        self.rows += len(pairs)
+
+    def result(self, bootstrap: int = 1000, seed: int = 0) -> RobustnessResult:
+        fail_rate = self.fails / self.rows if self.rows else None
+        before, after = self.before.metrics(0), self.after.metrics(0)
+        metrics = [MetricChange(name, getattr(before, name), getattr(after, name)) for name in TASK_METRICS[self.task]
+                   ] if before is not None and after is not None else []
+        return RobustnessResult(self.perturbation, self.rows, fail_rate,
+                                bootstrap_share_interval(self.fails, self.rows, bootstrap, seed), severity(fail_rate),
+                                metrics, list(self.flips))
+
+    def state(self) -> dict:
+        return {"rows": self.rows, "fails": self.fails, "flips": [vars(flip) for flip in self.flips],
+                "before": self.before.state(), "after": self.after.state()}
+
+    def restore(self, state: dict) -> None:
+        self.rows, self.fails = state["rows"], state["fails"]
+        self.flips = [Flip(**flip) for flip in state["flips"]]
+        self.before.restore(state["before"])
+        self.after.restore(state["after"])

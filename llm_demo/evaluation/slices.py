@@ -2,18 +2,20 @@
 itself (length quartiles, with or without digits, writing system). A model that is good on average can be
 poor on short texts or on Chinese; the gap to the whole file says where.
 
-fairlearn's MetricFrame groups the rows and takes each group's difference to the whole; the metrics are
-the task's own (metrics.TASK_SCORES), so a slice's accuracy is the accuracy of the main table.
+Each slice keeps the task's own tally (runner.Tally): counts and sums, so a slice's accuracy is computed
+exactly as the main table's, in memory that does not grow with the rows, and survives a continued run.
+Slices that need the whole file first (quartiles) are fixed by a pass over it before the run.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from .metrics import TASK_SCORES, bootstrap_mean_interval
 
 MAX_SLICES = 20  # distinct values a slice column may have; a numeric column with more is cut into quartiles
 CONFIDENT = 0.9  # a wrong prediction scored above this is a confident mistake
@@ -30,26 +32,33 @@ class SliceResult:
     value: str
     rows: int
     metrics: dict[str, float]  # the task's metric names -> value on this slice
-    intervals: dict[str, tuple[float, float]]  # 95% bootstrap intervals of the metrics that are means of rows
+    intervals: dict[str, tuple[float, float]]  # 95% bootstrap intervals, where the task's metrics have them
     gaps: dict[str, float]  # metric on this slice minus on the whole file
     confident_wrong: float | None  # share of rows predicted wrong with a score above CONFIDENT; None without scores
 
 
 # --- which slice each row is in -------------------------------------------------------------------
 
-def quartiles(values: list[float]) -> list[str]:
-    """Each value's quartile, named by the range of values in it: "Q1 (3–17)". Values equal to a quartile
-    edge stay below it, so repeated values never split, and fewer than four bins remain when values repeat."""
-    import numpy as np
+class Quartiles:
+    """A value's quartile among all the values seen in a first pass, named by the range of values in it:
+    "Q1 (3–17)". Values equal to an edge stay below it, so repeated values never split; fewer than four
+    bins remain when values repeat."""
 
-    array = np.asarray(values, dtype=float)
-    edges = np.unique(np.quantile(array, [0.25, 0.5, 0.75]))
-    bins = np.searchsorted(edges, array, side="left")
-    names = {}
-    for number, b in enumerate(np.unique(bins), start=1):
-        low, high = array[bins == b].min(), array[bins == b].max()
-        names[b] = f"Q{number} ({low:g})" if low == high else f"Q{number} ({low:g}–{high:g})"
-    return [names[b] for b in bins]
+    def __init__(self, values: Iterable[float]) -> None:
+        import numpy as np
+
+        data = np.frombuffer(array("d", values), dtype=float)
+        self.edges = np.unique(np.quantile(data, [0.25, 0.5, 0.75])) if len(data) else np.array([])
+        bins = np.searchsorted(self.edges, data, side="left")
+        self.names = {}
+        for number, b in enumerate(np.unique(bins), start=1):
+            low, high = data[bins == b].min(), data[bins == b].max()
+            self.names[int(b)] = f"Q{number} ({low:g})" if low == high else f"Q{number} ({low:g}–{high:g})"
+
+    def __call__(self, value: float) -> str:
+        import numpy as np
+
+        return self.names[int(np.searchsorted(self.edges, value, side="left"))]
 
 
 def script_of(text: str) -> str:
@@ -62,72 +71,97 @@ def script_of(text: str) -> str:
     return "other" if any(ch.isalpha() for ch in text) else "none"
 
 
-def proposed_slices(texts: list[str]) -> dict[str, list[str]]:
-    """Slices worth a look on any text file: length quartiles (characters), digits or not, writing system."""
-    return {"length": quartiles([len(text) for text in texts]),
-            "digits": ["digits" if _DIGIT.search(text) else "no_digits" for text in texts],
-            "script": [script_of(text) for text in texts]}
+def proposed_slicers(texts: Iterable[str]) -> dict[str, Callable[[str], str]]:
+    """Slices worth a look on any text file, from one pass over its texts: length quartiles (characters),
+    digits or not, writing system."""
+    length = Quartiles(len(text) for text in texts)
+    return {"length": lambda text: length(len(text)),
+            "digits": lambda text: "digits" if _DIGIT.search(text) else "no_digits",
+            "script": script_of}
 
 
-def column_slices(column: str, values: list[str]) -> list[str]:
-    """A column's values as slices; a numeric column with many values in quartiles, others refused when
-    they have more than MAX_SLICES values (a text column is no grouping)."""
-    cells = [value.strip() for value in values]
-    distinct = set(cells)
+def column_slicer(column: str, cells: Iterable[str]) -> Callable[[str], str]:
+    """A column's values as slices, from one pass over them; a numeric column with many values in
+    quartiles, others refused when they have more than MAX_SLICES values (a text column is no grouping)."""
+    distinct: set[str] = set()
+    numbers: array | None = array("d")
+    for cell in cells:
+        cell = cell.strip()
+        if len(distinct) <= MAX_SLICES:
+            distinct.add(cell)
+        if numbers is not None:
+            try:
+                numbers.append(float(cell))
+            except ValueError:
+                numbers = None
     if len(distinct) <= MAX_SLICES:
-        return [cell or EMPTY for cell in cells]
-    try:
-        return quartiles([float(cell) for cell in cells])
-    except ValueError:
-        raise InputError("too_many_slices", "Column '{column}' has {count:,} different values; choose a column "
-                         "with at most {limit} (such as a source, a language or a category).", column=column,
-                         count=len(distinct), limit=MAX_SLICES) from None
+        return lambda cell: cell.strip() or EMPTY
+    if numbers is None:
+        raise InputError("too_many_slices", "Column '{column}' has more than {limit} different values; choose a "
+                         "column with at most {limit} (such as a source, a language or a category).", column=column,
+                         limit=MAX_SLICES)
+    quartiles = Quartiles(numbers)
+    return lambda cell: quartiles(float(cell))
 
 
 # --- metrics per slice -----------------------------------------------------------------------------
 
-def slice_metrics(task: str, column: str, groups: list[str], references: list[Any], predictions: list[str | None],
-                  confidences: list[float | None] | None = None, bootstrap: int = 1000,
-                  seed: int = 0) -> list[SliceResult]:
-    """The task's metrics on each slice, with intervals, row counts and the gap to the whole file.
+class SliceTally:
+    """One model's rows counted per slice, in the task's own tally; the share of confident mistakes beside."""
 
-    Rows without a prediction (not finished) or a reference (a label the model does not know) are left out.
-    `confidences` (the model's score of each prediction) adds the share of confident mistakes.
-    """
-    import numpy as np
-    import pandas as pd
-    from fairlearn.metrics import MetricFrame
+    def __init__(self, make_tally: Callable[[], Any]) -> None:
+        self.make_tally = make_tally
+        self.slices: dict[tuple[str, str], Any] = {}  # (column, slice) -> runner.Tally
+        self.rows: dict[tuple[str, str], int] = {}
+        self.confident_wrong: dict[tuple[str, str], int] = {}
 
-    kept = [i for i, (r, p) in enumerate(zip(references, predictions)) if r is not None and p is not None]
-    if not kept:
-        return []
-    references, predictions = [references[i] for i in kept], [predictions[i] for i in kept]
-    scores = TASK_SCORES[task]
-    metrics = {score.name: _on_rows(score, references, predictions) for score in scores}
-    wrong = None
-    correct = next((score.per_row for score in scores if score.per_row), None)  # accuracy, exact match: 1 is right
-    if confidences is not None and correct is not None:
-        wrong = np.array([correct(r, p) == 0 and (confidences[i] or 0) > CONFIDENT
-                          for i, r, p in zip(kept, references, predictions)], dtype=float)
-    slices = pd.Series([groups[i] for i in kept], name=column)
-    rows = np.arange(len(kept))  # MetricFrame groups row numbers; each metric reads its rows' references
-    frame = MetricFrame(metrics=metrics, y_true=rows, y_pred=rows, sensitive_features=slices)
-    gaps = frame.by_group - frame.overall
-    members = slices.groupby(slices).indices  # slice -> its row numbers
-    results = []
-    for value, values in frame.by_group.iterrows():
-        where = members[value]
-        intervals = {score.name: bootstrap_mean_interval(
-            [score.per_row(references[i], predictions[i]) for i in where], bootstrap, seed)
-            for score in scores if score.per_row and bootstrap > 0}
-        results.append(SliceResult(column, str(value), len(where), {k: float(v) for k, v in values.items()},
-                                   intervals, {k: float(v) for k, v in gaps.loc[value].items()},
-                                   None if wrong is None else float(wrong[where].mean())))
-    return results
+    def add(self, column: str, groups: list[str], references: list[Any], predictions: list[str],
+            results: list[Any], confident_wrong: list[bool] | None) -> None:
+        """Count rows in, in table order; `groups` holds each row's slice of `column`, `confident_wrong`
+        whether each is a confident mistake (None when the task's predictions have no confidence)."""
+        members: dict[str, list[int]] = {}
+        for i, group in enumerate(groups):
+            members.setdefault(group, []).append(i)
+        for group, rows in members.items():
+            key = (column, group)
+            if key not in self.slices:
+                self.slices[key] = self.make_tally()
+            self.slices[key].add([references[i] for i in rows], [predictions[i] for i in rows],
+                                 [results[i] for i in rows])
+            self.rows[key] = self.rows.get(key, 0) + len(rows)
+            if confident_wrong is not None:
+                self.confident_wrong[key] = self.confident_wrong.get(key, 0) + sum(confident_wrong[i] for i in rows)
 
+    def results(self, names: tuple[str, ...], overall: Any, bootstrap: int) -> list[SliceResult]:
+        """Each slice's metrics `names` (fields of the task's metrics), their intervals where the task has
+        them (`<name>_ci`), the gap to `overall` (the whole file's metrics); by column, then slice name."""
+        found = []
+        for key in sorted(self.slices, key=lambda key: (self._column_order(key[0]), key[1])):
+            metrics = self.slices[key].metrics(bootstrap)
+            if metrics is None:
+                continue
+            values = {name: float(getattr(metrics, name)) for name in names}
+            intervals = {name: getattr(metrics, f"{name}_ci") for name in names
+                         if getattr(metrics, f"{name}_ci", None) is not None}
+            gaps = {name: values[name] - getattr(overall, name) for name in names} if overall is not None else {}
+            rows, wrong = self.rows[key], self.confident_wrong.get(key)
+            found.append(SliceResult(key[0], key[1], rows, values, intervals, gaps,
+                                     None if wrong is None else wrong / rows))
+        return found
 
-def _on_rows(score, references: list[Any], predictions: list[str]):
-    """A TaskScore as MetricFrame calls a metric: on the row numbers of one group."""
-    def metric(rows, _):
-        return score([references[i] for i in rows], [predictions[i] for i in rows])
-    return metric
+    def _column_order(self, column: str) -> int:
+        """A file's column first, then the proposed slices in PROPOSED order."""
+        return PROPOSED.index(column) + 1 if column in PROPOSED else 0
+
+    def state(self) -> dict:
+        return {"slices": [[column, group, self.rows[(column, group)], self.confident_wrong.get((column, group)),
+                            tally.state()] for (column, group), tally in self.slices.items()]}
+
+    def restore(self, state: dict) -> None:
+        for column, group, rows, wrong, tally_state in state["slices"]:
+            key = (column, group)
+            self.slices[key] = self.make_tally()
+            self.slices[key].restore(tally_state)
+            self.rows[key] = rows
+            if wrong is not None:
+                self.confident_wrong[key] = wrong

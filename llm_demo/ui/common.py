@@ -29,14 +29,19 @@ def request_of(args: tuple, kwargs: dict) -> gr.Request | None:
     return next((value for value in (*args, *kwargs.values()) if isinstance(value, gr.Request)), None)
 
 
-def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+def error_message(error: Exception, request: gr.Request | None) -> str:
+    """What to tell the reader about an error, in their language; a bug is logged and named, never traced."""
     from . import translations
 
     language = language_of(request)
     if isinstance(error, UserFacingError):
-        return gr.Error(translations().error(error.key, error.template, language, **error.params))
-    log.exception("unexpected error in a handler")
-    return gr.Error(translations().text("error.unexpected", language, kind=type(error).__name__))
+        return translations().error(error.key, error.template, language, **error.params)
+    log.error("unexpected error in a handler", exc_info=error)
+    return translations().text("error.unexpected", language, kind=type(error).__name__)
+
+
+def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+    return gr.Error(error_message(error, request))
 
 
 def user_errors(handler: Callable) -> Callable:
@@ -119,16 +124,40 @@ def result_table(label_key: str, header_keys: tuple[str, ...], **options: Any) -
     return ResultTable(gr.Dataframe(label=t(label_key), interactive=False, **options), header_keys)
 
 
-def download_folder() -> Path:
-    """A fresh folder for files a user downloads. Folders older than DOWNLOADS_KEPT_SECONDS go first,
-    so a Space that runs for weeks does not fill its disk with old predictions and zips."""
+def download_folder(name: str | None = None) -> Path:
+    """A folder for files a user downloads: a fresh one, or the one called `name` (kept while it is in use).
+    Folders untouched for DOWNLOADS_KEPT_SECONDS go first, so a Space that runs for weeks does not fill its
+    disk with old predictions and zips."""
     parent = Path(tempfile.gettempdir()) / "llm_demo-downloads"
     parent.mkdir(exist_ok=True)
     cutoff = time.time() - DOWNLOADS_KEPT_SECONDS
     for old in parent.iterdir():
         if old.stat().st_mtime < cutoff:
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=parent))
+    if name is None:
+        return Path(tempfile.mkdtemp(dir=parent))
+    (parent / name).mkdir(exist_ok=True)
+    return parent / name
+
+
+def page_state(default: Any, storage_key: str) -> gr.BrowserState:
+    """A value kept in the reader's browser, placed at the top of the page: inside a tab it would be read only
+    when that tab first opens, and between the tabs it would shift their labels."""
+    from gradio.context import Context, get_render_context, set_render_context
+
+    inside = get_render_context()
+    set_render_context(Context.root_block)
+    try:
+        return gr.BrowserState(default, storage_key=storage_key)
+    finally:
+        set_render_context(inside)
+
+
+def on_page_load(handler: Callable, inputs: list, outputs: list, *also: Any) -> None:
+    """Run `handler` each time a page opens or reloads (and on the triggers in `also`): for tabs that bring
+    back what the browser kept, which may arrive from its storage just after the page loads."""
+    gr.on([gr.context.Context.root_block.load, *also], handler, inputs, outputs, api_visibility="private",
+          queue=False)
 
 
 def model_status() -> gr.Markdown:

@@ -3,17 +3,19 @@ the metrics, the worst rows and the confusion matrix; download predictions and m
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import gradio as gr
 
+from ..errors import InputError
 from ..evaluation import report
-from ..evaluation.metrics import TASK_SCORES
-from ..evaluation.reading import ROLES, guess_columns, read_table
-from ..evaluation.robustness import extra_rows
-from ..evaluation.runner import (BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_rows, prepare_data,
-                                 task_named)
+from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
+from ..evaluation.robustness import TASK_METRICS
+from ..evaluation.runner import BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_copies, task_named
+from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
 from .common import ResultTable, bind, download_folder, result_table, say, user_errors
@@ -45,6 +47,7 @@ TEXT = {
     "evaluation.role.reference": ("Reference translation column", "参考译文列"),
     "evaluation.run": ("Run evaluation", "开始评测"),
     "evaluation.cancel": ("Cancel (keep finished rows)", "取消（保留已完成的行）"),
+    "evaluation.continue": ("Continue the stopped run", "继续已停止的评测"),
     "evaluation.summary": ("Metrics per model", "各模型指标"),
     "evaluation.per_class": ("Per class", "各类别指标"),
     "evaluation.worst": ("Worst rows", "最差的行"),
@@ -52,10 +55,11 @@ TEXT = {
     "evaluation.robustness": ("Robustness: also run every row through 9 perturbations (case, typos, punctuation, "
                               "whitespace, Chinese punctuation width and Simplified/Traditional)",
                               "稳健性：每一行再经过 9 种扰动运行一次（大小写、拼写错误、标点、空格、中文全角/半角标点与简繁转换）"),
-    "evaluation.robustness_cost": ("Robustness adds **{rows:,}** model calls per model to the {plain:,} of the plain run "
-                                   "({factor:.1f}× in all); rows a perturbation does not change are not sent again.",
-                                   "稳健性测试为每个模型增加 **{rows:,}** 次模型调用（普通运行为 {plain:,} 次，合计 "
-                                   "{factor:.1f} 倍）；扰动未改变的行不会重复发送。"),
+    "evaluation.robustness_cost": ("Robustness multiplies the model calls by about **{factor:.1f}**: the first {rows:,} "
+                                   "rows of the file get {added:,} perturbed copies (rows a perturbation does not "
+                                   "change are not sent again).",
+                                   "稳健性测试使模型调用次数增加到约 **{factor:.1f}** 倍：文件前 {rows:,} 行产生 {added:,} "
+                                   "个扰动副本（扰动未改变的行不会重复发送）。"),
     "evaluation.slice_column": ("Metrics per value of this column (slices)", "按此列的取值分组计算指标（切片）"),
     "evaluation.propose_slices": ("Also slice by text length, digits and writing system",
                                   "同时按文本长度、是否含数字和书写系统切片"),
@@ -65,8 +69,9 @@ TEXT = {
     "evaluation.fail_rates": ("Fail rate per perturbation", "各扰动的失败率"),
     "evaluation.slices": ("Metrics per slice", "各切片的指标"),
     "evaluation.downloads": ("Downloads: predictions CSV and metrics JSON", "下载：预测结果 CSV 与指标 JSON"),
-    "evaluation.file_info": ("**{name}**: {rows:,} rows, {columns} columns, {blank} blank lines skipped.",
-                             "**{name}**：{rows:,} 行，{columns} 列，跳过了 {blank} 个空行。"),
+    "evaluation.file_info": ("**{name}**: {columns} columns, {size:.1f} MB. Its first rows are shown below; all "
+                             "of it is read when the evaluation runs.",
+                             "**{name}**：{columns} 列，{size:.1f} MB。下方显示前几行；开始评测时才读取整个文件。"),
     "evaluation.progress": ("{model}: {done:,} of {total:,} rows · {rate:.1f} rows/s · {eta} left",
                             "{model}：已完成 {done:,} / {total:,} 行 · 每秒 {rate:.1f} 行 · 剩余 {eta}"),
     "evaluation.status_done": ("Finished: {rows:,} rows, {models} model(s).", "已完成：{rows:,} 行，{models} 个模型。"),
@@ -95,13 +100,18 @@ ERRORS_ZH = {
     "no_file": "请先上传数据文件。",
     "no_models": "请至少选择一个模型。",
     "bad_batch_size": "--batch-size 至少为 1。",
+    "bad_window": "--window 至少为 1。",
+    "nothing_to_resume": "“{folder}”中没有可继续的已停止评测。",
+    "resume_mismatch": "“{folder}”中的评测是用不同的{what}开始的；请不加续跑选项重新开始。",
+    "nothing_to_continue": "没有用这个文件和这些模型运行后停止的评测可继续；请点击“开始评测”。",
     "no_such_file": "文件“{name}”不存在。",
     "nothing_to_compare": "稳健性和切片需要把预测与参考答案比较；{task} 没有参考答案。",
-    "too_many_slices": "“{column}”列有 {count:,} 个不同的值；请选择取值不超过 {limit} 个的列（如来源、语言或类别）。",
+    "too_many_slices": "“{column}”列的不同取值超过 {limit} 个；请选择取值不超过 {limit} 个的列（如来源、语言或类别）。",
 }
 TASKS = tuple(ROLES)
 ROLE_ORDER = ("text", "label", "question", "context", "answer", "source", "reference")
 PREVIEW_ROWS = 8
+COST_SAMPLE_ROWS = 1000  # rows the robustness cost is measured on before a run
 SNAPSHOT_SECONDS = 2.0  # how often partial results are shown while a run goes on
 EXAMPLES_DIR = ASSETS_DIR / "examples"
 EXAMPLES = [("sentiment.csv", "sentiment"), ("language.csv", "classification"), ("classification.csv", "zero-shot"),
@@ -130,14 +140,14 @@ def _column_updates(columns: list[str], task: str) -> list[dict]:
 
 @user_errors
 def preview_file(registry: Registry, path: str | None, task: str, request: gr.Request) -> list:
-    """Read the upload (only read), show its first rows and guess which column is which."""
+    """Read the head of the upload (only read), show its first rows and guess which column is which."""
     if not path:
         return [gr.Dataframe(visible=False), "", [], gr.update(choices=_slice_choices([]), value=""),
                 *_column_updates([], task)]
-    table = read_table(path, registry.settings.max_eval_rows or None)
-    columns = list(table.frame.columns)
-    info = _say(request)("evaluation.file_info", name=table.source_name, rows=len(table.frame),
-                         columns=len(columns), blank=table.blank_lines_skipped)
+    table = read_head(path, PREVIEW_ROWS)
+    columns = table.columns
+    info = _say(request)("evaluation.file_info", name=table.source_name, columns=len(columns),
+                         size=Path(path).stat().st_size / 1e6)
     return [gr.Dataframe(table.frame.head(PREVIEW_ROWS), visible=True), info, columns,
             gr.update(choices=_slice_choices(columns), value=""), *_column_updates(columns, task)]
 
@@ -152,54 +162,84 @@ def change_task(registry: Registry, task: str, columns: list[str]) -> list:
     return [gr.update(choices=choices, value=choices[:1]), *_column_updates(columns or [], task)]
 
 
-def _columns(task: str, cells: tuple[str, ...]) -> dict[str, str | None]:
+def _columns(task: str, chosen: tuple) -> dict[str, str | None]:
     """The chosen column of each role the task reads, from the role pickers in ROLE_ORDER."""
-    chosen = dict(zip(ROLE_ORDER, cells))
-    return {role: chosen[role] for role in ROLES[task]}
+    return {role: cell for role, cell in zip(ROLE_ORDER, chosen) if role in ROLES[task]}
 
 
 @user_errors
 def robustness_cost(registry: Registry, path: str | None, task: str, robustness: bool, text: str, label: str,
                     question: str, context: str, answer: str, source: str, reference: str,
                     request: gr.Request) -> str:
-    """How many more model calls the robustness run makes, said before it starts."""
-    if not (robustness and path and task in TASK_SCORES):
+    """How many more model calls the robustness run makes, said before it starts: measured on the head of
+    the file, so a large file is not read for it."""
+    if not (robustness and path and task in TASK_METRICS):
         return ""
     columns = _columns(task, (text, label, question, context, answer, source, reference))
     if not all(columns.values()):
         return ""
-    rows = prepare_data(task_named(task), read_table(path, registry.settings.max_eval_rows or None), columns)
-    added = extra_rows(perturbed_rows(rows, BeyondAccuracy(robustness=True)))
-    plain = len(rows.inputs)
-    return _say(request)("evaluation.robustness_cost", rows=added, plain=plain, factor=(plain + added) / plain)
+    rows, added = perturbed_copies(task, read_head(path, COST_SAMPLE_ROWS), columns)
+    return _say(request)("evaluation.robustness_cost", rows=rows, added=added,
+                         factor=(rows + added) / rows) if rows else ""
 
 
-@user_errors
-def run_evaluation(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
-                   label: str, question: str, context: str, answer: str, source: str, reference: str,
-                   robustness: bool, slice_column: str | None, propose_slices: bool,
-                   request: gr.Request, progress=gr.Progress()):
-    """Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them."""
-    from ..errors import InputError
+def _evaluation_handler(resume: bool):
+    """The Run (resume=False) and Continue (resume=True) handlers: one signature, which Gradio reads."""
+    @user_errors
+    def handler(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
+                label: str, question: str, context: str, answer: str, source: str, reference: str,
+                robustness: bool, slice_column: str | None, propose_slices: bool,
+                request: gr.Request, progress=gr.Progress()):
+        beyond = BeyondAccuracy(bool(robustness), slice_column or None, bool(propose_slices))
+        yield from _evaluate(registry, path, task, models,
+                             (text, label, question, context, answer, source, reference), beyond, request, progress,
+                             resume)
+    return handler
 
+
+# Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them.
+run_evaluation = _evaluation_handler(resume=False)
+# Finish the stopped run of the same file, columns and models: the rows it did are not run again.
+continue_evaluation = _evaluation_handler(resume=True)
+
+
+def _evaluate(registry: Registry, path: str | None, task: str, models: list[str] | str | None, chosen: tuple,
+              beyond: BeyondAccuracy, request: gr.Request | None, progress, resume: bool):
     if not path:
         raise InputError("no_file", "Upload a data file first.")
     models = [models] if isinstance(models, str) else [m for m in models or [] if m]
     if not models:
         raise InputError("no_models", "Choose at least one model.")
     say = _say(request)
-    columns = _columns(task, (text, label, question, context, answer, source, reference))
-    table = read_table(path, registry.settings.max_eval_rows or None)
-    run = Evaluation(task, table, columns, models, registry,
-                     beyond=BeyondAccuracy(bool(robustness), slice_column or None, bool(propose_slices)))
-    folder = download_folder()
+    columns = _columns(task, chosen)
+    table = open_table(path, registry.settings.max_eval_rows or None)
+    folder = _run_folder(table.fingerprint(), task, columns, models, beyond)
+    if resume and RunFolder(folder).saved_state() is None:
+        raise InputError("nothing_to_continue", "There is no stopped run of this file with these models to continue; "
+                         "press Run evaluation.")
+    run = Evaluation(task, table, columns, models, folder, registry, resume=resume, beyond=beyond)
+    steps = run.steps()
     shown = time.monotonic()
-    for step in run.steps():
-        progress((step.done, step.total), desc=_progress_text(step, say))
-        if time.monotonic() - shown > SNAPSHOT_SECONDS:
-            shown = time.monotonic()
-            yield _outputs(run.result(bootstrap=0), folder, say, partial=step)
-    yield _outputs(run.result(), folder, say)
+    try:
+        for step in steps:
+            progress((step.done, step.total), desc=_progress_text(step, say))
+            if time.monotonic() - shown > SNAPSHOT_SECONDS:
+                shown = time.monotonic()
+                yield _outputs(run.result(bootstrap=0), say, partial=step)
+    except GeneratorExit:  # Cancel: the downloads list every row, the unfinished ones marked
+        steps.close()
+        run.finish()
+        report.write_downloads(run.result())
+        raise
+    run.finish()
+    yield _outputs(run.result(), say)
+
+
+def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str], beyond: BeyondAccuracy) -> Path:
+    """One folder per file, task, columns, models and robustness and slice settings, so Continue finds the
+    run that stopped."""
+    key = hashlib.sha256(json.dumps([fingerprint, task, columns, models, vars(beyond)]).encode()).hexdigest()[:24]
+    return download_folder(f"evaluation-{key}")
 
 
 def _progress_text(step: Progress, say) -> str:
@@ -208,9 +248,9 @@ def _progress_text(step: Progress, say) -> str:
                rate=step.rows_per_second, eta=eta)
 
 
-def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | None = None) -> tuple:
+def _outputs(result: EvaluationResult, say, partial: Progress | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix, the two downloads, then robustness and slices."""
-    paths = report.write_downloads(result, folder)
+    paths = report.write_downloads(result)
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
             report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
             report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),
@@ -218,7 +258,7 @@ def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | No
 
 
 def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
-    rows = len(result.table.frame)
+    rows = result.table.rows
     if partial is not None:
         lines = [say("evaluation.status_partial", done=partial.done, total=partial.total)]
     else:
@@ -226,9 +266,8 @@ def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
         lines += [say("evaluation.status_incomplete", model=m.model, status=say(f"evaluation.status.{m.status}"),
                       done=m.rows_done, total=rows, error=m.error or "")
                   for m in result.models if m.status != "complete"]
-    skipped = result.models[0].row_status.count("skipped") if result.models else 0
-    if skipped:
-        lines.append(say("evaluation.status_skipped", rows=skipped))
+    if result.rows_skipped:
+        lines.append(say("evaluation.status_skipped", rows=result.rows_skipped))
     lines += [say("evaluation.status_unknown", model=m.model,
                   labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
               for m in result.models if m.unknown_labels]
@@ -273,7 +312,7 @@ def build(registry: Registry) -> list[ResultTable]:
                                visible=False)  # shown once a file is uploaded
         with gr.Row():
             with gr.Column():
-                robustness = gr.Checkbox(label=t("evaluation.robustness"), elem_id="evaluation-robustness")
+                robustness = gr.Checkbox(label=t("evaluation.robustness"))
                 cost = gr.Markdown()
             with gr.Column():
                 slice_column = gr.Dropdown(_slice_choices([]), value="", label=t("evaluation.slice_column"),
@@ -282,6 +321,7 @@ def build(registry: Registry) -> list[ResultTable]:
         with gr.Row():
             run_button = gr.Button(t("evaluation.run"), variant="primary")
             cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
+            continue_button = gr.Button(t("evaluation.continue"))
         status = gr.Markdown()
         summary = result_table("evaluation.summary", SUMMARY_HEADERS)
         with gr.Row():
@@ -302,10 +342,13 @@ def build(registry: Registry) -> list[ResultTable]:
     task.change(bind(change_task, registry), [task, columns_state], [models, *roles], api_visibility="private")
     models.focus(lambda current: gr.Dropdown(choices=model_choices(registry, current)), task, models,
                  api_visibility="private", queue=False)  # a model fine-tuned meanwhile shows up
-    running = run_button.click(bind(run_evaluation, registry),
-                               [upload, task, models, *roles, robustness, slice_column, propose_slices],
-                               [status, summary.component, per_class.component, worst.component, plot, downloads,
-                                robust.component, fail_plot, flips.component, slices.component],
+    inputs = [upload, task, models, *roles, robustness, slice_column, propose_slices]
+    outputs = [status, summary.component, per_class.component, worst.component, plot, downloads, robust.component,
+               fail_plot, flips.component, slices.component]
+    running = run_button.click(bind(run_evaluation, registry), inputs, outputs,
                                api_name="evaluate", concurrency_limit=1, concurrency_id="evaluation")
-    cancel_button.click(None, None, None, cancels=[running], api_visibility="private")
+    continuing = continue_button.click(bind(continue_evaluation, registry), inputs, outputs,
+                                       api_name="evaluate_continue", concurrency_limit=1,
+                                       concurrency_id="evaluation")
+    cancel_button.click(None, None, None, cancels=[running, continuing], api_visibility="private")
     return [summary, per_class, worst, robust, flips, slices]
