@@ -8,6 +8,9 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,9 +132,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     """One quick connection attempt, so an offline machine fails in seconds instead of minutes of retries."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         return False
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)  # a mirror may serve plain HTTP elsewhere
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+        socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout).close()
         return True
     except OSError:
         return False
