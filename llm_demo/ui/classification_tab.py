@@ -36,7 +36,7 @@ def scores_for_label_widget(result: Classification) -> dict[str, float]:
 def run_classification(registry: Registry, text: str, model: str, labels: str, multi_label: bool,
                        request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "classification", model, "sequence-classification")
+    loaded = load_picked(registry, "classification", model, "sequence-classification", request=request)
     if is_nli(loaded):
         result = zero_shot(loaded, [text], parse_labels(labels, bool(multi_label)), bool(multi_label))[0]
     else:  # a fixed-label model uses its own labels, as the labels box says; what the hidden box holds is ignored

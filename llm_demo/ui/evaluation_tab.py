@@ -13,7 +13,7 @@ from ..evaluation.reading import ROLES, guess_columns, read_table
 from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import ResultTable, bind, download_folder, result_table, say, user_errors
+from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
 from .i18n import t
 
 TEXT = {
@@ -142,7 +142,8 @@ def run_evaluation(registry: Registry, path: str | None, task: str, models: list
     cells = dict(zip(ROLE_ORDER, (text, label, question, context, answer, source, reference)))
     columns = {role: cells[role] for role in ROLES[task]}
     table = read_table(path, registry.settings.max_eval_rows or None)
-    run = Evaluation(task, table, columns, models, registry)
+    with showing_loads(request, progress):
+        run = Evaluation(task, table, columns, models, registry)
     folder = download_folder()
     shown = time.monotonic()
     for step in run.steps():

@@ -40,7 +40,7 @@ def run_generation(registry: Registry, prompt: str, model: str, system_prompt: s
                                   repetition_penalty=repetition_penalty,
                                   seed=None if seed is None else int(seed),
                                   system_prompt=(system_prompt or "").strip() or None).checked()
-    loaded = load_picked(registry, "generation", model, "causal-lm")
+    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
     status = runs_on(loaded, request)
     yield "", status
     for text in stream(loaded, prompt, settings):
