@@ -64,9 +64,13 @@ class LoadedModel:
         limits = [limit for limit in (positions, self.tokenizer.model_max_length) if limit and limit < 10**7]
         return min(limits, default=512)
 
+    @property
+    def placement(self) -> str:
+        """Where the model runs, as reports show it: 'cpu · float32', 'cuda:0 · bfloat16'."""
+        return f"{self.device} · {str(self.dtype).removeprefix('torch.')}"
+
     def describe(self) -> str:
-        dtype = str(self.dtype).removeprefix("torch.")
-        return f"{self.model_id} · {self.device} · {dtype} · loaded in {self.load_seconds:.1f} s"
+        return f"{self.model_id} · {self.placement} · loaded in {self.load_seconds:.1f} s"
 
 
 # transformers' lazy first import and parts of from_pretrained are not thread-safe: two models loaded

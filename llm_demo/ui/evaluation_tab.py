@@ -8,13 +8,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..evaluation import report
+from ..evaluation import html_report, report
 from ..evaluation.reading import ROLES, guess_columns, read_table
 from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
 from ..registry import Registry
 from ..settings import ASSETS_DIR
 from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
-from .i18n import t
+from .i18n import language_of, t
 
 TEXT = {
     "evaluation.tab": ("Evaluation", "评测"),
@@ -46,7 +46,8 @@ TEXT = {
     "evaluation.per_class": ("Per class", "各类别指标"),
     "evaluation.worst": ("Worst rows", "最差的行"),
     "evaluation.confusion": ("Confusion matrix", "混淆矩阵"),
-    "evaluation.downloads": ("Downloads: predictions CSV and metrics JSON", "下载：预测结果 CSV 与指标 JSON"),
+    "evaluation.downloads": ("Downloads: predictions CSV, metrics JSON and a report to share (HTML, opens offline)",
+                             "下载：预测结果 CSV、指标 JSON 和可分享的报告（HTML，离线可打开）"),
     "evaluation.file_info": ("**{name}**: {rows:,} rows, {columns} columns, {blank} blank lines skipped.",
                              "**{name}**：{rows:,} 行，{columns} 列，跳过了 {blank} 个空行。"),
     "evaluation.progress": ("{model}: {done:,} of {total:,} rows · {rate:.1f} rows/s · {eta} left",
@@ -63,6 +64,7 @@ TEXT = {
                                   "{labels}.", "{model} 不认识这些标签，相应的行未计入指标：{labels}。"),
 }
 TEXT.update(report.TEXT)
+TEXT.update(html_report.TEXT)
 ERRORS_ZH = {
     "empty_file": "“{name}”是空文件。",
     "undecodable_file": "“{name}”不是 UTF-8 文本（第 {position} 个字节无法读取）。请另存为 UTF-8（如 Excel 的“CSV UTF-8”）后重新上传。",
@@ -151,7 +153,9 @@ def run_evaluation(registry: Registry, path: str | None, task: str, models: list
         if time.monotonic() - shown > SNAPSHOT_SECONDS:
             shown = time.monotonic()
             yield _outputs(run.result(bootstrap=0), folder, say, partial=step)
-    yield _outputs(run.result(), folder, say)
+    result = run.result()
+    page = html_report.write_report(result, html_report.FileInfo.of(path, result), folder, say, language_of(request))
+    yield _outputs(result, folder, say, page=page)
 
 
 def _progress_text(step: Progress, say) -> str:
@@ -160,9 +164,10 @@ def _progress_text(step: Progress, say) -> str:
                rate=step.rows_per_second, eta=eta)
 
 
-def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | None = None) -> tuple:
-    """Status, metric tables, worst rows, confusion matrix and the two downloads."""
-    paths = report.write_downloads(result, folder)
+def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | None = None,
+             page: Path | None = None) -> tuple:
+    """Status, metric tables, worst rows, confusion matrix and the downloads (the report page once finished)."""
+    paths = [*report.write_downloads(result, folder), *([page] if page else [])]
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
             report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths])
 
