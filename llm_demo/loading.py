@@ -113,13 +113,17 @@ def explain_load_error(model_id: str, kind: str, error: BaseException) -> ModelE
     if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
         return ModelError("out_of_memory", "Not enough memory to load '{model}'. Try a smaller model.",
                           model=model_id)
-    if "GatedRepoError" in names or "gated" in text.lower():
-        return ModelError("gated_model", "'{model}' is gated on the Hugging Face Hub and needs an access token.",
-                          model=model_id)
+    # A missing repository's message mentions "private or gated repo" too, so the error types decide first.
+    gated = ModelError("gated_model", "'{model}' is gated on the Hugging Face Hub and needs an access token.",
+                       model=model_id)
+    if "GatedRepoError" in names:
+        return gated
     if {"RepositoryNotFoundError", "RevisionNotFoundError"} & names or "is not a valid model identifier" in text \
             or "not a local folder" in text:
         return ModelError("unknown_model", "Model '{model}' was not found on the Hugging Face Hub or on disk.",
                           model=model_id)
+    if "gated" in text.lower():
+        return gated
     if {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "OfflineModeIsEnabled"} & names \
             or "couldn't connect" in text.lower() or "offline" in text.lower():
         return ModelError("hub_unreachable",
