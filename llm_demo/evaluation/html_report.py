@@ -51,7 +51,7 @@ dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }
 table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; }
 th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; } td { font-variant-numeric: tabular-nums; }
-img { max-width: 100%; } .note, footer { color: #59636e; font-size: .85rem; }
+img { max-width: 100%; } .wide { overflow-x: auto; } .note, footer { color: #59636e; font-size: .85rem; }
 """
 Say = Callable[..., str]
 Section = Callable[[EvaluationResult, "FileInfo", Say], str]
@@ -76,7 +76,8 @@ def english(key: str, **params: object) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, border=0, na_rep="")
+    """A table that scrolls sideways on its own when wider than the page (many metrics, several models)."""
+    return f'<div class="wide">{frame.to_html(index=False, escape=True, border=0, na_rep="")}</div>'
 
 
 def header_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
