@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +19,7 @@ from urllib.parse import unquote, urlparse
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _handler(repos: dict[str, Path], requests: list[str]) -> type[BaseHTTPRequestHandler]:
+def _handler(repos: dict[str, Path], requests: list[str], bytes_per_second: float | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep test output clean
             pass
@@ -65,8 +66,18 @@ def _handler(repos: dict[str, Path], requests: list[str]) -> type[BaseHTTPReques
             self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            if body:
+            if body and bytes_per_second:
+                self._send_slowly(data)
+            elif body:
                 self.wfile.write(data)
+
+        def _send_slowly(self, data: bytes) -> None:
+            """A slow connection: 20 pieces a second, so a download takes visible time."""
+            piece = max(1, int(bytes_per_second / 20))
+            for start in range(0, len(data), piece):
+                self.wfile.write(data[start:start + piece])
+                self.wfile.flush()
+                time.sleep(0.05)
 
         def _json(self, value, body: bool) -> None:
             data = json.dumps(value).encode()
@@ -97,10 +108,11 @@ def _sha1(path: Path) -> str:
 
 
 @contextmanager
-def serving(repos: dict[str, Path]):
-    """Serve `repos` (Hub id -> folder) on a free port of 127.0.0.1; yields (endpoint URL, requests seen)."""
+def serving(repos: dict[str, Path], bytes_per_second: float | None = None):
+    """Serve `repos` (Hub id -> folder) on a free port of 127.0.0.1, at full speed or `bytes_per_second`;
+    yields (endpoint URL, requests seen)."""
     requests: list[str] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(repos, requests))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(repos, requests, bytes_per_second))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import test_browser
+from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from fake_hub import serving
 from llm_demo.__main__ import main
@@ -145,7 +150,7 @@ def test_tab_progress_shows_megabytes_and_speed_then_loading(request_, downloadi
         listener = _load_listener.get()
         listener(LoadProgress("org/m", DOWNLOADING, 120_000_000, 480_000_000, 10.0))
         listener(LoadProgress("org/m", LOADING, device="cuda:0"))
-    assert progress.shown == [(0.25, downloading), (None, loading)]
+    assert progress.shown == [(0.25, downloading), (1.0, loading)]
     assert _load_listener.get() is None  # the listener ends with the block
 
 
@@ -176,3 +181,54 @@ def test_preload_loads_each_tabs_default_while_the_page_already_answers(tiny, mo
     assert loaded == [("Tiny BART", "seq2seq"), ("Tiny chat GPT-2", "causal-lm"),
                       ("Tiny BERT classifier", "sequence-classification"),
                       ("Tiny BERT sentiment", "sequence-classification")]  # 4: $LLM_DEMO_CACHE_SIZE
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@test_browser.pytestmark
+def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, browser):  # noqa: F811
+    models = tmp_path / "models.yaml"
+    models.write_text(tiny.models_file.read_text().replace(f'"{tiny.sentiment}", name: Tiny BERT sentiment}}',
+                                                           '"acme/tiny-sentiment", name: Tiny BERT sentiment}'))
+    port = free_port()
+    start = ("from llm_demo.ui import build_app, launch_options; "
+             f"build_app().launch(server_name='127.0.0.1', server_port={port}, **launch_options())")
+    with serving({"acme/tiny-sentiment": tiny.sentiment}, bytes_per_second=1_000_000) as (hub, _):
+        env = {**hub_environment(hub, tmp_path / "hf"), "LLM_DEMO_MODELS": str(models),
+               "GRADIO_ANALYTICS_ENABLED": "False"}
+        app = subprocess.Popen([sys.executable, "-c", start], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            page = test_browser._open(browser, wait_for(f"http://127.0.0.1:{port}/"), "en-US")
+            page.get_by_role("tab", name="Sentiment").click()
+            panel = page.locator("#tab-sentiment")
+            panel.get_by_label("Text — one per line for several").fill("what a lovely day")
+            panel.get_by_role("button", name="Analyse").click()
+            shown = page.get_by_text(re.compile(r"Downloading acme/tiny-sentiment: [1-4] of 5 MB, [\d.]+ MB/s"))
+            shown.first.wait_for(timeout=60_000)
+            test_browser.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(test_browser.SCREENSHOTS / "downloading-en.png"))
+            page.get_by_text("Loading acme/tiny-sentiment onto cpu…").first.wait_for(timeout=30_000)
+            panel.get_by_role("gridcell", name="what a lovely day").wait_for(timeout=60_000)
+            assert "acme/tiny-sentiment" in panel.locator(".model-status").first.inner_text()
+            page.close()
+        finally:
+            app.terminate()
+            app.wait(30)
+
+
+def wait_for(url: str, seconds: float = 120) -> str:
+    """The URL once the app behind it answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return url
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

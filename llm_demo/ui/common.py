@@ -155,8 +155,8 @@ def showing_loads(request: gr.Request | None, progress: gr.Progress | None = Non
             progress(step.done / step.total if step.total else 0.0,
                      desc=say("common.downloading", request, model=step.model_id, done=step.done / 1e6,
                               total=step.total / 1e6, speed=step.bytes_per_second / 1e6))
-        else:
-            progress(None, desc=say("common.loading_model", request, model=step.model_id, device=step.device))
+        else:  # a full bar: Gradio shows a description only beside a bar, and the fetching is done
+            progress(1.0, desc=say("common.loading_model", request, model=step.model_id, device=step.device))
 
     with reporting_loads(show):
         yield
