@@ -3,6 +3,7 @@ for the Hub), the `download` command, the tabs' progress text, and preloading th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -232,3 +233,15 @@ def wait_for(url: str, seconds: float = 120) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_spaces_header_preloads_the_default_model_of_each_task():
+    import yaml
+
+    from llm_demo.download import default_entries
+    from llm_demo.registry import Registry
+    from llm_demo.settings import ASSETS_DIR, get_settings
+
+    header = yaml.safe_load((ROOT / "README.md").read_text(encoding="utf-8").split("---")[1])
+    shipped = Registry.load(dataclasses.replace(get_settings(), models_file=ASSETS_DIR / "models.yaml"))
+    assert header["preload_from_hub"] == [entry.model for entry in default_entries(shipped)]
