@@ -11,12 +11,13 @@ import argparse
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .loading import LoadProgress
+    from .loading import LoadProgress, OnProgress
     from .registry import ModelEntry, Registry
 
 log = logging.getLogger("llm_demo")
@@ -85,7 +86,7 @@ class Fetched:
     local: bool
 
 
-def fetch_all(entries: list[ModelEntry], bar_for=None) -> list[Fetched]:
+def fetch_all(entries: list[ModelEntry], bar_for: Callable[[ModelEntry], OnProgress] | None = None) -> list[Fetched]:
     """Download each model in turn; `bar_for(entry)` gives a progress callback (a terminal bar) or None."""
     from .loading import download
 

@@ -90,12 +90,15 @@ def test_download_command_fetches_from_the_hub_and_refuses_an_unknown_id(tiny, t
                                timeout=120)
         unknown = subprocess.run([*command, "--model", "nobody/no-such-model"], env=env, capture_output=True,
                                  text=True, timeout=120)
+        offline = subprocess.run([*command, "--model", "acme/tiny-qa"], env={**env, "HF_HUB_OFFLINE": "1"},
+                                 capture_output=True, text=True, timeout=120)
     size = sum(path.stat().st_size for path in tiny.qa.iterdir()) / 1e6
     assert fetched.returncode == 0, fetched.stderr
     assert fetched.stdout.splitlines() == [f"acme/tiny-qa: downloaded {size:,.1f} MB",
                                            f"{tiny.qa}: already present (local folder)"]
     assert "acme/tiny-qa" in fetched.stderr  # the terminal bar names the model
     assert (again.returncode, again.stdout) == (0, "acme/tiny-qa: already in the Hugging Face cache\n")
+    assert (offline.returncode, offline.stdout) == (0, again.stdout)  # an air-gapped machine with a filled cache
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert unknown.stderr == ("error: Model 'nobody/no-such-model' was not found on the Hugging Face Hub or on "
                               "disk.\n")
