@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlparse
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _handler(repos: dict[str, Path], requests: list[str], bytes_per_second: float | None) -> type[BaseHTTPRequestHandler]:
+def _handler(repos: dict[str, Path], requests: list[str],
+             bytes_per_second: float | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep test output clean
             pass

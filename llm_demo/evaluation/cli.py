@@ -1,5 +1,6 @@
-"""`python -m llm_demo evaluate`: the evaluation tab's work from the shell, writing metrics.json and
-predictions.csv, and report.html to share. Heavy modules are imported only when the command runs, so `--help` is instant."""
+"""`python -m llm_demo evaluate`: the evaluation tab's work from the shell, writing metrics.json,
+predictions.csv and report.html (to share). Heavy modules are imported only when the command runs, so
+`--help` is instant."""
 
 from __future__ import annotations
 
