@@ -281,12 +281,14 @@ class _FileBar:
 
 
 def download(entry: ModelEntry, on_progress: OnProgress | None = None) -> int:
-    """Fetch into the Hugging Face cache what from_pretrained will read, reporting bytes as they land.
+    """Fetch into the Hugging Face cache what from_pretrained will read, reporting bytes as they land to
+    `on_progress`, or else to whoever watches loads here (see reporting_loads).
 
     Files already cached are skipped; a local folder, or a cached model while the Hub is unreachable, needs
     nothing. Returns the bytes downloaded."""
     if Path(entry.model).is_dir() or _offline_options(entry):
         return 0
+    on_progress = on_progress or _load_listener.get()
     from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.hf_api import RepoFile
 
