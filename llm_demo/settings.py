@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+DATA_DIR = Path("data")  # what the app writes and keeps (votes), beside the working directory like finetuned/
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -46,6 +47,7 @@ class Settings:
     max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
     max_upload_mb: int  # LLM_DEMO_MAX_UPLOAD_MB: largest file a user may upload
     preload: bool  # LLM_DEMO_PRELOAD: load each tab's default model in the background at start-up
+    db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
 
 
 def get_settings() -> Settings:
@@ -64,4 +66,5 @@ def get_settings() -> Settings:
         max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),
         max_upload_mb=max(1, _int("LLM_DEMO_MAX_UPLOAD_MB", 50)),
         preload=_flag("LLM_DEMO_PRELOAD", False),
+        db_path=Path(os.environ.get("LLM_DEMO_DB") or DATA_DIR / "llm_demo.sqlite3"),
     )

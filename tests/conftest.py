@@ -21,6 +21,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LLM_DEMO_MODELS", str(models.models_file))
         patch.setenv("LLM_DEMO_FINETUNE_DIR", str(root / "finetuned"))
+        patch.setenv("LLM_DEMO_DB", str(root / "llm_demo.sqlite3"))
         yield models
 
 

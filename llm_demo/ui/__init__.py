@@ -18,7 +18,7 @@ from .i18n import Translations, language_of, t
 # Tab modules (ui/<name>_tab.py) in the order the tabs appear. Each has TEXT (its strings),
 # optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry), which may
 # return the ResultTables whose empty headers are filled in the reader's language on page load.
-TABS = ("translation", "generation", "classification", "sentiment", "qa", "evaluation", "finetune", "inside")
+TABS = ("translation", "generation", "chat", "compare", "arena", "classification", "sentiment", "qa", "evaluation", "finetune", "inside")
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
 QUEUE_SIZE = 64  # beyond this, new requests are told the app is busy instead of waiting forever
 

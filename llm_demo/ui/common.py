@@ -30,14 +30,19 @@ def request_of(args: tuple, kwargs: dict) -> gr.Request | None:
     return next((value for value in (*args, *kwargs.values()) if isinstance(value, gr.Request)), None)
 
 
-def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+def error_message(error: Exception, request: gr.Request | None) -> str:
+    """What to tell the reader about an error, in their language; a bug is logged and named, never traced."""
     from . import translations
 
     language = language_of(request)
     if isinstance(error, UserFacingError):
-        return gr.Error(translations().error(error.key, error.template, language, **error.params))
-    log.exception("unexpected error in a handler")
-    return gr.Error(translations().text("error.unexpected", language, kind=type(error).__name__))
+        return translations().error(error.key, error.template, language, **error.params)
+    log.error("unexpected error in a handler", exc_info=error)
+    return translations().text("error.unexpected", language, kind=type(error).__name__)
+
+
+def _as_gradio_error(error: Exception, request: gr.Request | None) -> gr.Error:
+    return gr.Error(error_message(error, request))
 
 
 def user_errors(handler: Callable) -> Callable:
@@ -132,14 +137,37 @@ def download_folder() -> Path:
     return Path(tempfile.mkdtemp(dir=parent))
 
 
+def page_state(default: Any, storage_key: str) -> gr.BrowserState:
+    """A value kept in the reader's browser, placed at the top of the page: inside a tab it would be read only
+    when that tab first opens, and between the tabs it would shift their labels."""
+    from gradio.context import Context, get_render_context, set_render_context
+
+    inside = get_render_context()
+    set_render_context(Context.root_block)
+    try:
+        return gr.BrowserState(default, storage_key=storage_key)
+    finally:
+        set_render_context(inside)
+
+
+def on_page_load(handler: Callable, inputs: list, outputs: list, *also: Any) -> None:
+    """Run `handler` each time a page opens or reloads (and on the triggers in `also`): for tabs that bring
+    back what the browser kept, which may arrive from its storage just after the page loads."""
+    gr.on([gr.context.Context.root_block.load, *also], handler, inputs, outputs, api_visibility="private",
+          queue=False)
+
+
 def model_status() -> gr.Markdown:
     return gr.Markdown(elem_classes=["model-status"])
 
 
 def load_picked(registry: Registry, task: Tasks, choice: str | None, kind: str, request: gr.Request | None = None,
-                **options: Any) -> LoadedModel:
-    """The picked model, loaded once; a first load shows its download and then its loading in the tab."""
+                show_loading: bool = True, **options: Any) -> LoadedModel:
+    """The picked model, loaded once; a first load shows its download and then its loading in the tab
+    (unless `show_loading` is off, as in the blind arena, where the progress text would name the model)."""
     entry = registry.resolve(task, choice)
+    if not show_loading:
+        return get_model(entry, kind, **options)
     with showing_loads(request):
         return get_model(entry, kind, **options)
 

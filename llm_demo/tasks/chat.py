@@ -1,0 +1,167 @@
+"""A conversation with a chat model: the history as chat messages, cut to the model's window, kept and exported.
+
+Token counting is a function passed in (`CountTokens`), so trimming works the same whether the model's
+tokenizer is in this process or the model sits behind an endpoint that counts for us.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ModelError
+from ..loading import LoadedModel
+from .generation import Message, chat_ids
+
+CountTokens = Callable[[list[Message]], int]  # tokens of a conversation through the chat template
+MAX_SAVED = 50  # conversations kept in a browser; the oldest go first
+TITLE_CHARS = 40
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """What reaches the model for the next reply, and how many of the oldest turns had to go."""
+
+    messages: list[Message]
+    dropped_turns: int
+
+
+def text_of(content: Any) -> str:
+    """A message's text, whether plain or Gradio's list of content parts ({"type": "text", "text": ...})."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, list):
+        return "".join(text_of(part) for part in content)
+    return ""
+
+
+def plain_history(history: list[dict] | None) -> list[Message]:
+    """User and assistant turns as plain {"role", "content"} messages (a chat window may hold other parts)."""
+    return [{"role": message["role"], "content": text_of(message.get("content"))}
+            for message in history or [] if message.get("role") in ("user", "assistant")]
+
+
+def conversation(history: list[dict] | None, system_prompt: str | None, user_message: str) -> list[Message]:
+    """The whole conversation the model should answer: system prompt, earlier turns, the new message."""
+    system = [{"role": "system", "content": system_prompt.strip()}] if (system_prompt or "").strip() else []
+    return system + plain_history(history) + [{"role": "user", "content": user_message}]
+
+
+def without_last_turn(history: list[dict] | None) -> tuple[list[Message], str]:
+    """The history before its last user message, and that message: what Retry resends and Undo gives back."""
+    messages = plain_history(history)
+    last = max((i for i, message in enumerate(messages) if message["role"] == "user"), default=None)
+    if last is None:
+        return messages, ""
+    return messages[:last], messages[last]["content"]
+
+
+def _turns(messages: list[Message]) -> list[list[Message]]:
+    """Messages grouped into turns, each starting at a user message (with the replies that follow it)."""
+    turns: list[list[Message]] = []
+    for message in messages:
+        if message["role"] == "user" or not turns:
+            turns.append([])
+        turns[-1].append(message)
+    return turns
+
+
+def fit_window(messages: list[Message], count_tokens: CountTokens, window: int, max_new_tokens: int) -> ChatPrompt:
+    """Drop the oldest turns until the conversation plus the reply fits the window; the system prompt and
+    the newest turn always stay (if they alone do not fit, that is the user's to fix)."""
+    system = [message for message in messages[:1] if message["role"] == "system"]
+    turns = _turns(messages[len(system):])
+    for dropped in range(len(turns)):
+        kept = system + [message for turn in turns[dropped:] for message in turn]
+        tokens = count_tokens(kept)
+        if tokens + max_new_tokens <= window:
+            return ChatPrompt(kept, dropped)
+    raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) plus {new} new tokens exceeds this model's "
+                     "window of {window} tokens.", tokens=tokens, new=max_new_tokens, window=window)
+
+
+def template_counter(loaded: LoadedModel) -> CountTokens:
+    """Count with the model's own chat template and tokenizer."""
+    return lambda messages: len(chat_ids(loaded, messages))
+
+
+def prepare(loaded: LoadedModel, messages: list[Message], max_new_tokens: int,
+            count_tokens: CountTokens | None = None) -> ChatPrompt:
+    """The conversation cut to this model's window."""
+    return fit_window(messages, count_tokens or template_counter(loaded), loaded.token_limit, max_new_tokens)
+
+
+def reply_tokens(loaded: LoadedModel, text: str) -> int:
+    """How many tokens a reply is, as the model's tokenizer reads it."""
+    return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+# --- conversations kept in the browser --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SavedConversation:
+    id: str
+    title: str
+    system_prompt: str
+    messages: list[Message]
+
+    @classmethod
+    def new(cls) -> "SavedConversation":
+        return cls(id=secrets.token_hex(8), title="", system_prompt="", messages=[])
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SavedConversation":
+        return cls(id=str(data.get("id") or secrets.token_hex(8)), title=str(data.get("title") or ""),
+                   system_prompt=str(data.get("system_prompt") or ""),
+                   messages=plain_history(data.get("messages")))
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "system_prompt": self.system_prompt, "messages": self.messages}
+
+
+def title_for(messages: list[Message]) -> str:
+    """The first user message, shortened: how people recognise a conversation in a list."""
+    first = next((message["content"] for message in messages if message["role"] == "user"), "")
+    first = " ".join(first.split())
+    return first if len(first) <= TITLE_CHARS else first[:TITLE_CHARS - 1] + "…"
+
+
+def saved_list(stored: Any) -> list[SavedConversation]:
+    """What the browser keeps, read defensively: it may be empty, old or edited by hand."""
+    items = stored.get("conversations", []) if isinstance(stored, dict) else []
+    return [SavedConversation.from_dict(item) for item in items if isinstance(item, dict)]
+
+
+def store(stored: Any, current: SavedConversation) -> dict:
+    """The browser's copy with `current` saved first (newest first); empty conversations are not kept."""
+    others = [item for item in saved_list(stored) if item.id != current.id]
+    kept = ([current] if current.messages else []) + others
+    return {"current": current.id, "conversations": [item.as_dict() for item in kept[:MAX_SAVED]]}
+
+
+def current_of(stored: Any) -> SavedConversation:
+    """The conversation that was open when the page was left, or a fresh one."""
+    wanted = stored.get("current") if isinstance(stored, dict) else None
+    return next((item for item in saved_list(stored) if item.id == wanted), SavedConversation.new())
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+def as_json(saved: SavedConversation, model: str) -> str:
+    messages = ([{"role": "system", "content": saved.system_prompt}] if saved.system_prompt else []) + saved.messages
+    return json.dumps({"title": saved.title, "model": model, "messages": messages}, ensure_ascii=False, indent=2)
+
+
+def as_markdown(saved: SavedConversation, model: str, names: dict[str, str]) -> str:
+    """Readable Markdown; `names` gives the heading of each role in the reader's language."""
+    lines = [f"# {saved.title or model}", "", f"*{model}*", ""]
+    if saved.system_prompt:
+        lines += [f"**{names['system']}:** {saved.system_prompt}", ""]
+    for message in saved.messages:
+        lines += [f"### {names[message['role']]}", "", message["content"], ""]
+    return "\n".join(lines)

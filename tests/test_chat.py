@@ -1,0 +1,129 @@
+"""Chat: the whole history through the chat template, trimmed to the window, kept and exported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llm_demo.errors import ModelError
+from llm_demo.tasks.chat import (SavedConversation, as_json, as_markdown, conversation, current_of, fit_window,
+                                 prepare, store, text_of, without_last_turn)
+from llm_demo.tasks.generation import GenerationSettings, chat_ids, stream_chat
+
+CHAT = "Tiny chat GPT-2"
+GREEDY = dict(max_new_tokens=6, temperature=0)
+
+
+def _words(messages: list[dict]) -> int:
+    """A stand-in token counter: one token per word, as an endpoint model's counter might report."""
+    return sum(len(message["content"].split()) for message in messages)
+
+
+def _turn(user: str, assistant: str) -> list[dict]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+def test_oldest_turns_are_dropped_and_the_system_prompt_kept_when_the_window_is_exceeded():
+    messages = ([{"role": "system", "content": "s s"}] + _turn("a a a", "b b b") + _turn("c c c", "d d d")
+                + [{"role": "user", "content": "e e e"}])  # 17 words
+    kept = fit_window(messages, _words, window=20, max_new_tokens=5)
+    assert kept.dropped_turns == 1
+    assert kept.messages == [messages[0], *messages[3:]]
+    assert fit_window(messages, _words, window=22, max_new_tokens=5).dropped_turns == 0
+    assert fit_window(messages, _words, window=10, max_new_tokens=5).messages == [messages[0], messages[-1]]
+
+
+def test_a_last_message_too_long_for_the_window_is_refused_with_its_size():
+    with pytest.raises(ModelError) as caught:
+        fit_window([{"role": "user", "content": "w " * 30}], _words, window=20, max_new_tokens=5)
+    assert caught.value.key == "prompt_too_long" and caught.value.params == {"tokens": 30, "new": 5, "window": 20}
+
+
+def test_prepare_counts_with_the_model_chat_template(load):
+    loaded = load("generation", CHAT, "causal-lm")
+    long = "The quick brown fox jumps over the lazy dog. " * 3
+    messages = conversation(_turn(long, long) * 2, "Be brief.", "hi")
+    prompt = prepare(loaded, messages, max_new_tokens=40)
+    assert prompt.dropped_turns == 2 and prompt.messages == [messages[0], messages[-1]]
+    assert len(chat_ids(loaded, prompt.messages)) + 40 <= loaded.token_limit < len(chat_ids(loaded, messages[:3] + messages[-1:])) + 40
+
+
+def test_retry_and_undo_take_back_the_last_user_message_and_its_reply():
+    history = _turn("one", "1") + _turn("two", "2")
+    assert without_last_turn(history) == (_turn("one", "1"), "two")
+    assert without_last_turn([]) == ([], "")
+
+
+def test_saved_conversations_keep_the_open_one_first_and_bring_it_back():
+    first = SavedConversation(id="a", title="one", system_prompt="", messages=_turn("one", "1"))
+    second = SavedConversation(id="b", title="two", system_prompt="Be brief.", messages=_turn("two", "2"))
+    stored = store(store({}, first), second)
+    assert [item["id"] for item in stored["conversations"]] == ["b", "a"] and stored["current"] == "b"
+    assert current_of({**stored, "current": "a"}) == first
+    assert current_of(None).messages == [] and current_of({"current": "gone", "conversations": "junk"}).messages == []
+
+
+def test_export_writes_the_conversation_as_json_and_markdown():
+    saved = SavedConversation(id="x", title="hello", system_prompt="Be brief.", messages=_turn("hello", "hi!"))
+    data = json.loads(as_json(saved, "tiny"))
+    assert data == {"title": "hello", "model": "tiny", "messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "hi!"}]}
+    names = {"user": "User", "assistant": "Assistant", "system": "System"}
+    assert as_markdown(saved, "tiny", names) == ("# hello\n\n*tiny*\n\n**System:** Be brief.\n\n### User\n\nhello\n\n"
+                                                 "### Assistant\n\nhi!\n")
+
+
+@pytest.fixture
+def received(monkeypatch):
+    """The conversations the chat tab hands to the model, recorded on their way to stream_chat."""
+    from llm_demo.ui import chat_tab
+
+    seen: list[list[dict]] = []
+
+    def recording(loaded, messages, settings):
+        seen.append(messages)
+        return stream_chat(loaded, messages, settings)
+
+    monkeypatch.setattr(chat_tab, "stream_chat", recording)
+    return seen
+
+
+def _reply(history: list[dict]) -> str:
+    return text_of(history[-1]["content"])
+
+
+def test_three_turn_chat_sends_the_whole_history_through_the_chat_template(client, load, received):
+    loaded = load("generation", CHAT, "causal-lm")
+    history: list[dict] = []
+    for message in ("hello", "how are you?", "tell me more"):
+        history, box, note, status = client.predict(message, history, "Be brief.", CHAT, *GREEDY.values(),
+                                                    api_name="/chat")
+        assert box == "" and note == "" and "cpu" in status
+    replies = [text_of(message["content"]) for message in history if message["role"] == "assistant"]
+    expected = [{"role": "system", "content": "Be brief."},
+                *_turn("hello", replies[0]), *_turn("how are you?", replies[1]),
+                {"role": "user", "content": "tell me more"}]
+    assert received[-1] == expected
+    prompt = loaded.tokenizer.decode(chat_ids(loaded, received[-1]))
+    assert prompt == (f"<s>system: Be brief.</s><s>user: hello</s><s>assistant: {replies[0]}</s>"
+                      f"<s>user: how are you?</s><s>assistant: {replies[1]}</s><s>user: tell me more</s><s>assistant:")
+    greedy = GenerationSettings(max_new_tokens=6, temperature=0)
+    assert replies[2] == list(stream_chat(loaded, expected, greedy))[-1]
+
+
+def test_chat_over_the_window_drops_old_turns_and_says_so(client, load, received):
+    long = "The quick brown fox jumps over the lazy dog. " * 3
+    history = [{**message, "content": [{"type": "text", "text": long}]} for message in _turn(long, long) * 2]
+    reply, _, note, _ = client.predict("hi", history, "Be brief.", CHAT, 40, 0, api_name="/chat")
+    assert received[-1] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    assert note == "2 oldest turn(s) left out: with them the conversation would not fit the model's window of 128 tokens."
+    assert [text_of(message["content"]) for message in reply[:4]] == [long] * 4
+
+
+def test_chat_with_a_base_model_is_refused_with_a_message(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="has no chat template"):
+        client.predict("hello", [], "", "Tiny GPT-2", 4, 0, api_name="/chat")

@@ -1,0 +1,115 @@
+"""Chat, Compare and Arena in a real browser: the conversation survives a reload, Stop stops, votes reveal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from test_browser import CHROMIUM, SCREENSHOTS, _open, browser  # noqa: F401 - the browser fixture
+from pathlib import Path
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+
+@pytest.fixture
+def slow_replies(monkeypatch):
+    """A reply that takes 50 slow steps, so Stop has time to act; records how far it got and whether it was closed."""
+    from llm_demo.ui import chat_tab
+
+    seen = {"steps": 0, "closed": threading.Event()}
+
+    def slow(loaded, messages, settings):
+        try:
+            for step in range(1, 51):
+                seen["steps"] = step
+                yield " ".join(["word"] * step)
+                time.sleep(0.2)
+        finally:
+            seen["closed"].set()
+
+    monkeypatch.setattr(chat_tab, "stream_chat", slow)
+    return seen
+
+
+def _chat(page, max_new_tokens: int | None = None):
+    page.get_by_role("tab", name="Chat", exact=True).click()
+    panel = page.locator("#tab-chat")
+    if max_new_tokens:  # the tiny model's window is 128 tokens, less than the default reply length
+        panel.get_by_text("Settings").click()
+        panel.locator('input[type="number"]').first.fill(str(max_new_tokens))
+        panel.locator('input[type="number"]').first.press("Tab")
+    return panel
+
+
+def test_conversation_is_restored_after_a_reload(browser, app_url):
+    page = _open(browser, app_url, "en-US")
+    panel = _chat(page, max_new_tokens=16)
+    panel.get_by_label("System prompt").fill("Answer in one short sentence.")
+    panel.locator("#chat-message textarea").fill("What is a language model?")
+    panel.get_by_role("button", name="Send").click()
+    window = panel.locator("#chat-window")
+    window.get_by_text("What is a language model?").wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#chat-window .message').length >= 2", timeout=30_000)
+    time.sleep(1)  # the save to the browser's storage runs after the reply
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "chat-en.png"), full_page=True)
+    page.reload()
+    panel = _chat(page)
+    panel.locator("#chat-window").get_by_text("What is a language model?").wait_for(timeout=30_000)
+    assert panel.get_by_label("System prompt").input_value() == "Answer in one short sentence."
+    page.close()
+
+
+def test_stop_ends_the_reply_and_keeps_what_was_written(browser, app_url, slow_replies):
+    page = _open(browser, app_url, "en-US")
+    panel = _chat(page, max_new_tokens=16)
+    panel.locator("#chat-message textarea").fill("Write a long story.")
+    panel.get_by_role("button", name="Send").click()
+    panel.locator("#chat-window").get_by_text("word word").first.wait_for(timeout=30_000)
+    panel.get_by_role("button", name="Stop").click()
+    assert slow_replies["closed"].wait(10)
+    stopped_at = slow_replies["steps"]
+    time.sleep(1)
+    assert slow_replies["steps"] == stopped_at < 50
+    assert "word word" in panel.locator("#chat-window").inner_text()
+    page.close()
+
+
+def test_compare_and_blind_battle_in_the_page(browser, app_url):
+    page = _open(browser, app_url, "en-US")
+    page.set_viewport_size({"width": 1600, "height": 900})  # every tab name in one row, none in the overflow menu
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    panel = page.locator("#tab-compare")
+    panel.get_by_label("Prompt or text").fill("Tell me about the sea.")
+    panel.locator('input[type="number"]').first.fill("24")  # max new tokens, within the tiny models' window
+    panel.locator('input[type="number"]').first.press("Tab")
+    panel.get_by_role("button", name="Compare", exact=True).click()
+    page.wait_for_function("""() => { const cells = [...document.querySelectorAll('#tab-compare [role=gridcell][data-col="4"]')];
+        return cells.length == 2 && cells.every(cell => cell.innerText.trim() !== ''); }""", timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "compare-en.png"), full_page=True)
+    page.get_by_role("tab", name="Arena", exact=True).click()
+    panel = page.locator("#tab-arena")
+    panel.get_by_label("Prompt").fill("Write a haiku about the sea.")
+    panel.locator('input[type="number"]').first.fill("24")
+    panel.locator('input[type="number"]').first.press("Tab")
+    panel.get_by_role("button", name="Start a blind battle").click()
+    page.wait_for_function("document.querySelector('#arena-right textarea').value.length > 0", timeout=60_000)
+    assert "Tiny" not in panel.inner_text()
+    panel.get_by_label("A is better").check()
+    panel.get_by_role("button", name="Vote", exact=True).click()
+    panel.locator("#arena-revealed").get_by_text("Model A").wait_for(timeout=30_000)
+    assert "Tiny" in panel.locator("#arena-revealed").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "arena-en.png"), full_page=True)
+    page.close()
+
+
+def test_chinese_browser_gets_the_new_tabs_in_chinese(browser, app_url):
+    page = _open(browser, app_url, "zh-CN")
+    page.set_viewport_size({"width": 1600, "height": 900})
+    for name in ("对话", "模型对比", "盲测擂台"):
+        assert page.get_by_role("tab", name=name, exact=True).count() == 1, name
+    page.get_by_role("tab", name="盲测擂台", exact=True).click()
+    page.get_by_role("button", name="开始盲测").wait_for(timeout=10_000)
+    page.close()
