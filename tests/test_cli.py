@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,42 @@ def test_registering_the_evaluate_command_needs_no_heavy_imports():
                               "if m in sys.modules))"],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert process.stdout.strip() == "[]", process.stderr
+
+
+def evaluate_command(data: str, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "llm_demo", "evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment",
+            "--csv", data, "--out", str(out), "--window", "200", *extra]
+
+
+def test_a_run_killed_at_a_random_point_resumes_to_the_metrics_of_an_uninterrupted_run(tiny, tmp_path):
+    rng = random.Random()
+    lines = [f"{' '.join(rng.choice(['good', 'bad', 'film', 'plot']) for _ in range(rng.choice([3, 5, 12])))},"
+             f"{rng.choice(['positive', 'negative', 'neutral'])}" for _ in range(3000)]
+    data = write(tmp_path, "reviews.csv", "text,label\n" + "\n".join(lines) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert subprocess.run(evaluate_command(data, whole), cwd=ROOT, env=env, capture_output=True,
+                          timeout=300).returncode == 0
+    kill_after = rng.randrange(200, 2800)  # rows saved before the kill
+    process = subprocess.Popen(evaluate_command(data, killed), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None:
+            state = json.loads((killed / "state.json").read_text()) if (killed / "state.json").exists() else {}
+            if state.get("next_row", 0) >= kill_after:
+                break
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    done = read_predictions(killed)
+    assert 0 < len(done) < 3000 and {row["status"] for row in done} == {"done"}, kill_after  # the rows done, valid
+    resumed = subprocess.run(evaluate_command(data, killed, "--resume"), cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    expected, got = (json.loads((folder / "metrics.json").read_text()) for folder in (whole, killed))
+    for metrics in (expected, got):
+        for model in metrics["models"]:
+            del model["timing"]
+    assert got == expected, kill_after
+    assert (killed / "predictions.csv").read_bytes() == (whole / "predictions.csv").read_bytes()

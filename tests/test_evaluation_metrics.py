@@ -40,14 +40,36 @@ def test_label_order_follows_the_given_labels():
 
 def test_bootstrap_resamples_score_as_scikit_learn_scores_them():
     labels = ["bird", "cat", "dog"]
-    confusions = bootstrap_confusions(REFERENCES, PREDICTIONS, labels, samples=20, seed=3)
+    confusion = confusion_matrix(REFERENCES, PREDICTIONS, labels=labels)
+    confusions = bootstrap_confusions(confusion, samples=20, seed=3)
     accuracy, macro_f1 = accuracy_and_macro_f1(confusions, len(labels))
-    drawn = np.random.default_rng(3).integers(0, len(REFERENCES), size=(20, len(REFERENCES)))
-    for sample, rows in enumerate(drawn):
-        refs, preds = [REFERENCES[i] for i in rows], [PREDICTIONS[i] for i in rows]
+    for sample, drawn in enumerate(confusions):
+        assert drawn.sum() == len(REFERENCES)  # each resample has as many rows as the data
+        cells = [(labels[r], labels[p]) for r in range(3) for p in range(3) for _ in range(drawn[r, p])]
+        refs, preds = [r for r, _ in cells], [p for _, p in cells]
         assert accuracy[sample] == pytest.approx(accuracy_score(refs, preds))
         assert macro_f1[sample] == pytest.approx(f1_score(refs, preds, labels=labels, average="macro",
                                                           zero_division=0))
+
+
+def test_bootstrap_draws_cells_as_often_as_resampling_rows_would():
+    """Resampling rows with replacement puts each row in a cell with the cell's share of the rows; over many
+    resamples the mean count of every cell is that share of n."""
+    confusion = np.array([[50, 10], [5, 35]])
+    confusions = bootstrap_confusions(confusion, samples=20000, seed=0)
+    assert confusions.mean(axis=0) == pytest.approx(confusion, rel=0.02)
+    assert confusions.var(axis=0)[0, 0] == pytest.approx(100 * 0.5 * 0.5, rel=0.05)  # binomial n p (1 - p)
+
+
+def test_counts_of_a_million_rows_score_like_the_rows(monkeypatch):
+    counts = {("cat", "cat"): 400_000, ("cat", "dog"): 100_000, ("dog", "dog"): 450_000, ("dog", "cat"): 50_000}
+    from llm_demo.evaluation.metrics import metrics_from_counts
+
+    result = metrics_from_counts(counts, ["cat", "dog"], bootstrap=200)
+    assert result.accuracy == 0.85 and result.confusion == [[400_000, 100_000], [50_000, 450_000]]
+    assert result.per_class[0].recall == 0.8 and result.per_class[1].precision == 450_000 / 550_000
+    low, high = result.accuracy_ci
+    assert low < 0.85 < high and high - low < 0.002
 
 
 def test_bootstrap_intervals_surround_the_estimate_and_repeat_with_the_seed():

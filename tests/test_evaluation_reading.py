@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from llm_demo.errors import InputError
-from llm_demo.evaluation.reading import answers_in, guess_columns, read_table
+from llm_demo.evaluation.reading import answers_in, guess_columns, open_table, read_head, read_table
 
 
 def write(tmp_path, name: str, content: str | bytes):
@@ -115,3 +116,48 @@ def test_columns_are_guessed_from_their_names(columns, task, expected):
 ])
 def test_answer_cells_hold_one_or_several_accepted_answers(cell, expected):
     assert answers_in(cell) == expected
+
+
+def rows_of(table) -> list[list[str]]:
+    return [row for chunk in table.chunks(size=2) for row in chunk.rows]
+
+
+@pytest.mark.parametrize("name, delimiter", [("a.csv", ","), ("a.tsv", "\t")])
+def test_a_quoted_line_break_across_a_read_and_a_chunk_border_stays_in_its_cell(tmp_path, name, delimiter):
+    """Text is read 8 KiB at a time and handed out two rows at a time: the long quoted cell crosses both."""
+    long_cell = "start " + "x" * 9000 + "\r\nline two,\n" + "y" * 100
+    content = (f"\ufefftext{delimiter}label\r\nshort{delimiter}a\r\n\r\n"
+               f"\"{long_cell}\"{delimiter}b\r\nlast{delimiter}c\r\n")
+    table = open_table(write(tmp_path, name, content))
+    assert (table.rows, table.blank_lines_skipped, table.columns) == (3, 1, ["text", "label"])
+    assert rows_of(table) == [["short", "a"], [long_cell, "b"], ["last", "c"]]
+    assert [chunk.start for chunk in table.chunks(size=2)] == [0, 2]
+    assert [row for chunk in table.chunks(size=2, start=1) for row in chunk.rows] == [[long_cell, "b"], ["last", "c"]]
+
+
+def test_json_lines_are_read_in_chunks_with_the_keys_of_every_line(tmp_path):
+    lines = [json.dumps({"text": f"row {i}"}) for i in range(5)] + ["", json.dumps({"text": "late", "label": "x"})]
+    table = open_table(write(tmp_path, "a.jsonl", "\ufeff" + "\n".join(lines) + "\n"))
+    assert (table.rows, table.blank_lines_skipped, table.columns) == (6, 1, ["text", "label"])
+    assert rows_of(table)[4:] == [["row 4", ""], ["late", "x"]]
+
+
+def test_a_file_broken_at_its_end_is_refused_before_any_row_is_used(tmp_path):
+    path = write(tmp_path, "a.csv", "text,label\n" + "fine,a\n" * 50_000 + "a,b,c\n")
+    with pytest.raises(InputError, match="Line 50002") as caught:
+        open_table(path)
+    assert caught.value.key == "ragged_row"
+
+
+def test_preview_reads_only_the_head_of_the_file(tmp_path):
+    path = write(tmp_path, "a.csv", b"text,label\n\n" + b"fine,a\n" * 20_000 + b"a,b,c\n\xff")  # broken far on
+    head = read_head(path, rows=8)
+    assert (head.frame.values.tolist(), head.blank_lines_skipped) == ([["fine", "a"]] * 8, 1)
+    jsonl = read_head(write(tmp_path, "b.jsonl", '{"q": 1}\n{"q": 2, "a": 3}\n{"late": "key"}\nnot json\n'), rows=2)
+    assert jsonl.frame.values.tolist() == [["1", ""], ["2", "3"]]
+
+
+def test_the_byte_that_is_not_utf8_is_located_in_the_whole_file(tmp_path):
+    path = write(tmp_path, "a.csv", b"text,label\n" + b"fine,a\n" * 3000 + b"caf\xe9,b\n")
+    with pytest.raises(InputError, match=f"position {11 + 7 * 3000 + 3}"):
+        open_table(path)

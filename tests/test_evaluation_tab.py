@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,34 @@ def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, 
     with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
         statuses = [row["status"] for row in csv.DictReader(file)]
     assert statuses.count("done") == done and statuses.count("not_finished") == 40 - done
+
+
+def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tmp_path, monkeypatch):
+    from llm_demo.evaluation import runner
+    from llm_demo.ui import evaluation_tab
+
+    monkeypatch.setattr(evaluation_tab, "SNAPSHOT_SECONDS", -1)
+    monkeypatch.setattr(evaluation_tab, "Evaluation", functools.partial(runner.Evaluation, window=10))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # a download folder of this test's own
+    monkeypatch.setenv("LLM_DEMO_TOKEN_BUDGET", "64")
+    data = tmp_path / "many.csv"
+    data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
+    arguments = (registry, str(data), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
+                 None, lambda *a, **k: None)
+    with pytest.raises(Exception, match="no stopped run of this file"):
+        next(evaluation_tab.continue_evaluation(*arguments))
+    run = evaluation_tab.run_evaluation(*arguments)
+    while next(run)[1].iloc[0]["Rows done"] <= 20:  # into the third window of ten rows
+        pass
+    run.close()
+    started = []
+    original = runner.Evaluation.call_model
+    def recording(self, outcome, window):
+        started.append(window.start)
+        return original(self, outcome, window)
+
+    monkeypatch.setattr(runner.Evaluation, "call_model", recording)
+    *_, (status, summary, *_, files) = evaluation_tab.continue_evaluation(*arguments)
+    assert started == [20, 30] and status.startswith("Finished: 40 rows") and summary.iloc[0]["Rows done"] == 40
+    with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
+        assert [row["status"] for row in csv.DictReader(file)] == ["done"] * 40

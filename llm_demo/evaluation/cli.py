@@ -31,7 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             help=f"column holding the {role} (default: guessed from the column names)")
     parser.add_argument("--batch-size", type=int, metavar="N", help="at most N rows per batch, on top of the "
                                                                     "token budget ($LLM_DEMO_TOKEN_BUDGET)")
+    parser.add_argument("--window", type=int, default=None, metavar="ROWS",
+                        help="rows read, sorted by length and batched together; memory grows with it, padding "
+                             "shrinks (default 8192)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run that stopped in DIR (same file, task, columns and models): rows "
+                             "already in DIR/predictions.csv are not run again")
     parser.set_defaults(run=run)
 
 
@@ -40,29 +46,33 @@ def run(arguments: argparse.Namespace) -> int:
     from ..registry import Registry
     from ..settings import get_settings
     from . import html_report, report
-    from .reading import guess_columns, read_table
-    from .runner import evaluate
+    from .reading import guess_columns, open_table
+    from .runner import WINDOW_ROWS, evaluate
 
     if arguments.batch_size is not None and arguments.batch_size < 1:
         raise InputError("bad_batch_size", "--batch-size must be at least 1.")
+    if arguments.window is not None and arguments.window < 1:
+        raise InputError("bad_window", "--window must be at least 1.")
     if not arguments.csv.is_file():
         raise InputError("no_such_file", "There is no file '{name}'.", name=str(arguments.csv))
     settings = get_settings()
-    table = read_table(arguments.csv, settings.max_eval_rows or None)
-    columns = guess_columns(list(table.frame.columns), arguments.task)
+    table = open_table(arguments.csv, settings.max_eval_rows or None)
+    columns = guess_columns(table.columns, arguments.task)
     columns.update({role: getattr(arguments, role) for role in columns if getattr(arguments, role)})
     with _ctrl_c_cancels() as cancel:
-        result = evaluate(arguments.task, table, columns, arguments.models, Registry.load(settings),
-                          on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size)
+        result = evaluate(arguments.task, table, columns, arguments.models, arguments.out, Registry.load(settings),
+                          on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size,
+                          resume=arguments.resume, window=arguments.window or WINDOW_ROWS)
     _clear_progress()
-    predictions, metrics = report.write_downloads(result, arguments.out)
-    page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), arguments.out)
+    predictions, metrics = report.write_downloads(result)
+    page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), result.folder)
     print(report.text_tables(result))
     print(f"\nWrote {metrics}, {predictions} and {page}")
     for model in result.models:
         if model.status != "complete":
             print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
-                  f"{model.rows_done} of {len(table.frame)} rows finished", file=sys.stderr)
+                  f"{model.rows_done} of {table.rows} rows finished"
+                  f"{'; --resume continues the run' if model.status == 'cancelled' else ''}", file=sys.stderr)
     return 0 if result.finished else PARTIAL
 
 

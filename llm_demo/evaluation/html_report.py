@@ -68,7 +68,7 @@ class FileInfo:
     @classmethod
     def of(cls, path: str | Path, result: EvaluationResult) -> "FileInfo":
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        return cls(result.table.source_name, len(result.table.frame), digest)
+        return cls(result.table.source_name, result.table.rows, digest)
 
 
 def english(key: str, **params: object) -> str:

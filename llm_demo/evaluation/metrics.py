@@ -7,6 +7,7 @@ scikit-learn and sacrebleu are imported inside the functions: the command line s
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 import string
 import unicodedata
@@ -51,49 +52,56 @@ def classification_metrics(references: list[str], predictions: list[str], labels
     `labels` fixes the classes and their order; by default every label seen in either list, sorted.
     Undefined ratios (a class never predicted) count as 0, as scikit-learn's zero_division=0 does.
     """
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-
     labels = list(labels) if labels is not None else sorted(set(references) | set(predictions))
+    return metrics_from_counts(collections.Counter(zip(references, predictions)), labels, bootstrap, seed)
 
-    def averaged(average: str | None):
-        return precision_recall_fscore_support(references, predictions, labels=labels, average=average,
-                                               zero_division=0)
 
-    precision, recall, f1, support = averaged(None)
-    macro, weighted = averaged("macro"), averaged("weighted")
-    per_class = [ClassMetrics(label, float(p), float(r), float(f), int(s))
-                 for label, p, r, f, s in zip(labels, precision, recall, f1, support)]
-    accuracy_ci, macro_f1_ci = _bootstrap_intervals(references, predictions, labels, bootstrap, seed)
+def metrics_from_counts(counts: dict[tuple[str, str], int], labels: list[str], bootstrap: int = 1000,
+                        seed: int = 0) -> ClassificationMetrics:
+    """classification_metrics from how many rows have each (reference, prediction) pair: a few numbers per
+    class, however many rows there are. The definitions are scikit-learn's (the tests compare)."""
+    classes = list(labels) + sorted({label for pair in counts for label in pair} - set(labels))
+    index = {label: position for position, label in enumerate(classes)}
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for (reference, prediction), count in counts.items():
+        confusion[index[reference], index[prediction]] += count
+    k = len(labels)
+    true_positive = np.diagonal(confusion)[:k].astype(float)
+    predicted, support = confusion.sum(axis=0)[:k], confusion.sum(axis=1)[:k]
+    precision, recall = _ratio(true_positive, predicted), _ratio(true_positive, support)
+    f1 = _ratio(2 * true_positive, predicted + support)  # 2TP / (2TP + FP + FN)
+    weights = support / support.sum() if support.sum() else np.zeros(k)
+    accuracy_ci, macro_f1_ci = _bootstrap_intervals(confusion, k, bootstrap, seed)
     return ClassificationMetrics(
-        accuracy=float(accuracy_score(references, predictions)),
-        macro_precision=float(macro[0]), macro_recall=float(macro[1]), macro_f1=float(macro[2]),
-        weighted_precision=float(weighted[0]), weighted_recall=float(weighted[1]), weighted_f1=float(weighted[2]),
-        per_class=per_class, labels=labels,
-        confusion=confusion_matrix(references, predictions, labels=labels).tolist(),
-        accuracy_ci=accuracy_ci, macro_f1_ci=macro_f1_ci)
+        accuracy=float(np.trace(confusion) / confusion.sum()),
+        macro_precision=_mean(precision), macro_recall=_mean(recall), macro_f1=_mean(f1),
+        weighted_precision=float(precision @ weights), weighted_recall=float(recall @ weights),
+        weighted_f1=float(f1 @ weights),
+        per_class=[ClassMetrics(label, float(p), float(r), float(f), int(s))
+                   for label, p, r, f, s in zip(labels, precision, recall, f1, support)],
+        labels=list(labels), confusion=confusion[:k, :k].tolist(), accuracy_ci=accuracy_ci, macro_f1_ci=macro_f1_ci)
 
 
-def bootstrap_confusions(references: list[str], predictions: list[str], labels: list[str], samples: int,
-                         seed: int = 0) -> np.ndarray:
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else 0.0
+
+
+def bootstrap_confusions(confusion: np.ndarray, samples: int, seed: int = 0) -> np.ndarray:
     """Confusion matrices (samples, classes, classes) of `samples` resamples of the rows, with replacement.
 
-    The classes are `labels` followed by any other label seen, so that accuracy counts every row.
-    Counting with one bincount per chunk of resamples is what makes 1000 resamples take milliseconds
-    where calling scikit-learn 1000 times takes seconds; the tests check both agree.
+    Drawing n rows with replacement and counting them by (reference, prediction) cell is exactly a draw
+    from the multinomial distribution of n trials over the cells' shares, so the resamples are drawn that
+    way: the same bootstrap, exact for the data, in time independent of the number of rows.
     """
-    classes = list(labels) + sorted((set(references) | set(predictions)) - set(labels))
-    index = {label: position for position, label in enumerate(classes)}
-    k, n = len(classes), len(references)
-    cell_of_row = np.array([index[r] * k + index[p] for r, p in zip(references, predictions)], dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 4_000_000 // max(n, 1))  # resamples per bincount, to bound memory
-    confusions = []
-    for start in range(0, samples, chunk):
-        count = min(chunk, samples - start)
-        cells = cell_of_row[rng.integers(0, n, size=(count, n))]  # (resamples, rows)
-        flat = np.bincount((cells + np.arange(count)[:, None] * k * k).ravel(), minlength=count * k * k)
-        confusions.append(flat.reshape(count, k, k))
-    return np.concatenate(confusions)
+    k = confusion.shape[0]
+    total = int(confusion.sum())
+    shares = confusion.ravel() / total
+    draws = np.random.default_rng(seed).multinomial(total, shares, size=samples)
+    return draws.reshape(samples, k, k)
 
 
 def accuracy_and_macro_f1(confusions: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,12 +115,11 @@ def accuracy_and_macro_f1(confusions: np.ndarray, classes: int) -> tuple[np.ndar
     return true_positive.sum(axis=1) / confusions.sum(axis=(1, 2)), f1[:, :classes].mean(axis=1)
 
 
-def _bootstrap_intervals(references: list[str], predictions: list[str], labels: list[str], samples: int,
+def _bootstrap_intervals(confusion: np.ndarray, labels: int, samples: int,
                          seed: int) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    if samples <= 0 or not references or not labels:
+    if samples <= 0 or not confusion.sum() or not labels:
         return None, None
-    confusions = bootstrap_confusions(references, predictions, labels, samples, seed)
-    accuracy, macro_f1 = accuracy_and_macro_f1(confusions, len(labels))
+    accuracy, macro_f1 = accuracy_and_macro_f1(bootstrap_confusions(confusion, samples, seed), labels)
     return _percentile_interval(accuracy), _percentile_interval(macro_f1)
 
 
@@ -196,18 +203,52 @@ def _mostly_cjk(texts: list[str]) -> bool:
     return bool(characters) and len(_CJK.findall(characters)) > 0.3 * len(characters.replace(" ", ""))
 
 
-def translation_metrics(references: list[str], hypotheses: list[str]) -> TranslationMetrics:
-    """Corpus BLEU, chrF and TER; Chinese or Japanese references are tokenised by character, as sacrebleu advises."""
+def _translation_scorers(cjk: bool) -> dict:
     from sacrebleu.metrics import BLEU, CHRF, TER
 
-    cjk = _mostly_cjk(references)
-    metrics = {"bleu": BLEU(tokenize="zh" if cjk else "13a"), "chrf": CHRF(), "ter": TER(asian_support=cjk)}
-    scores = {name: metric.corpus_score(hypotheses, [references]).score for name, metric in metrics.items()}
-    return TranslationMetrics(**scores, signatures={name: str(m.get_signature()) for name, m in metrics.items()})
+    return {"bleu": BLEU(tokenize="zh" if cjk else "13a"), "chrf": CHRF(), "ter": TER(asian_support=cjk)}
 
 
-def sentence_chrf(hypothesis: str, reference: str) -> float:
-    """chrF of one row, to find the worst translations."""
-    from sacrebleu.metrics import CHRF
+@dataclass
+class TranslationStatistics:
+    """sacrebleu's sentence statistics of BLEU, chrF and TER, summed row by row, so corpus scores need no
+    list of every translation. Kept for both tokenisations (Chinese and Japanese by character, else 13a),
+    since which one applies is known only once every reference has been read."""
 
-    return CHRF().sentence_score(hypothesis, [reference]).score
+    sums: dict[str, list[float]] = dataclasses.field(default_factory=dict)  # "bleu cjk" -> summed statistics
+    cjk_characters: int = 0
+    characters: int = 0  # not counting spaces
+
+    def add(self, references: list[str], hypotheses: list[str]) -> list[float]:
+        """Count these rows in; returns each row's chrF (for finding the worst translations)."""
+        self.cjk_characters += sum(len(_CJK.findall(text)) for text in references)
+        self.characters += sum(len(text.replace(" ", "")) for text in references)
+        per_row: list[float] = []
+        for cjk in (False, True):
+            for name, scorer in _translation_scorers(cjk).items():
+                if name == "chrf" and cjk:
+                    continue  # chrF reads characters either way
+                stats = scorer._extract_corpus_statistics(hypotheses, [references])
+                if name == "chrf":
+                    per_row = [scorer._compute_score_from_stats(row).score for row in stats]
+                key = f"{name} {'cjk' if cjk else '13a'}" if name != "chrf" else name
+                self.sums[key] = [sum(column) for column in zip(self.sums.get(key, [0] * len(stats[0])), *stats)]
+        return per_row
+
+    def metrics(self) -> TranslationMetrics:
+        """Corpus BLEU, chrF and TER, as sacrebleu's corpus_score computes them over every row added."""
+        cjk = bool(self.characters) and self.cjk_characters > 0.3 * self.characters
+        scorers = _translation_scorers(cjk)
+        for scorer in scorers.values():
+            scorer.num_refs = 1  # what corpus_score records for its signature: one reference per row
+        scores = {name: scorer._compute_score_from_stats(
+            self.sums[name if name == "chrf" else f"{name} {'cjk' if cjk else '13a'}"]).score
+            for name, scorer in scorers.items()}
+        return TranslationMetrics(**scores, signatures={name: str(m.get_signature()) for name, m in scorers.items()})
+
+
+def translation_metrics(references: list[str], hypotheses: list[str]) -> TranslationMetrics:
+    """Corpus BLEU, chrF and TER; Chinese or Japanese references are tokenised by character, as sacrebleu advises."""
+    statistics = TranslationStatistics()
+    statistics.add(references, hypotheses)
+    return statistics.metrics()

@@ -1,14 +1,20 @@
-"""CSV / TSV / JSON Lines in, as a table of strings; which column plays which role, guessed from the names.
+"""CSV / TSV / JSON Lines in, read in chunks of rows of strings; which column plays which role, guessed
+from the names.
 
-Files are only ever read. Every way a file can be unusable becomes an InputError with its own key.
+A file is checked from end to end once (open_table: every row counted and its shape checked, so a broken
+line 900,000 is reported before any model runs) and then read chunk by chunk, so memory does not grow
+with the number of rows. Files are only ever read. Every way a file can be unusable becomes an
+InputError with its own key.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,47 +46,201 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
 }
 DELIMITERS = ",;\t|"
 SNIFF_CHARS = 64 * 1024
+CHUNK_ROWS = 4096  # rows handed out at a time by TableFile.chunks
+JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+
+
+@dataclass
+class Chunk:
+    """Consecutive data rows of a table: `start` is the position of the first (0-based, blank lines not
+    counted); every row has one string per column."""
+
+    start: int
+    rows: list[list[str]]
 
 
 @dataclass
 class Table:
-    """An uploaded table: every cell a string, missing cells empty."""
+    """A table held in memory (small files: fine-tuning data, previews, tests): every cell a string."""
 
     frame: pd.DataFrame
     blank_lines_skipped: int
     source_name: str
 
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def chunks(self, size: int = CHUNK_ROWS, start: int = 0) -> Iterator[Chunk]:
+        for first in range(start, len(self.frame), size):
+            yield Chunk(first, self.frame.iloc[first:first + size].astype(str).values.tolist())
+
+    def fingerprint(self) -> str:
+        """A digest of the cells, so a resumed run can tell it is given the same table."""
+        import pandas as pd
+
+        return hashlib.sha256(pd.util.hash_pandas_object(self.frame, index=False).values.tobytes()).hexdigest()
+
+
+@dataclass
+class TableFile:
+    """A table on disk, checked once by open_table; its rows are read again, chunk by chunk, when needed."""
+
+    path: Path
+    source_name: str
+    columns: list[str]
+    rows: int
+    blank_lines_skipped: int
+    delimiter: str | None  # None: JSON Lines
+
+    def chunks(self, size: int = CHUNK_ROWS, start: int = 0) -> Iterator[Chunk]:
+        """The data rows from position `start` on, `size` at a time (earlier rows are parsed, not kept)."""
+        rows: list[list[str]] = []
+        position = 0
+        for row in self._data_rows():
+            if row is None:
+                continue
+            if position >= start:
+                rows.append(row)
+                if len(rows) == size:
+                    yield Chunk(position - size + 1, rows)
+                    rows = []
+            position += 1
+        if rows:
+            yield Chunk(position - len(rows), rows)
+
+    def head(self, rows: int) -> Table:
+        import pandas as pd
+
+        first = next(self.chunks(rows), Chunk(0, []))
+        return Table(pd.DataFrame(first.rows, columns=self.columns, dtype=str), 0, self.source_name)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the file's bytes, so a resumed run can tell it is given the same file."""
+        with self.path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+
+    def _data_rows(self) -> Iterator[list[str] | None]:
+        """Each data row fitted to the columns, None for each blank line."""
+        if self.delimiter is None:
+            for _, record in _json_records(self.path, self.source_name):
+                yield None if record is None else [_cell(record.get(key)) for key in self.columns]
+            return
+        header_seen = False
+        for line, row in _delimited_records(self.path, self.source_name, self.delimiter):
+            if row is None:
+                yield None
+            elif header_seen:
+                yield _fit_row(row, len(self.columns), line, self.source_name)
+            else:
+                header_seen = True
+
+
+def open_table(path: str | Path, max_rows: int | None = None) -> TableFile:
+    """Check a CSV, TSV or JSON Lines file from end to end and count its rows, keeping none of them;
+    refuse with a clear message anything that is not a usable table."""
+    table = _describe(Path(path), head_only=False)
+    if not table.rows:
+        raise InputError("no_rows", "'{name}' has a header but no rows.", name=table.source_name)
+    if max_rows and table.rows > max_rows:
+        raise InputError("too_many_rows", "'{name}' has {rows:,} rows; this deployment evaluates at most {limit:,}. "
+                         "Upload a sample of the file.", name=table.source_name, rows=table.rows, limit=max_rows)
+    return table
+
+
+def read_head(path: str | Path, rows: int) -> Table:
+    """The columns and first rows of a file, reading no further: for previews and guessing columns.
+    The columns of JSON Lines are the keys of those first rows."""
+    table = _describe(Path(path), head_only=True, head_rows=rows)
+    if table.rows == 0:
+        raise InputError("no_rows", "'{name}' has a header but no rows.", name=table.source_name)
+    head = table.head(rows)
+    head.blank_lines_skipped = table.blank_lines_skipped
+    return head
+
 
 def read_table(path: str | Path, max_rows: int | None = None) -> Table:
-    """Read a CSV, TSV or JSON Lines file; refuse with a clear message anything that is not a usable table."""
+    """A whole (small) file in memory; larger ones are better read with open_table(...).chunks()."""
     import pandas as pd
 
-    path = Path(path)
-    text = _decode(path.read_bytes(), path.name)
-    if "\x00" in text:
-        raise InputError("not_a_table", "'{name}' is not a text table (CSV, TSV or JSON Lines).", name=path.name)
-    if path.suffix.lower() in {".jsonl", ".json", ".ndjson"}:
-        header, rows, blank = _json_lines(text, path.name)
-    else:
-        header, rows, blank = _delimited(text, path.suffix.lower(), path.name)
-    if not rows:
-        raise InputError("no_rows", "'{name}' has a header but no rows.", name=path.name)
-    if max_rows and len(rows) > max_rows:
-        raise InputError("too_many_rows", "'{name}' has {rows:,} rows; this deployment evaluates at most {limit:,}. "
-                         "Upload a sample of the file.", name=path.name, rows=len(rows), limit=max_rows)
-    return Table(pd.DataFrame(rows, columns=header, dtype=str), blank, path.name)
+    table = open_table(path, max_rows)
+    rows = [row for chunk in table.chunks() for row in chunk.rows]
+    return Table(pd.DataFrame(rows, columns=table.columns, dtype=str), table.blank_lines_skipped, table.source_name)
 
 
-def _decode(data: bytes, name: str) -> str:
-    """UTF-8, with or without a byte order mark."""
-    if not data.strip():
+def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
+    """Columns, row count and blank lines of a file: of the whole file, or of its first `head_rows` rows."""
+    name = path.name
+    with path.open("rb") as file:
+        if not file.read(SNIFF_CHARS).strip() and not file.read(1):
+            raise InputError("empty_file", "'{name}' is empty.", name=name)
+    if path.suffix.lower() in JSON_SUFFIXES:
+        table = TableFile(path, name, [], 0, 0, None)
+        keys: dict[str, None] = {}
+        for _, record in _json_records(path, name):
+            if record is None:
+                table.blank_lines_skipped += 1
+                continue
+            keys.update(dict.fromkeys(record))
+            table.rows += 1
+            if head_only and table.rows >= head_rows:
+                break
+        if not table.rows:
+            raise InputError("empty_file", "'{name}' is empty.", name=name)
+        table.columns = list(keys)
+        return table
+    delimiter = _sniff_delimiter(_head_text(path), path.suffix.lower())
+    header = next((row for _, row in _delimited_records(path, name, delimiter) if row is not None), None)
+    if header is None:
         raise InputError("empty_file", "'{name}' is empty.", name=name)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError("undecodable_file", "'{name}' is not UTF-8 text (unreadable byte at position {position}). "
-                         "Save it as UTF-8 (for example \"CSV UTF-8\" in Excel) and upload it again.",
-                         name=name, position=error.start) from error
+    table = TableFile(path, name, _column_names(header), 0, 0, delimiter)
+    for row in table._data_rows():
+        if row is None:
+            table.blank_lines_skipped += 1
+            continue
+        table.rows += 1
+        if head_only and table.rows >= head_rows:
+            break
+    return table
+
+
+def _head_text(path: Path) -> str:
+    with path.open("rb") as file:
+        return file.read(SNIFF_CHARS).decode("utf-8-sig", errors="ignore")
+
+
+def _lines(path: Path, name: str, newline: str | None) -> Iterator[str]:
+    """The file's lines as UTF-8 text (a byte order mark dropped); a NUL byte means it is no text table."""
+    with open(path, encoding="utf-8-sig", newline=newline) as file:
+        try:
+            for line in file:
+                if "\x00" in line:
+                    raise InputError("not_a_table", "'{name}' is not a text table (CSV, TSV or JSON Lines).",
+                                     name=name)
+                yield line
+        except UnicodeDecodeError as error:
+            raise InputError("undecodable_file", "'{name}' is not UTF-8 text (unreadable byte at position "
+                             "{position}). Save it as UTF-8 (for example \"CSV UTF-8\" in Excel) and upload it "
+                             "again.", name=name, position=_first_bad_byte(path)) from error
+
+
+def _first_bad_byte(path: Path) -> int:
+    """Where UTF-8 decoding of the file first fails, counted in bytes from its start."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                return offset - pending + error.start
+            offset += len(block)
+    return offset
 
 
 def _is_blank(row: list[str]) -> bool:
@@ -99,26 +259,16 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
         return max(DELIMITERS, key=first_line.count) if any(d in first_line for d in DELIMITERS) else ","
 
 
-def _delimited(text: str, suffix: str, name: str) -> tuple[list[str], list[list[str]], int]:
-    """Header and rows of a delimited file; quoted fields may hold delimiters and line breaks."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text, suffix))
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    blank = 0
+def _delimited_records(path: Path, name: str, delimiter: str) -> Iterator[tuple[int, list[str] | None]]:
+    """(line number, cells) of every record, None for a blank line; quoted fields may hold delimiters and
+    line breaks, wherever the file's reads are cut."""
+    reader = csv.reader(_lines(path, name, newline=""), delimiter=delimiter)
     try:
         for row in reader:
-            if _is_blank(row):
-                blank += 1
-            elif header is None:
-                header = _column_names(row)
-            else:
-                rows.append(_fit_row(row, len(header), reader.line_num, name))
+            yield reader.line_num, None if _is_blank(row) else row
     except csv.Error as error:
         raise InputError("not_a_table", "'{name}' could not be read as a table near line {line}: {reason}.",
                          name=name, line=reader.line_num, reason=str(error)) from error
-    if header is None:
-        raise InputError("empty_file", "'{name}' is empty.", name=name)
-    return header, rows, blank
 
 
 def _fit_row(row: list[str], width: int, line: int, name: str) -> list[str]:
@@ -144,13 +294,11 @@ def _column_names(row: list[str]) -> list[str]:
     return names
 
 
-def _json_lines(text: str, name: str) -> tuple[list[str], list[list[str]], int]:
-    """One JSON object per line; the columns are every key seen, in order of first appearance."""
-    records: list[dict] = []
-    blank = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+def _json_records(path: Path, name: str) -> Iterator[tuple[int, dict | None]]:
+    """(line number, object) of every line, None for a blank line; one JSON object per line."""
+    for number, line in enumerate(_lines(path, name, newline=None), start=1):
         if not line.strip():
-            blank += 1
+            yield number, None
             continue
         try:
             record = json.loads(line)
@@ -160,9 +308,7 @@ def _json_lines(text: str, name: str) -> tuple[list[str], list[list[str]], int]:
         if not isinstance(record, dict):
             raise InputError("not_a_table", "'{name}' could not be read as a table near line {line}: {reason}.",
                              name=name, line=number, reason="expected a JSON object")
-        records.append(record)
-    header = list(dict.fromkeys(key for record in records for key in record))
-    return header, [[_cell(record.get(key)) for key in header] for record in records], blank
+        yield number, record
 
 
 def _cell(value: object) -> str:

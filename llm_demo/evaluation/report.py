@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from ..plotting import font_families
-from .runner import DONE, EvaluationResult, ModelResult
+from .runner import EvaluationResult, ModelResult
+from .store import RunFolder
 
 TEXT = {
     "evaluation.col.model": ("Model", "模型"),
@@ -71,8 +72,6 @@ HEADLINE = {
     "generation": ("perplexity", "tokens"),
 }
 HEADLINE["sentiment"] = HEADLINE["zero-shot"] = HEADLINE["classification"]
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
-INPUT_CHARS = 200  # of each input shown in the worst-rows table
 Say = Callable[[str], str]
 
 
@@ -125,30 +124,10 @@ def per_class_frame(result: EvaluationResult, say: Say = english) -> pd.DataFram
 
 def worst_rows_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Each model's worst rows: misclassified with the most confidence, lowest F1 or chrF, highest perplexity."""
-    frame = result.table.frame
-    columns = [result.columns[role] for role in _shown_roles(result)]
     keys = ("model", "row", "input", "reference", "prediction", "score")
-    rows = []
-    for model in result.models:
-        for position in model.worst:
-            shown = [str(frame.iloc[position][column]) for column in columns]
-            text = " | ".join(shown[:-1] if len(shown) > 1 else shown)
-            reference = shown[-1] if len(shown) > 1 else ""
-            score = model.scores[position]
-            rows.append((model.model, position + 1, _shorten(text), reference, model.predictions[position],
-                         None if score is None else round(score, 4)))
+    rows = [(model.model, row.row + 1, row.input, row.reference, row.prediction, row.score)
+            for model in result.models for row in model.worst]
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
-
-
-def _shown_roles(result: EvaluationResult) -> tuple[str, ...]:
-    from .reading import ROLES
-
-    roles = ROLES[result.task]
-    return ("question", "answer") if result.task == "qa" else roles
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= INPUT_CHARS else text[:INPUT_CHARS - 1] + "…"
 
 
 def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english):
@@ -176,55 +155,15 @@ def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english
 
 # --- downloads ---------------------------------------------------------------------------------
 
-def escape_formula(value: Any) -> Any:
-    """Prefix a quote to cells a spreadsheet would run as a formula (=, +, -, @ ...); others unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def prediction_columns(result: EvaluationResult) -> list[str]:
-    """`prediction` is the first model's; with several models each also gets `prediction [model]`."""
-    names = ["prediction"]
-    if len(result.models) > 1:
-        names += [f"prediction [{model.model}]" for model in result.models]
-    return names
-
-
-def predictions_frame(result: EvaluationResult) -> pd.DataFrame:
-    """Every input row in input order: its columns, then each model's prediction, score and row status."""
-    frame = result.table.frame.copy()
-    score_name = _score_name(result)
-    several = len(result.models) > 1
-    for index, model in enumerate(result.models):
-        suffix = f" [{model.model}]" if several else ""
-        if index == 0:
-            frame["prediction"] = _cells(model.predictions)
-        if several:
-            frame[f"prediction{suffix}"] = _cells(model.predictions)
-        if score_name and score_name != "perplexity":
-            frame[f"{score_name}{suffix}"] = [_number(score) for score in model.scores]
-        frame[f"status{suffix}"] = model.row_status
-    return frame
-
-
-def _score_name(result: EvaluationResult) -> str:
-    from .runner import task_named
-
-    return task_named(result.task).score_name
-
-
-def _cells(values: list[str | None]) -> list[str]:
-    return ["" if value is None else value for value in values]
-
-
 def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
-    """Everything measured, JSON-ready: per model its metrics, speed, unknown labels and unfinished rows."""
+    """Everything measured, JSON-ready: per model its metrics, speed, unknown labels and row counts
+    (which rows were done, skipped or not finished is in predictions.csv)."""
     return {
         "task": result.task,
         "file": result.table.source_name,
-        "rows": len(result.table.frame),
+        "rows": result.table.rows,
         "blank_lines_skipped": result.table.blank_lines_skipped,
+        "rows_skipped": result.rows_skipped,
         "columns": result.columns,
         "finished": result.finished,
         "models": [_model_dict(model) for model in result.models],
@@ -232,27 +171,23 @@ def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
 
 
 def _model_dict(model: ModelResult) -> dict[str, Any]:
-    not_done = [position + 1 for position, status in enumerate(model.row_status) if status != DONE]
     return {
         "model": model.model,
         "status": model.status,
         "error": model.error,
         "rows_done": model.rows_done,
-        "rows_not_done": not_done,  # 1-based data rows: skipped (empty cell) or not finished
+        "rows_not_finished": model.rows_not_finished,
         "metrics": dataclasses.asdict(model.metrics) if model.metrics is not None else None,
         "timing": dataclasses.asdict(model.timing),
         "unknown_labels": model.unknown_labels,
     }
 
 
-def write_downloads(result: EvaluationResult, folder: str | Path) -> tuple[Path, Path]:
-    """predictions.csv (UTF-8 with a byte order mark, so Excel reads Chinese) and metrics.json in `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    predictions, metrics = folder / "predictions.csv", folder / "metrics.json"
-    predictions_frame(result).map(escape_formula).to_csv(predictions, index=False, encoding="utf-8-sig")
+def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
+    """metrics.json beside the predictions.csv the run has written; both paths."""
+    metrics = RunFolder(result.folder).metrics
     metrics.write_text(json.dumps(metrics_dict(result), ensure_ascii=False, indent=2), encoding="utf-8")
-    return predictions, metrics
+    return result.predictions_path, metrics
 
 
 def text_tables(result: EvaluationResult) -> str:

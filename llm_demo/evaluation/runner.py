@@ -1,28 +1,44 @@
-"""Batched inference of one or more models over a table, as a recipe of named steps.
+"""Batched inference of one or more models over a table, as a recipe of named steps, in memory that does
+not grow with the number of rows.
 
-After Hugging Face evaluate's Evaluator: prepare_data (check the columns) -> prepare_models ->
-call_model (timed, batch by batch, with progress and cancelling) -> compute_metrics. What differs
-between tasks lives in one small class per task; the recipe is written once. The models are called
-only through the tasks' iter_* functions, which sort by length, batch by token budget and run under
-torch.inference_mode(); any callable yielding (indices, results) batches can stand in for a model.
+After Hugging Face evaluate's Evaluator: check the columns -> prepare the models -> call the models
+(timed, batch by batch, with progress and cancelling) -> compute the metrics. The table is read a window
+of rows at a time; each model sorts a window by length and batches it by token budget (a window of
+8,192 rows pads 0.8% more than sorting the whole file, bench/run.py), its predictions are appended to
+predictions.csv, and what they add to the metrics is kept as a Tally: counts and sums, not rows. After
+each window the run's state is saved, so a run stopped for any reason continues from there and ends
+with the metrics of a run never stopped.
+
+What differs between tasks lives in one small class per task; the recipe is written once. The models
+are called only through the tasks' iter_* functions; any callable yielding (indices, results) batches
+can stand in for a model.
 """
 
 from __future__ import annotations
 
+import copy
+import heapq
+import math
 import re
 import threading
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UserFacingError
 from . import metrics as scoring
-from .reading import ROLES, Table, answers_in
+from .reading import ROLES, Chunk, Table, TableFile, answers_in, open_table
+from .store import RunFolder
 
 Batches = Iterable[tuple[list[int], list[Any]]]
 WORST_ROWS = 10
+WINDOW_ROWS = 8192  # rows sorted and batched together; bench/run.py measures the padding per window size
+INPUT_CHARS = 200  # of each input kept for the worst-rows table
+STATE_VERSION = 1
 
 DONE, SKIPPED, NOT_FINISHED = "done", "skipped", "not_finished"  # the status of a row, per model
 COMPLETE, RUNNING, CANCELLED, FAILED, NOT_RUN = "complete", "running", "cancelled", "failed", "not_run"
@@ -36,16 +52,6 @@ class Predictor:
     run: Callable[[list[Any]], Batches]
     labels: list[str] | None = None  # class names in id order, so "0", "1"... in a file match them
     device: str = "cpu"
-
-
-@dataclass
-class Rows:
-    """The rows of a table a task can evaluate, and why the others are skipped."""
-
-    positions: list[int]  # table row of each input
-    inputs: list[Any]  # what the model reads: a text, (question, context)...
-    references: list[Any]  # what it should say: a label, accepted answers, a translation; None for generation
-    skipped: dict[int, str] = field(default_factory=dict)  # table row -> "empty_<column role>"
 
 
 @dataclass
@@ -67,49 +73,218 @@ class Progress:
 @dataclass
 class Timing:
     device: str
-    seconds: float  # model time, tokenizing included
+    seconds: float  # model time, tokenizing included, in this process (a continued run: since it continued)
     rows_per_second: float
     mean_batch_seconds: float
     p95_batch_seconds: float
     batches: int
 
 
+@dataclass(frozen=True)
+class WorstRow:
+    row: int  # 0-based data row of the table
+    input: str  # shortened to INPUT_CHARS
+    reference: str
+    prediction: str
+    score: float | None
+
+
 @dataclass
 class ModelResult:
-    """One model over the table: predictions per table row (None where it did not get to), and scores."""
+    """One model over the table: counts of rows, metrics, and its worst rows (the predictions are in
+    predictions.csv)."""
 
     model: str
     status: str  # complete, running, cancelled, failed, not_run
     error: str | None
-    predictions: list[str | None]
-    scores: list[float | None]  # per row: confidence, answer F1, chrF or perplexity (see task.score_name)
-    row_status: list[str]
     metrics: Any  # ClassificationMetrics, QAMetrics, TranslationMetrics, GenerationMetrics; None without rows
     timing: Timing
     unknown_labels: dict[str, int]  # reference labels the model does not know -> how many rows
-    worst: list[int]  # table rows, worst first
-
-    @property
-    def rows_done(self) -> int:
-        return self.row_status.count(DONE)
+    worst: list[WorstRow]  # worst first
+    rows_done: int
+    rows_not_finished: int  # rows it has not done (yet, or ever: cancelled, failed), skipped rows not counted
 
 
 @dataclass
 class EvaluationResult:
     task: str
-    table: Table
+    table: Table | TableFile  # name, columns, rows and blank lines of the file; its rows are not kept
     columns: dict[str, str | None]
     models: list[ModelResult]
+    rows_skipped: int  # rows with an empty required cell, left out for every model
+    folder: Path  # holds predictions.csv, metrics.json and state.json
 
     @property
     def finished(self) -> bool:
         return all(model.status == COMPLETE for model in self.models)
+
+    @property
+    def predictions_path(self) -> Path:
+        return RunFolder(self.folder).predictions
 
 
 @dataclass(frozen=True)
 class GenerationMetrics:
     perplexity: float
     tokens: int
+
+
+# --- what a model's finished rows add up to ------------------------------------------------------
+
+class Tally:
+    """The part of the metrics each row adds, as counts and sums: a few numbers per class or metric
+    whatever the number of rows, saved whole in the state so a continued run ends where one run would."""
+
+    def add(self, references: list[Any], predictions: list[str], results: list[Any]) -> list[float | None]:
+        """Count these rows in (in table order); returns their per-row scores."""
+        raise NotImplementedError
+
+    def badness(self, reference: Any, prediction: str, score: float | None) -> float | None:
+        """How bad a row is, for the worst rows (higher is worse); None when it is not a bad row at all."""
+        raise NotImplementedError
+
+    def metrics(self, bootstrap: int) -> Any:
+        raise NotImplementedError
+
+    def unknown_labels(self) -> dict[str, int]:
+        return {}
+
+    def state(self) -> dict:
+        return dict(vars(self))
+
+    def restore(self, state: dict) -> None:
+        vars(self).update(state)
+
+
+class ClassificationTally(Tally):
+    """How many rows have each (reference as written, prediction) pair; references are matched to the
+    model's labels at the end, when every prediction is known."""
+
+    def __init__(self, labels: list[str] | None) -> None:
+        self.labels = labels
+        self.pairs: Counter[tuple[str, str]] = Counter()
+
+    def add(self, references, predictions, results):
+        self.pairs.update(zip((reference.strip() for reference in references), predictions))
+        return [result.score for result in results]
+
+    def badness(self, reference, prediction, score):
+        gold = match_label(reference, self.labels) if self.labels else reference.strip()
+        wrong = gold is not None and gold.casefold() != prediction.casefold()
+        return (score or 0.0) if wrong else None
+
+    def _matched(self) -> tuple[list[str], dict[str, str | None]]:
+        names = self.labels or sorted({prediction for _, prediction in self.pairs})
+        return names, {reference: match_label(reference, names) for reference, _ in self.pairs}
+
+    def metrics(self, bootstrap):
+        names, matched = self._matched()
+        counts = Counter()
+        for (reference, prediction), count in self.pairs.items():
+            if matched[reference] is not None:
+                counts[matched[reference], prediction] += count
+        if not counts:
+            return None
+        present = {label for pair in counts for label in pair}
+        return scoring.metrics_from_counts(counts, [label for label in names if label in present], bootstrap)
+
+    def unknown_labels(self):
+        _, matched = self._matched()
+        unknown = Counter()
+        for (reference, _), count in self.pairs.items():
+            if matched[reference] is None:
+                unknown[reference] += count
+        return dict(unknown)
+
+    def state(self):
+        return {"pairs": [[reference, prediction, count] for (reference, prediction), count in self.pairs.items()]}
+
+    def restore(self, state):
+        self.pairs = Counter({(reference, prediction): count for reference, prediction, count in state["pairs"]})
+
+
+class QATally(Tally):
+    def __init__(self) -> None:
+        self.rows, self.exact_match, self.f1 = 0, 0.0, 0.0
+
+    def add(self, references, predictions, results):
+        per_row = [scoring.qa_score(prediction, answers) for prediction, answers in zip(predictions, references)]
+        self.rows += len(per_row)
+        self.exact_match += math.fsum(row.exact_match for row in per_row)
+        self.f1 += math.fsum(row.f1 for row in per_row)
+        return [row.f1 for row in per_row]
+
+    def badness(self, reference, prediction, score):
+        return 1 - score if score < 1 else None
+
+    def metrics(self, bootstrap):
+        return scoring.QAMetrics(self.exact_match / self.rows, self.f1 / self.rows) if self.rows else None
+
+
+class TranslationTally(Tally):
+    def __init__(self) -> None:
+        self.statistics = scoring.TranslationStatistics()
+
+    def add(self, references, predictions, results):
+        return self.statistics.add(references, predictions)
+
+    def badness(self, reference, prediction, score):
+        return -score
+
+    def metrics(self, bootstrap):
+        return self.statistics.metrics() if self.statistics.sums else None
+
+    def state(self):
+        return vars(self.statistics)
+
+    def restore(self, state):
+        self.statistics = scoring.TranslationStatistics(**state)
+
+
+class GenerationTally(Tally):
+    def __init__(self) -> None:
+        self.log_likelihood, self.tokens = 0.0, 0
+
+    def add(self, references, predictions, results):
+        for result in results:
+            self.log_likelihood += result.total
+            self.tokens += len(result.logprobs)
+        return [row_perplexity(result) for result in results]
+
+    def badness(self, reference, prediction, score):
+        return score
+
+    def metrics(self, bootstrap):
+        return GenerationMetrics(math.exp(-self.log_likelihood / self.tokens), self.tokens) if self.tokens else None
+
+
+class WorstRows:
+    """The `size` worst rows seen so far, in a heap: memory bounded however many rows go by. Ties go to
+    the earlier row."""
+
+    def __init__(self, size: int = WORST_ROWS) -> None:
+        self.size = size
+        self.heap: list[tuple[float, int, WorstRow]] = []  # (badness, -row, the row): the least bad on top
+
+    def offer(self, badness: float | None, row: int, describe: Callable[[], WorstRow]) -> None:
+        """Keep the row if it is among the worst; `describe` builds its shown cells only then."""
+        if badness is None:
+            return
+        key = (badness, -row)
+        if len(self.heap) < self.size:
+            heapq.heappush(self.heap, (*key, describe()))
+        elif key > self.heap[0][:2]:
+            heapq.heapreplace(self.heap, (*key, describe()))
+
+    def rows(self) -> list[WorstRow]:
+        return [entry[2] for entry in sorted(self.heap, key=lambda entry: entry[:2], reverse=True)]
+
+    def state(self) -> list:
+        return [[badness, -minus_row, vars(row)] for badness, minus_row, row in self.heap]
+
+    def restore(self, state: list) -> None:
+        self.heap = [(badness, -row, WorstRow(**cells)) for badness, row, cells in state]
+        heapq.heapify(self.heap)
 
 
 # --- one class per task: what the recipe needs to know ------------------------------------------
@@ -122,10 +297,16 @@ class TaskEvaluation:
     kind = ""  # what loading.get_model loads
     score_name = ""  # what the per-row score is
     optional_roles: tuple[str, ...] = ()  # roles whose cell may be empty
+    reads_labels_first = False  # whether its models need every label of the file before the first row
 
     @property
     def roles(self) -> tuple[str, ...]:
         return ROLES[self.name]
+
+    @property
+    def shown_roles(self) -> tuple[str, ...]:
+        """The cells the worst-rows table shows: the input, then the reference (if the task has one)."""
+        return self.roles
 
     def input_of(self, cells: dict[str, str]) -> Any:
         return cells["text"]
@@ -133,16 +314,14 @@ class TaskEvaluation:
     def reference_of(self, cells: dict[str, str]) -> Any:
         return cells.get("label")
 
-    def predictor(self, loaded, entry, rows: Rows, budget: int | None) -> Predictor:
+    def predictor(self, loaded, entry, file_labels: list[str], budget: int | None) -> Predictor:
         raise NotImplementedError
 
     def prediction_of(self, result: Any) -> tuple[str, float | None]:
         """The prediction cell and the per-row score of one model result."""
         raise NotImplementedError
 
-    def score(self, references: list[Any], predictions: list[str], results: list[Any], predictor: Predictor,
-              bootstrap: int) -> tuple[Any, list[float | None], dict[str, int], list[int]]:
-        """(metrics, per-row scores, unknown labels, positions in the given lists worst first)."""
+    def tally(self, predictor: Predictor) -> Tally:
         raise NotImplementedError
 
 
@@ -160,7 +339,7 @@ def match_label(reference: str, labels: list[str]) -> str | None:
 class ClassificationEvaluation(TaskEvaluation):
     name, registry_task, kind, score_name = "classification", "classification", "sequence-classification", "score"
 
-    def predictor(self, loaded, entry, rows, budget):
+    def predictor(self, loaded, entry, file_labels, budget):
         from ..tasks.classification import encode, iter_classify, label_names
 
         return Predictor(entry.name, lambda texts: iter_classify(loaded, encode(loaded, texts), budget),
@@ -169,18 +348,8 @@ class ClassificationEvaluation(TaskEvaluation):
     def prediction_of(self, result):
         return result.label, result.score
 
-    def score(self, references, predictions, results, predictor, bootstrap):
-        names = predictor.labels or sorted(set(predictions))
-        matched = [match_label(reference, names) for reference in references]
-        unknown = Counter(reference.strip() for reference, label in zip(references, matched) if label is None)
-        known = [i for i, label in enumerate(matched) if label is not None]
-        gold, guessed = [matched[i] for i in known], [predictions[i] for i in known]
-        present = set(gold) | set(guessed)
-        labels = [label for label in names if label in present]
-        metrics = scoring.classification_metrics(gold, guessed, labels, bootstrap) if known else None
-        scores = [self.prediction_of(result)[1] for result in results]
-        wrong = [i for i in known if matched[i] != predictions[i]]
-        return metrics, scores, dict(unknown), sorted(wrong, key=lambda i: -(scores[i] or 0))
+    def tally(self, predictor):
+        return ClassificationTally(predictor.labels)
 
 
 class SentimentEvaluation(ClassificationEvaluation):
@@ -191,16 +360,17 @@ class ZeroShotEvaluation(ClassificationEvaluation):
     """Classification with an NLI model whose candidate labels are the labels found in the file."""
 
     name, registry_task = "zero-shot", "classification"
+    reads_labels_first = True
 
-    def predictor(self, loaded, entry, rows, budget):
+    def predictor(self, loaded, entry, file_labels, budget):
         from ..tasks.classification import iter_zero_shot, parse_labels
 
-        labels = parse_labels(candidate_labels(rows.references), multi_label=False)
+        labels = parse_labels(file_labels, multi_label=False)
         return Predictor(entry.name, lambda texts: iter_zero_shot(loaded, texts, labels, budget=budget),
                          labels=labels, device=loaded.placement)
 
 
-def candidate_labels(references: list[str]) -> list[str]:
+def candidate_labels(references: Iterable[str]) -> list[str]:
     """Each distinct label of a file once (ignoring case), as first written, in order of first appearance."""
     seen: dict[str, str] = {}
     for label in references:
@@ -211,6 +381,7 @@ def candidate_labels(references: list[str]) -> list[str]:
 class QAEvaluation(TaskEvaluation):
     name, registry_task, kind, score_name = "qa", "qa", "question-answering", "f1"
     optional_roles = ("answer",)  # an empty answer cell: the context has no answer
+    shown_roles = ("question", "answer")
 
     def input_of(self, cells):
         return cells["question"], cells["context"]
@@ -218,7 +389,7 @@ class QAEvaluation(TaskEvaluation):
     def reference_of(self, cells):
         return answers_in(cells["answer"])
 
-    def predictor(self, loaded, entry, rows, budget):
+    def predictor(self, loaded, entry, file_labels, budget):
         from ..tasks.qa import QASettings, iter_answer
 
         settings = QASettings(allow_no_answer=bool(entry.option("no_answer")))
@@ -228,11 +399,8 @@ class QAEvaluation(TaskEvaluation):
     def prediction_of(self, result):
         return result[0].text, result[0].score
 
-    def score(self, references, predictions, results, predictor, bootstrap):
-        per_row = [scoring.qa_score(prediction, answers) for prediction, answers in zip(predictions, references)]
-        f1 = [row.f1 for row in per_row]
-        metrics = scoring.qa_metrics(per_row) if per_row else None
-        return metrics, f1, {}, sorted((i for i in range(len(f1)) if f1[i] < 1), key=lambda i: f1[i])
+    def tally(self, predictor):
+        return QATally()
 
 
 class TranslationEvaluation(TaskEvaluation):
@@ -244,7 +412,7 @@ class TranslationEvaluation(TaskEvaluation):
     def reference_of(self, cells):
         return cells["reference"]
 
-    def predictor(self, loaded, entry, rows, budget):
+    def predictor(self, loaded, entry, file_labels, budget):
         from ..tasks.translation import TranslationSettings
 
         settings = TranslationSettings(source_lang=entry.option("source_lang"), target_lang=entry.option("target_lang"))
@@ -254,10 +422,8 @@ class TranslationEvaluation(TaskEvaluation):
     def prediction_of(self, result):
         return result, None
 
-    def score(self, references, predictions, results, predictor, bootstrap):
-        metrics = scoring.translation_metrics(references, predictions) if predictions else None
-        chrf = [scoring.sentence_chrf(p, r) for p, r in zip(predictions, references)]
-        return metrics, chrf, {}, sorted(range(len(chrf)), key=lambda i: chrf[i])
+    def tally(self, predictor):
+        return TranslationTally()
 
 
 def iter_translate_rows(loaded, texts: list[str], settings, budget: int | None) -> Iterator[tuple[list[int], list[str]]]:
@@ -291,7 +457,7 @@ class GenerationEvaluation(TaskEvaluation):
     def reference_of(self, cells):
         return None
 
-    def predictor(self, loaded, entry, rows, budget):
+    def predictor(self, loaded, entry, file_labels, budget):
         from ..tasks.generation import iter_token_logprobs
 
         return Predictor(entry.name, lambda texts: iter_token_logprobs(loaded, texts, budget),
@@ -301,14 +467,8 @@ class GenerationEvaluation(TaskEvaluation):
         value = row_perplexity(result)
         return ("" if value is None else f"{value:.4f}"), value
 
-    def score(self, references, predictions, results, predictor, bootstrap):
-        from ..tasks.generation import perplexity
-
-        tokens = sum(len(result.logprobs) for result in results)
-        metrics = GenerationMetrics(perplexity(results), tokens) if tokens else None
-        per_row = [row_perplexity(result) for result in results]
-        measured = [i for i, value in enumerate(per_row) if value is not None]
-        return metrics, per_row, {}, sorted(measured, key=lambda i: -per_row[i])
+    def tally(self, predictor):
+        return GenerationTally()
 
 
 def row_perplexity(result) -> float | None:
@@ -332,34 +492,32 @@ def task_named(name: str) -> TaskEvaluation:
 
 # --- the recipe --------------------------------------------------------------------------------
 
-def prepare_data(task: TaskEvaluation, table: Table, columns: dict[str, str | None]) -> Rows:
-    """Check that every role has a column of the file; rows with an empty required cell are skipped."""
-    available = list(table.frame.columns)
+@dataclass
+class Window:
+    """Consecutive rows of the table as one model call sees them: the rows whose cells the task needs."""
+
+    start: int  # table row of the first row
+    cells: list[list[str]]  # every row of the window as read, for predictions.csv
+    rows: list[int] = field(default_factory=list)  # window row of each input
+    inputs: list[Any] = field(default_factory=list)  # what the model reads: a text, (question, context)...
+    references: list[Any] = field(default_factory=list)  # a label, accepted answers, a translation; None
+    skipped: set[int] = field(default_factory=set)  # window rows with an empty required cell
+
+
+def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int]:
+    """Every role of the task has a column of the file; returns their positions, in role order."""
     for role in task.roles:
         column = columns.get(role)
         if not column:
             raise InputError("missing_column", "Choose the {role} column (the file has: {columns}).", role=role,
-                             columns=", ".join(available))
-        if column not in available:
+                             columns=", ".join(table.columns))
+        if column not in table.columns:
             raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
-                             name=table.source_name, column=column, columns=", ".join(available))
-    rows = Rows([], [], [])
-    for position, record in enumerate(table.frame[[columns[role] for role in task.roles]].itertuples(index=False)):
-        cells = dict(zip(task.roles, (str(value).strip() for value in record)))
-        empty = [role for role in task.roles if not cells[role] and role not in task.optional_roles]
-        if empty:
-            rows.skipped[position] = f"empty_{empty[0]}"
-            continue
-        rows.positions.append(position)
-        rows.inputs.append(task.input_of(cells))
-        rows.references.append(task.reference_of(cells))
-    if not rows.positions:
-        raise InputError("nothing_to_evaluate", "No row of '{name}' has all of: {columns}.", name=table.source_name,
-                         columns=", ".join(columns[role] for role in task.roles))
-    return rows
+                             name=table.source_name, column=column, columns=", ".join(table.columns))
+    return [table.columns.index(columns[role]) for role in task.roles]
 
 
-def prepare_models(task: TaskEvaluation, models: list[Predictor | str], rows: Rows, registry=None,
+def prepare_models(task: TaskEvaluation, models: list[Predictor | str], file_labels: list[str], registry=None,
                    budget: int | None = None, batch_size: int | None = None) -> list[Predictor]:
     """Load every model before running any, so an unknown model fails at once rather than after the first.
 
@@ -372,7 +530,7 @@ def prepare_models(task: TaskEvaluation, models: list[Predictor | str], rows: Ro
     for model in models:
         if not isinstance(model, Predictor):
             entry = registry.resolve(task.registry_task, model)
-            model = task.predictor(get_model(entry, task.kind), entry, rows, budget)
+            model = task.predictor(get_model(entry, task.kind), entry, file_labels, budget)
         predictors.append(capped(model, batch_size) if batch_size else model)
     return predictors
 
@@ -391,41 +549,153 @@ def capped(predictor: Predictor, max_rows: int) -> Predictor:
 
 @dataclass
 class _Outcome:
-    """What calling one model has produced so far."""
+    """What calling one model has produced so far: the tally of the saved windows, and the results of the
+    window under way."""
 
     predictor: Predictor
+    tally: Tally
+    worst: WorstRows = field(default_factory=WorstRows)
     status: str = NOT_RUN
     error: str | None = None
-    results: dict[int, Any] = field(default_factory=dict)  # input index -> model result
-    batch_seconds: list[float] = field(default_factory=list)
+    rows_done: int = 0
+    rows_before: int = 0  # done by the earlier processes of a continued run, which timing leaves out
+    results: dict[int, Any] = field(default_factory=dict)  # input of the current window -> model result
+    batch_seconds: array = field(default_factory=lambda: array("d"))
     seconds: float = 0.0
+
+    def state(self) -> dict:
+        return {"status": self.status, "error": self.error, "rows_done": self.rows_done,
+                "tally": self.tally.state(), "worst": self.worst.state()}
+
+    def restore(self, state: dict) -> None:
+        self.status = state["status"] if state["status"] in (FAILED, COMPLETE) else NOT_RUN
+        self.error, self.rows_done = state["error"], state["rows_done"]
+        self.rows_before = self.rows_done
+        self.tally.restore(state["tally"])
+        self.worst.restore(state["worst"])
 
 
 class Evaluation:
-    """One run: a task, a table, its column mapping and the models; step through it or call run()."""
+    """One run: a task, a table, its column mapping and the models, writing into `folder`; step through it
+    (steps, then finish) or call evaluate(). With resume=True it continues the run stopped in `folder`."""
 
-    def __init__(self, task: str, table: Table, columns: dict[str, str | None], models: list[Predictor | str],
-                 registry=None, budget: int | None = None, batch_size: int | None = None) -> None:
+    def __init__(self, task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
+                 models: list[Predictor | str], folder: str | Path, registry=None, budget: int | None = None,
+                 batch_size: int | None = None, resume: bool = False, window: int = WINDOW_ROWS) -> None:
         self.task = task_named(task)
-        self.table, self.columns = table, columns
-        self.rows = prepare_data(self.task, table, columns)
-        self.outcomes = [_Outcome(p) for p in prepare_models(self.task, models, self.rows, registry, budget,
-                                                              batch_size)]
+        self.table = table if isinstance(table, (Table, TableFile)) else open_table(table)
+        self.columns, self.window = columns, window
+        self.role_columns = check_columns(self.task, self.table, columns)
+        self.store = RunFolder(folder)
+        self.identity = {"version": STATE_VERSION, "file": self.table.fingerprint(), "rows": self.table.rows,
+                         "task": self.task.name, "columns": [columns[role] for role in self.task.roles],
+                         "models": [m.name if isinstance(m, Predictor) else m for m in models],
+                         "window": window, "batch_size": batch_size, "budget": budget}
+        saved = self._saved_state() if resume else None
+        if saved is None:
+            self._check_something_to_evaluate()
+        labels = candidate_labels(self._column_cells("label")) if self.task.reads_labels_first else []
+        self.outcomes = [_Outcome(p, self.task.tally(p))
+                         for p in prepare_models(self.task, models, labels, registry, budget, batch_size)]
+        self.next_row, self.rows_skipped, self.current = 0, 0, None
+        if saved is None:
+            self.store.start(self._header())
+            self._commit(finished=False)
+        else:
+            self.store.continue_from(saved)
+            self.next_row, self.rows_skipped = saved["next_row"], saved["rows_skipped"]
+            for outcome, state in zip(self.outcomes, saved["models"]):
+                outcome.restore(state)
+
+    # --- setting up
+
+    def _saved_state(self) -> dict:
+        saved = self.store.saved_state()
+        if saved is None:
+            raise InputError("nothing_to_resume", "There is no stopped run to continue in '{folder}'.",
+                             folder=str(self.store.folder))
+        different = [key for key, value in self.identity.items() if saved.get("identity", {}).get(key) != value]
+        if different:
+            raise InputError("resume_mismatch", "The run in '{folder}' was started with another {what}; run without "
+                             "resuming to start over.", folder=str(self.store.folder), what=", ".join(different))
+        return saved
+
+    def _role_cells(self, chunk: Chunk) -> Iterator[dict[str, str]]:
+        for row in chunk.rows:
+            yield {role: row[column].strip() for role, column in zip(self.task.roles, self.role_columns)}
+
+    def _column_cells(self, role: str) -> Iterator[str]:
+        """One role's cell of every row that is evaluated, in a pass over the whole table."""
+        for chunk in self.table.chunks():
+            for cells in self._role_cells(chunk):
+                if self._evaluable(cells):
+                    yield cells[role]
+
+    def _evaluable(self, cells: dict[str, str]) -> bool:
+        return all(cells[role] or role in self.task.optional_roles for role in self.task.roles)
+
+    def _check_something_to_evaluate(self) -> None:
+        """Stop at the first row that has every cell it needs (usually the first row); refuse when none has."""
+        if not any(self._evaluable(cells) for chunk in self.table.chunks() for cells in self._role_cells(chunk)):
+            raise InputError("nothing_to_evaluate", "No row of '{name}' has all of: {columns}.",
+                             name=self.table.source_name, columns=", ".join(self.identity["columns"]))
+
+    def _header(self) -> list[str]:
+        """The file's columns, then per model its prediction, score and row status; `prediction` is the first
+        model's, and with several models each also gets `prediction [model]`."""
+        header = list(self.table.columns)
+        several = len(self.outcomes) > 1
+        for index, outcome in enumerate(self.outcomes):
+            suffix = f" [{outcome.predictor.name}]" if several else ""
+            header += ["prediction"] if index == 0 else []
+            header += [f"prediction{suffix}"] if several else []
+            header += [f"{self.task.score_name}{suffix}"] if self._writes_score else []
+            header.append(f"status{suffix}")
+        return header
+
+    @property
+    def _writes_score(self) -> bool:
+        return self.task.score_name not in ("", "perplexity")  # a perplexity is the prediction itself
+
+    def _window(self, chunk: Chunk) -> Window:
+        window = Window(chunk.start, chunk.rows)
+        for row, cells in enumerate(self._role_cells(chunk)):
+            if not self._evaluable(cells):
+                window.skipped.add(row)
+                continue
+            window.rows.append(row)
+            window.inputs.append(self.task.input_of(cells))
+            window.references.append(self.task.reference_of(cells))
+        return window
+
+    # --- running
 
     def steps(self) -> Iterator[Progress]:
-        """Call each model in turn, yielding progress after every batch; stop iterating to cancel."""
-        total, done, started = len(self.rows.inputs) * len(self.outcomes), 0, time.perf_counter()
+        """Run the models window by window, yielding progress after every batch; stop iterating to cancel."""
+        total = (self.table.rows - self.next_row) * len(self.outcomes)
+        done, started = 0, time.perf_counter()
+        for chunk in self.table.chunks(self.window, self.next_row):
+            self.current = window = self._window(chunk)
+            done += len(window.skipped) * len(self.outcomes)
+            for outcome in self.outcomes:
+                if outcome.status != FAILED:
+                    outcome.status = RUNNING
+                    for rows_in_batch in self.call_model(outcome, window):
+                        done += rows_in_batch
+                        yield Progress(outcome.predictor.name, done, total, time.perf_counter() - started)
+                done += len(window.inputs) - len(outcome.results)  # a failed model's rows count as passed
+            self._fold(window)
+            self._commit(finished=False)
         for outcome in self.outcomes:
-            outcome.status = RUNNING
-            for rows_in_batch in self.call_model(outcome):
-                done += rows_in_batch
-                yield Progress(outcome.predictor.name, done, total, time.perf_counter() - started)
-            done += len(self.rows.inputs) - len(outcome.results)  # a failed model's rows count as passed
+            if outcome.status in (RUNNING, NOT_RUN):
+                outcome.status = COMPLETE
+        self._commit(finished=True)
 
-    def call_model(self, outcome: _Outcome) -> Iterator[int]:
-        """Run one model batch by batch, timing each; a failure keeps the rows that finished."""
+    def call_model(self, outcome: _Outcome, window: Window) -> Iterator[int]:
+        """Run one model over a window batch by batch, timing each; a failure keeps the rows that finished."""
+        outcome.results = {}
         clock = time.perf_counter()
-        batches = iter(outcome.predictor.run(self.rows.inputs))
+        batches = iter(outcome.predictor.run(window.inputs))
         try:
             while True:
                 started = time.perf_counter()
@@ -433,10 +703,8 @@ class Evaluation:
                 if batch is None:
                     break
                 outcome.batch_seconds.append(time.perf_counter() - started)
-                outcome.seconds = time.perf_counter() - clock
                 outcome.results.update(zip(*batch))
                 yield len(batch[0])
-            outcome.status = COMPLETE
         except GeneratorExit:
             outcome.status = CANCELLED
             raise
@@ -445,39 +713,95 @@ class Evaluation:
         except Exception as error:  # noqa: BLE001 - keep what finished, say what failed
             outcome.status, outcome.error = FAILED, f"{type(error).__name__}: {error}"
         finally:
-            outcome.seconds = time.perf_counter() - clock
+            outcome.seconds += time.perf_counter() - clock
             getattr(batches, "close", lambda: None)()
 
-    def cancel(self) -> None:
-        """Mark whatever has not finished as cancelled (the caller has stopped iterating steps())."""
+    def _fold(self, window: Window) -> None:
+        """Add the window's results to each model's tally and worst rows, and its rows to predictions.csv."""
+        columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, status
+        for outcome in self.outcomes:
+            columns.append(self._fold_model(outcome, outcome.tally, outcome.worst, window))
+            outcome.rows_done += len(outcome.results)
+            outcome.results = {}
+        self.rows_skipped += len(window.skipped)
+        several = len(self.outcomes) > 1
+        rows = []
+        for row, cells in enumerate(window.cells):
+            out = list(cells)
+            for index, model_columns in enumerate(columns):
+                prediction, score, status = model_columns[row]
+                out += [prediction] if index == 0 else []
+                out += [prediction] if several else []
+                out += [score] if self._writes_score else []
+                out.append(status)
+            rows.append(out)
+        self.store.append(rows)
+        self.next_row = window.start + len(window.cells)
+        self.current = None
+
+    def _fold_model(self, outcome: _Outcome, tally: Tally, worst: WorstRows, window: Window) -> list[list[Any]]:
+        """Count one model's finished rows of the window into `tally` and `worst`; its three cells per row."""
+        finished = sorted(outcome.results)
+        results = [outcome.results[i] for i in finished]
+        predictions = [self.task.prediction_of(result)[0] for result in results]
+        references = [window.references[i] for i in finished]
+        scores = tally.add(references, predictions, results) if finished else []
+        cells = [["", "", SKIPPED if row in window.skipped else NOT_FINISHED] for row in range(len(window.cells))]
+        for index, prediction, reference, score in zip(finished, predictions, references, scores):
+            row = window.rows[index]
+            cells[row] = [prediction, "" if score is None else round(score, 4), DONE]
+            worst.offer(tally.badness(reference, prediction, score), window.start + row,
+                        lambda: self._worst_row(window, row, prediction, score))
+        return cells
+
+    def _worst_row(self, window: Window, row: int, prediction: str, score: float | None) -> WorstRow:
+        shown = [window.cells[row][self.table.columns.index(self.columns[role])] for role in self.task.shown_roles]
+        text = " | ".join(shown[:-1] if len(shown) > 1 else shown)
+        reference = shown[-1] if len(shown) > 1 else ""
+        shorten = (lambda s: s if len(s) <= INPUT_CHARS else s[:INPUT_CHARS - 1] + "…")
+        return WorstRow(window.start + row, shorten(text), shorten(reference), prediction,
+                        None if score is None else round(score, 4))
+
+    def _commit(self, finished: bool) -> None:
+        self.store.commit({"identity": self.identity, "next_row": self.next_row, "rows_skipped": self.rows_skipped,
+                           "finished": finished, "models": [outcome.state() for outcome in self.outcomes]})
+
+    def finish(self) -> None:
+        """After steps() ran out or was stopped: write the rows of a stopped run that did not finish, so
+        predictions.csv lists every row (state.json still counts only whole windows: a continued run
+        redoes the window that was under way)."""
+        stopped = any(outcome.status in (RUNNING, NOT_RUN, CANCELLED) for outcome in self.outcomes)
+        if not stopped:
+            return
         for outcome in self.outcomes:
             if outcome.status in (RUNNING, NOT_RUN):
                 outcome.status = CANCELLED
+        if self.current is not None:
+            self._fold(self.current)
+        for chunk in self.table.chunks(self.window, self.next_row):
+            self._fold(Window(chunk.start, chunk.rows, skipped={
+                row for row, cells in enumerate(self._role_cells(chunk)) if not self._evaluable(cells)}))
 
     def result(self, bootstrap: int = 1000) -> EvaluationResult:
-        """The results so far: complete after steps() ran out, partial when called before."""
+        """The results so far: complete after steps() ran out, partial (the window under way included) before."""
         return EvaluationResult(self.task.name, self.table, self.columns,
-                                [self.compute_metrics(outcome, bootstrap) for outcome in self.outcomes])
+                                [self._model_result(outcome, bootstrap) for outcome in self.outcomes],
+                                self._rows_skipped(), self.store.folder)
 
-    def compute_metrics(self, outcome: _Outcome, bootstrap: int) -> ModelResult:
-        """Score the rows this model finished; the rest of the table is reported as skipped or not finished."""
-        finished = sorted(outcome.results)
-        results = [outcome.results[i] for i in finished]
-        cells = [self.task.prediction_of(result) for result in results]
-        predictions = [prediction for prediction, _ in cells]
-        references = [self.rows.references[i] for i in finished]
-        metrics, scores, unknown, worst = (self.task.score(references, predictions, results, outcome.predictor,
-                                                           bootstrap) if finished else (None, [], {}, []))
-        count = len(self.table.frame)
-        row_predictions: list[str | None] = [None] * count
-        row_scores: list[float | None] = [None] * count
-        row_status = [SKIPPED if position in self.rows.skipped else NOT_FINISHED for position in range(count)]
-        for index, prediction, row_score in zip(finished, predictions, scores):
-            position = self.rows.positions[index]
-            row_predictions[position], row_scores[position], row_status[position] = prediction, row_score, DONE
-        return ModelResult(outcome.predictor.name, outcome.status, outcome.error, row_predictions, row_scores,
-                           row_status, metrics, self._timing(outcome, len(finished)), unknown,
-                           [self.rows.positions[finished[i]] for i in worst[:WORST_ROWS]])
+    def _model_result(self, outcome: _Outcome, bootstrap: int) -> ModelResult:
+        tally, worst, done = outcome.tally, outcome.worst, outcome.rows_done
+        if self.current is not None and outcome.results:
+            tally, worst = copy.deepcopy(tally), copy.deepcopy(worst)
+            self._fold_model(outcome, tally, worst, self.current)
+            done += len(outcome.results)
+        not_finished = self.table.rows - self._rows_skipped() - done
+        return ModelResult(outcome.predictor.name, outcome.status, outcome.error, tally.metrics(bootstrap),
+                           self._timing(outcome, done - outcome.rows_before), tally.unknown_labels(), worst.rows(),
+                           done, not_finished)
+
+    def _rows_skipped(self) -> int:
+        """Rows skipped so far, in the windows read (the window under way included)."""
+        return self.rows_skipped + (len(self.current.skipped) if self.current else 0)
 
     @staticmethod
     def _timing(outcome: _Outcome, rows: int) -> Timing:
@@ -489,17 +813,20 @@ class Evaluation:
                       float(np.mean(latencies)), float(np.percentile(latencies, 95)), len(outcome.batch_seconds))
 
 
-def evaluate(task: str, table: Table, columns: dict[str, str | None], models: list[Predictor | str], registry=None,
+def evaluate(task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
+             models: list[Predictor | str], folder: str | Path, registry=None,
              on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
-             budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000) -> EvaluationResult:
-    """Evaluate models on a table; setting `cancel` stops after the current batch and keeps what finished."""
-    run = Evaluation(task, table, columns, models, registry, budget, batch_size)
+             budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000, resume: bool = False,
+             window: int = WINDOW_ROWS) -> EvaluationResult:
+    """Evaluate models on a table, writing predictions.csv into `folder` as rows finish; setting `cancel`
+    stops after the current batch and keeps what finished."""
+    run = Evaluation(task, table, columns, models, folder, registry, budget, batch_size, resume, window)
     steps = run.steps()
     for progress in steps:
         if on_progress:
             on_progress(progress)
         if cancel is not None and cancel.is_set():
             steps.close()
-            run.cancel()
             break
+    run.finish()
     return run.result(bootstrap)

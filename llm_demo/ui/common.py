@@ -125,16 +125,20 @@ def result_table(label_key: str, header_keys: tuple[str, ...], **options: Any) -
     return ResultTable(gr.Dataframe(label=t(label_key), interactive=False, **options), header_keys)
 
 
-def download_folder() -> Path:
-    """A fresh folder for files a user downloads. Folders older than DOWNLOADS_KEPT_SECONDS go first,
-    so a Space that runs for weeks does not fill its disk with old predictions and zips."""
+def download_folder(name: str | None = None) -> Path:
+    """A folder for files a user downloads: a fresh one, or the one called `name` (kept while it is in use).
+    Folders untouched for DOWNLOADS_KEPT_SECONDS go first, so a Space that runs for weeks does not fill its
+    disk with old predictions and zips."""
     parent = Path(tempfile.gettempdir()) / "llm_demo-downloads"
     parent.mkdir(exist_ok=True)
     cutoff = time.time() - DOWNLOADS_KEPT_SECONDS
     for old in parent.iterdir():
         if old.stat().st_mtime < cutoff:
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=parent))
+    if name is None:
+        return Path(tempfile.mkdtemp(dir=parent))
+    (parent / name).mkdir(exist_ok=True)
+    return parent / name
 
 
 def page_state(default: Any, storage_key: str) -> gr.BrowserState:

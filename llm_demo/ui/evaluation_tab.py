@@ -3,14 +3,18 @@ the metrics, the worst rows and the confusion matrix; download predictions and m
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import gradio as gr
 
+from ..errors import InputError
 from ..evaluation import html_report, report
-from ..evaluation.reading import ROLES, guess_columns, read_table
+from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
 from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
+from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
 from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
@@ -42,14 +46,16 @@ TEXT = {
     "evaluation.role.reference": ("Reference translation column", "参考译文列"),
     "evaluation.run": ("Run evaluation", "开始评测"),
     "evaluation.cancel": ("Cancel (keep finished rows)", "取消（保留已完成的行）"),
+    "evaluation.continue": ("Continue the stopped run", "继续已停止的评测"),
     "evaluation.summary": ("Metrics per model", "各模型指标"),
     "evaluation.per_class": ("Per class", "各类别指标"),
     "evaluation.worst": ("Worst rows", "最差的行"),
     "evaluation.confusion": ("Confusion matrix", "混淆矩阵"),
     "evaluation.downloads": ("Downloads: predictions CSV, metrics JSON and a report to share (HTML, opens offline)",
                              "下载：预测结果 CSV、指标 JSON 和可分享的报告（HTML，离线可打开）"),
-    "evaluation.file_info": ("**{name}**: {rows:,} rows, {columns} columns, {blank} blank lines skipped.",
-                             "**{name}**：{rows:,} 行，{columns} 列，跳过了 {blank} 个空行。"),
+    "evaluation.file_info": ("**{name}**: {columns} columns, {size:.1f} MB. Its first rows are shown below; all "
+                             "of it is read when the evaluation runs.",
+                             "**{name}**：{columns} 列，{size:.1f} MB。下方显示前几行；开始评测时才读取整个文件。"),
     "evaluation.progress": ("{model}: {done:,} of {total:,} rows · {rate:.1f} rows/s · {eta} left",
                             "{model}：已完成 {done:,} / {total:,} 行 · 每秒 {rate:.1f} 行 · 剩余 {eta}"),
     "evaluation.status_done": ("Finished: {rows:,} rows, {models} model(s).", "已完成：{rows:,} 行，{models} 个模型。"),
@@ -79,6 +85,10 @@ ERRORS_ZH = {
     "no_file": "请先上传数据文件。",
     "no_models": "请至少选择一个模型。",
     "bad_batch_size": "--batch-size 至少为 1。",
+    "bad_window": "--window 至少为 1。",
+    "nothing_to_resume": "“{folder}”中没有可继续的已停止评测。",
+    "resume_mismatch": "“{folder}”中的评测是用不同的{what}开始的；请不加续跑选项重新开始。",
+    "nothing_to_continue": "没有用这个文件和这些模型运行后停止的评测可继续；请点击“开始评测”。",
     "no_such_file": "文件“{name}”不存在。",
 }
 TASKS = tuple(ROLES)
@@ -112,13 +122,13 @@ def _column_updates(columns: list[str], task: str) -> list[dict]:
 
 @user_errors
 def preview_file(registry: Registry, path: str | None, task: str, request: gr.Request) -> list:
-    """Read the upload (only read), show its first rows and guess which column is which."""
+    """Read the head of the upload (only read), show its first rows and guess which column is which."""
     if not path:
         return [gr.Dataframe(visible=False), "", [], *_column_updates([], task)]
-    table = read_table(path, registry.settings.max_eval_rows or None)
-    columns = list(table.frame.columns)
-    info = _say(request)("evaluation.file_info", name=table.source_name, rows=len(table.frame),
-                         columns=len(columns), blank=table.blank_lines_skipped)
+    table = read_head(path, PREVIEW_ROWS)
+    columns = table.columns
+    info = _say(request)("evaluation.file_info", name=table.source_name, columns=len(columns),
+                         size=Path(path).stat().st_size / 1e6)
     return [gr.Dataframe(table.frame.head(PREVIEW_ROWS), visible=True), info, columns,
             *_column_updates(columns, task)]
 
@@ -128,34 +138,63 @@ def change_task(registry: Registry, task: str, columns: list[str]) -> list:
     return [gr.update(choices=choices, value=choices[:1]), *_column_updates(columns or [], task)]
 
 
-@user_errors
-def run_evaluation(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
-                   label: str, question: str, context: str, answer: str, source: str, reference: str,
-                   request: gr.Request, progress=gr.Progress()):
-    """Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them."""
-    from ..errors import InputError
+def _evaluation_handler(resume: bool):
+    """The Run (resume=False) and Continue (resume=True) handlers: one signature, which Gradio reads."""
+    @user_errors
+    def handler(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
+                label: str, question: str, context: str, answer: str, source: str, reference: str,
+                request: gr.Request, progress=gr.Progress()):
+        yield from _evaluate(registry, path, task, models,
+                             (text, label, question, context, answer, source, reference), request, progress, resume)
+    return handler
 
+
+# Run the models batch by batch; partial results are shown every few seconds, so Cancel keeps them.
+run_evaluation = _evaluation_handler(resume=False)
+# Finish the stopped run of the same file, columns and models: the rows it did are not run again.
+continue_evaluation = _evaluation_handler(resume=True)
+
+
+def _evaluate(registry: Registry, path: str | None, task: str, models: list[str] | str | None, chosen: tuple,
+              request: gr.Request | None, progress, resume: bool):
     if not path:
         raise InputError("no_file", "Upload a data file first.")
     models = [models] if isinstance(models, str) else [m for m in models or [] if m]
     if not models:
         raise InputError("no_models", "Choose at least one model.")
     say = _say(request)
-    cells = dict(zip(ROLE_ORDER, (text, label, question, context, answer, source, reference)))
-    columns = {role: cells[role] for role in ROLES[task]}
-    table = read_table(path, registry.settings.max_eval_rows or None)
+    columns = {role: cell for role, cell in zip(ROLE_ORDER, chosen) if role in ROLES[task]}
+    table = open_table(path, registry.settings.max_eval_rows or None)
+    folder = _run_folder(table.fingerprint(), task, columns, models)
+    if resume and RunFolder(folder).saved_state() is None:
+        raise InputError("nothing_to_continue", "There is no stopped run of this file with these models to continue; "
+                         "press Run evaluation.")
     with showing_loads(request, progress):
-        run = Evaluation(task, table, columns, models, registry)
-    folder = download_folder()
+        run = Evaluation(task, table, columns, models, folder, registry, resume=resume)
+    steps = run.steps()
     shown = time.monotonic()
-    for step in run.steps():
-        progress((step.done, step.total), desc=_progress_text(step, say))
-        if time.monotonic() - shown > SNAPSHOT_SECONDS:
-            shown = time.monotonic()
-            yield _outputs(run.result(bootstrap=0), folder, say, partial=step)
+    try:
+        for step in steps:
+            progress((step.done, step.total), desc=_progress_text(step, say))
+            if time.monotonic() - shown > SNAPSHOT_SECONDS:
+                shown = time.monotonic()
+                yield _outputs(run.result(bootstrap=0), say, partial=step)
+    except GeneratorExit:  # Cancel: the downloads list every row, the unfinished ones marked
+        steps.close()
+        run.finish()
+        report.write_downloads(run.result())
+        raise
+    run.finish()
     result = run.result()
-    page = html_report.write_report(result, html_report.FileInfo.of(path, result), folder, say, language_of(request))
-    yield _outputs(result, folder, say, page=page)
+    page = html_report.write_report(result, html_report.FileInfo.of(path, result), result.folder, say,
+                                    language_of(request))
+    yield _outputs(result, say, page=page)
+
+
+def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str]) -> Path:
+    """One folder per file, task, columns and models, so Continue finds the run that stopped."""
+    key = hashlib.sha256(json.dumps([fingerprint, task, columns, models]).encode()).hexdigest()[:24]
+    return download_folder(f"evaluation-{key}")
 
 
 def _progress_text(step: Progress, say) -> str:
@@ -164,16 +203,15 @@ def _progress_text(step: Progress, say) -> str:
                rate=step.rows_per_second, eta=eta)
 
 
-def _outputs(result: EvaluationResult, folder: Path, say, partial: Progress | None = None,
-             page: Path | None = None) -> tuple:
+def _outputs(result: EvaluationResult, say, partial: Progress | None = None, page: Path | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix and the downloads (the report page once finished)."""
-    paths = [*report.write_downloads(result, folder), *([page] if page else [])]
+    paths = [*report.write_downloads(result), *([page] if page else [])]
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
             report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths])
 
 
 def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
-    rows = len(result.table.frame)
+    rows = result.table.rows
     if partial is not None:
         lines = [say("evaluation.status_partial", done=partial.done, total=partial.total)]
     else:
@@ -181,9 +219,8 @@ def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
         lines += [say("evaluation.status_incomplete", model=m.model, status=say(f"evaluation.status.{m.status}"),
                       done=m.rows_done, total=rows, error=m.error or "")
                   for m in result.models if m.status != "complete"]
-    skipped = result.models[0].row_status.count("skipped") if result.models else 0
-    if skipped:
-        lines.append(say("evaluation.status_skipped", rows=skipped))
+    if result.rows_skipped:
+        lines.append(say("evaluation.status_skipped", rows=result.rows_skipped))
     lines += [say("evaluation.status_unknown", model=m.model,
                   labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
               for m in result.models if m.unknown_labels]
@@ -221,6 +258,7 @@ def build(registry: Registry) -> list[ResultTable]:
         with gr.Row():
             run_button = gr.Button(t("evaluation.run"), variant="primary")
             cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
+            continue_button = gr.Button(t("evaluation.continue"))
         status = gr.Markdown()
         summary = result_table("evaluation.summary", SUMMARY_HEADERS)
         with gr.Row():
@@ -235,8 +273,11 @@ def build(registry: Registry) -> list[ResultTable]:
     task.change(bind(change_task, registry), [task, columns_state], [models, *roles], api_visibility="private")
     models.focus(lambda current: gr.Dropdown(choices=model_choices(registry, current)), task, models,
                  api_visibility="private", queue=False)  # a model fine-tuned meanwhile shows up
-    running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles],
-                               [status, summary.component, per_class.component, worst.component, plot, downloads],
+    outputs = [status, summary.component, per_class.component, worst.component, plot, downloads]
+    running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles], outputs,
                                api_name="evaluate", concurrency_limit=1, concurrency_id="evaluation")
-    cancel_button.click(None, None, None, cancels=[running], api_visibility="private")
+    continuing = continue_button.click(bind(continue_evaluation, registry), [upload, task, models, *roles], outputs,
+                                       api_name="evaluate_continue", concurrency_limit=1,
+                                       concurrency_id="evaluation")
+    cancel_button.click(None, None, None, cancels=[running, continuing], api_visibility="private")
     return [summary, per_class, worst]

@@ -1,0 +1,91 @@
+"""A run's folder: predictions.csv, appended window by window as rows finish, and state.json, the small
+record from which a stopped run continues (runner.Evaluation decides what goes in it).
+
+The state is written after the rows it counts and replaces the old one whole, so a run stopped at any
+moment, by a kill -9 too, leaves a state that matches a prefix of predictions.csv; continuing cuts off
+whatever was written after that prefix and goes on from the next row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+PREDICTIONS, STATE, METRICS = "predictions.csv", "state.json", "metrics.json"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+
+
+def escape_formula(value: Any) -> Any:
+    """Prefix a quote to cells a spreadsheet would run as a formula (=, +, -, @ ...); others unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class RunFolder:
+    """predictions.csv (UTF-8 with a byte order mark, so Excel reads Chinese) and state.json of one run."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.predictions = self.folder / PREDICTIONS
+        self.state_path = self.folder / STATE
+        self.metrics = self.folder / METRICS
+
+    def saved_state(self) -> dict | None:
+        """The state of the run last stopped or finished here; None when there is none."""
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def start(self, header: list[str]) -> None:
+        """A fresh run: predictions.csv holds only the header; an older run's files go."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in (self.state_path, self.metrics):
+            stale.unlink(missing_ok=True)
+        self.predictions.write_bytes(b"")
+        self._write("\ufeff" + _csv_text([header]))
+
+    def continue_from(self, state: dict) -> None:
+        """Cut predictions.csv back to the rows the state counts (a run killed while writing wrote more)."""
+        size = self.predictions.stat().st_size if self.predictions.exists() else -1
+        if size < state["predictions_bytes"]:
+            raise InputError("resume_mismatch", "'{folder}' does not hold the predictions its state.json counts; "
+                             "run without resuming to start over.", folder=str(self.folder))
+        os.truncate(self.predictions, state["predictions_bytes"])
+
+    def append(self, rows: list[list[Any]]) -> None:
+        """Add rows at the end of predictions.csv in one write, formulas escaped."""
+        self._write(_csv_text([[escape_formula(cell) for cell in row] for row in rows]))
+
+    def commit(self, state: dict) -> None:
+        """Record the state of the rows written so far: after them, on disk, replacing the old state whole."""
+        state["predictions_bytes"] = self.predictions.stat().st_size
+        temporary = self.state_path.with_suffix(".tmp")
+        with temporary.open("w", encoding="utf-8") as file:
+            json.dump(state, file, ensure_ascii=False)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.state_path)
+
+    def _write(self, text: str) -> None:
+        descriptor = os.open(self.predictions, os.O_WRONLY | os.O_APPEND)
+        try:
+            data = memoryview(text.encode("utf-8"))
+            while data:
+                data = data[os.write(descriptor, data):]
+            os.fsync(descriptor)  # the rows are on disk before a state counts them
+        finally:
+            os.close(descriptor)
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
