@@ -62,7 +62,7 @@ def test_cli_report_opens_offline_in_chromium_and_shows_the_accuracy_of_metrics_
 
 def test_evaluation_tab_offers_the_report_in_the_readers_language(app_url, tmp_path):
     chinese = Client(app_url, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    *_, files = chinese.predict(handle_file(str(write_reviews(tmp_path))), "sentiment", ["Tiny BERT sentiment"],
+    _, _, _, _, _, files, *_ = chinese.predict(handle_file(str(write_reviews(tmp_path))), "sentiment", ["Tiny BERT sentiment"],
                                 "text", "label", *[None] * (len(ROLES) - 2), api_name="/evaluate")
     by_name = {Path(path).name: Path(path) for path in files}
     assert sorted(by_name) == ["metrics.json", "predictions.csv", "report.html"]
