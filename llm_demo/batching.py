@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
 from .errors import ModelError
 from .settings import get_settings
+
+if TYPE_CHECKING:
+    from .loading import LoadedModel
 
 CPU_TOKEN_BUDGET = 2048  # on the CPU, batches that stay in cache run fastest (bench/run.py: 1.4x over 8192)
 ACCELERATOR_TOKEN_BUDGET = 16384  # a GPU wants wide batches to stay busy
@@ -90,3 +93,26 @@ def pad(sequences: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> 
         input_ids[row, span] = torch.as_tensor(sequence, dtype=torch.long)
         attention_mask[row, span] = 1
     return input_ids, attention_mask
+
+
+def segment_ids(input_ids: torch.Tensor, sep_id: int | None) -> torch.Tensor:
+    """BERT-style token type ids of (padded) encodings: 0 up to and including the first separator, 1 after it."""
+    if sep_id is None:
+        return torch.zeros_like(input_ids)
+    is_sep = (input_ids == sep_id).long()
+    return ((is_sep.cumsum(-1) - is_sep) > 0).long()
+
+
+def encoder_inputs(loaded: "LoadedModel", batch: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+    """Padded ids and mask on the model's device, plus segment ids where the model was trained with them.
+
+    BERT and ELECTRA read the second text of a pair (a QA context, an NLI hypothesis) through a segment
+    embedding; left at zero, the pair reads as one text. RoBERTa-like models have one segment and
+    DistilBERT none, so they get no token_type_ids.
+    """
+    config, tokenizer = loaded.model.config, loaded.tokenizer
+    input_ids, attention_mask = pad(batch, tokenizer.pad_token_id or 0)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if getattr(config, "type_vocab_size", 0) > 1 and "token_type_ids" in tokenizer.model_input_names:
+        inputs["token_type_ids"] = segment_ids(input_ids, tokenizer.sep_token_id) * attention_mask  # padding: 0
+    return {name: tensor.to(loaded.device) for name, tensor in inputs.items()}

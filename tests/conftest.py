@@ -60,3 +60,35 @@ def client(app_url):
     from gradio_client import Client
 
     return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def twins(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny twins of every default model in assets/models.yaml (tests/twins.py), built once."""
+    from llm_demo.settings import ASSETS_DIR
+    from twins import build_twins
+
+    return build_twins(tmp_path_factory.mktemp("twins"), ASSETS_DIR / "models.yaml")
+
+
+@pytest.fixture(scope="session")
+def twin_registry(twins, tiny):
+    """The default models' names and options, each served by its twin."""
+    from llm_demo.registry import Registry, read_models_file
+    from llm_demo.settings import get_settings
+
+    return Registry(read_models_file(twins.models_file), get_settings())
+
+
+@pytest.fixture(scope="session")
+def twin_client(twin_registry):
+    """The whole app serving the twins under the default models' names, through gradio_client."""
+    from gradio_client import Client
+
+    from llm_demo.ui import build_app, launch_options
+
+    demo = build_app(twin_registry)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                            **launch_options())
+    yield Client(url, verbose=False)
+    demo.close()

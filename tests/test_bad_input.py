@@ -23,7 +23,7 @@ CASES = [
     ("negative temperature",                  "/generate",  ("hi", GPT, "", 16, -1, 0.95, 1.1, None), "less than minimum"),
     ("absurd max new tokens",                 "/generate",  ("hi", GPT, "", 10**6, 0.7, 0.95, 1.1, None), "greater than maximum"),
     ("negative seed",                         "/generate",  ("hi", GPT, "", 16, 0.7, 0.95, 1.1, -5), "less than minimum"),
-    ("prompt longer than the model's window", "/generate",  ("word " * 400, *GEN),              "exceeds this model's window"),
+    ("prompt longer than the model's window", "/generate",  ("word " * 400, *GEN),              "fills this model's window"),
     ("no zero-shot labels",                   "/classify",  ("text", NLI, " , ", False),        "Give the candidate labels"),
     ("one zero-shot label, single-label",     "/classify",  ("text", NLI, "sport", False),      "at least two labels"),
     ("duplicate zero-shot labels",            "/classify",  ("text", NLI, "sport, Sport", False), "given twice"),

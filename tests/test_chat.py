@@ -37,7 +37,13 @@ def test_oldest_turns_are_dropped_and_the_system_prompt_kept_when_the_window_is_
 def test_a_last_message_too_long_for_the_window_is_refused_with_its_size():
     with pytest.raises(ModelError) as caught:
         fit_window([{"role": "user", "content": "w " * 30}], _words, window=20, max_new_tokens=5)
-    assert caught.value.key == "prompt_too_long" and caught.value.params == {"tokens": 30, "new": 5, "window": 20}
+    assert caught.value.key == "prompt_too_long" and caught.value.params == {"tokens": 30, "window": 20}
+
+
+def test_a_last_message_that_leaves_less_room_than_asked_is_kept_for_a_shorter_reply():
+    messages = _turn("a a a", "b b b") + [{"role": "user", "content": "w " * 18}]
+    kept = fit_window(messages, _words, window=20, max_new_tokens=5)
+    assert kept.messages == [messages[-1]] and kept.dropped_turns == 1
 
 
 def test_prepare_counts_with_the_model_chat_template(load):

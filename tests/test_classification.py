@@ -73,7 +73,9 @@ def test_zero_shot_batched_equals_one_by_one(nli):
     labels = ["a", "b", "c"]
     batched = zero_shot(nli, TEXTS, labels, budget=128)
     for text, many in zip(TEXTS, batched):
-        assert many.scores == pytest.approx(zero_shot(nli, [text], labels)[0].scores)
+        one = zero_shot(nli, [text], labels)[0]  # near-equal random scores: compare by label, not by rank
+        assert {s.label: s.score for s in many.scores} == pytest.approx({s.label: s.score for s in one.scores},
+                                                                         abs=1e-6)
 
 
 def test_zero_shot_needs_an_nli_model(classifier):

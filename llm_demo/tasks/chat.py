@@ -73,7 +73,8 @@ def _turns(messages: list[Message]) -> list[list[Message]]:
 
 def fit_window(messages: list[Message], count_tokens: CountTokens, window: int, max_new_tokens: int) -> ChatPrompt:
     """Drop the oldest turns until the conversation plus the reply fits the window; the system prompt and
-    the newest turn always stay (if they alone do not fit, that is the user's to fix)."""
+    the newest turn always stay. If they leave less room than `max_new_tokens`, the reply is cut to what is
+    left (generation caps it); only if they alone fill the window is that the user's to fix."""
     system = [message for message in messages[:1] if message["role"] == "system"]
     turns = _turns(messages[len(system):])
     for dropped in range(len(turns)):
@@ -81,8 +82,10 @@ def fit_window(messages: list[Message], count_tokens: CountTokens, window: int, 
         tokens = count_tokens(kept)
         if tokens + max_new_tokens <= window:
             return ChatPrompt(kept, dropped)
-    raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) plus {new} new tokens exceeds this model's "
-                     "window of {window} tokens.", tokens=tokens, new=max_new_tokens, window=window)
+    if tokens < window:
+        return ChatPrompt(kept, len(turns) - 1)
+    raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) fills this model's window of {window} "
+                     "tokens; shorten it.", tokens=tokens, window=window)
 
 
 def template_counter(loaded: LoadedModel) -> CountTokens:

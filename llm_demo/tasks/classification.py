@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import default_budget, in_input_order, pad, run_in_batches
+from ..batching import default_budget, encoder_inputs, in_input_order, run_in_batches
 from ..errors import InputError, ModelError
 from ..loading import LoadedModel
 
@@ -50,10 +50,8 @@ def encode(loaded: LoadedModel, texts: list[str], pairs: list[str] | None = None
 
 def forward_logits(loaded: LoadedModel, batch: list[list[int]]) -> torch.Tensor:
     """Logits (rows, labels) for already tokenized rows, in float32 on the CPU."""
-    input_ids, attention_mask = pad(batch, loaded.tokenizer.pad_token_id or 0)
     with torch.inference_mode():
-        logits = loaded.model(input_ids=input_ids.to(loaded.device),
-                              attention_mask=attention_mask.to(loaded.device)).logits
+        logits = loaded.model(**encoder_inputs(loaded, batch)).logits
     return logits.float().cpu()
 
 

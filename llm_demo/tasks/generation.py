@@ -7,7 +7,7 @@ import functools
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -74,11 +74,19 @@ def prompt_ids(loaded: LoadedModel, prompt: str, system_prompt: str | None = Non
     return chat_ids(loaded, as_messages(prompt, system_prompt))
 
 
-def _check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> None:
-    window = loaded.token_limit
-    if len(ids) + settings.max_new_tokens > window:
-        raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) plus {new} new tokens exceeds this model's "
-                         "window of {window} tokens.", tokens=len(ids), new=settings.max_new_tokens, window=window)
+def _check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> GenerationSettings:
+    """The settings with max new tokens cut to what the window holds after the prompt; a prompt that
+    leaves no room for even one new token is refused."""
+    allowed = loaded.cap_new_tokens(settings.max_new_tokens, len(ids))
+    if allowed < 1:
+        raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) fills this model's window of {window} "
+                         "tokens; shorten it.", tokens=len(ids), window=loaded.token_limit)
+    return replace(settings, max_new_tokens=allowed)
+
+
+def fit_to_window(loaded: LoadedModel, prompt: str, settings: GenerationSettings) -> GenerationSettings:
+    """The settings a prompt will really run with: the UI compares them to what the user asked, to say so."""
+    return _check_window(loaded, prompt_ids(loaded, prompt, settings.system_prompt), settings)
 
 
 class _StopOnEvent:
@@ -119,7 +127,7 @@ def stream_ids(loaded: LoadedModel, ids: list[int], settings: GenerationSettings
     """Stream a reply to prompt token ids; the one place a streamed generation runs."""
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-    _check_window(loaded, ids, settings)
+    settings = _check_window(loaded, ids, settings)
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
     stop = threading.Event()
     if settings.seed is not None:
@@ -155,8 +163,7 @@ def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettin
     """Complete many prompts at once (left-padded batches), in input order."""
     settings = settings.checked()
     token_ids = [prompt_ids(loaded, prompt, settings.system_prompt) for prompt in prompts]
-    for ids in token_ids:
-        _check_window(loaded, ids, settings)
+    settings = _check_window(loaded, max(token_ids, key=len), settings)  # left-padded batches share one window
     if settings.seed is not None:
         torch.manual_seed(int(settings.seed))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..batching import default_budget, in_input_order, pad, run_in_batches
+from ..batching import default_budget, encoder_inputs, in_input_order, run_in_batches
 from ..errors import InputError
 from ..loading import LoadedModel
 
@@ -116,9 +116,8 @@ def make_windows(loaded: LoadedModel, questions: list[str], contexts: list[str],
 
 
 def _forward(loaded: LoadedModel, batch: list[Window]) -> list[tuple[Window, torch.Tensor, torch.Tensor]]:
-    input_ids, attention_mask = pad([window.input_ids for window in batch], loaded.tokenizer.pad_token_id or 0)
     with torch.inference_mode():
-        output = loaded.model(input_ids=input_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device))
+        output = loaded.model(**encoder_inputs(loaded, [window.input_ids for window in batch]))
     starts, ends = output.start_logits.float().cpu(), output.end_logits.float().cpu()
     return [(window, starts[row, :len(window.input_ids)], ends[row, :len(window.input_ids)])
             for row, window in enumerate(batch)]

@@ -51,7 +51,7 @@ def _language_token(loaded: LoadedModel, code: str) -> int:
 
 
 def _generation_options(loaded: LoadedModel, settings: TranslationSettings) -> dict:
-    options = {"num_beams": settings.num_beams, "max_new_tokens": settings.max_new_tokens}
+    options = {"num_beams": settings.num_beams, "max_new_tokens": loaded.cap_new_tokens(settings.max_new_tokens)}
     if settings.target_lang:
         options["forced_bos_token_id"] = _language_token(loaded, settings.target_lang)
     return options

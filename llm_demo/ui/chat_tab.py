@@ -12,9 +12,9 @@ from ..tasks.chat import (SavedConversation, as_json, as_markdown, conversation,
                           saved_list, store, title_for, without_last_turn)
 from ..tasks.generation import GenerationSettings, stream_chat
 from ..tasks.inputs import clean_text
-from .common import (bind, download_folder, load_picked, model_picker, model_status, on_page_load, page_state, runs_on,
-                     say, user_errors)
-from .generation_tab import GENERATION_CONCURRENCY
+from .common import (bind, download_folder, load_picked, model_picker, model_status, new_token_slider, on_page_load,
+                     page_state, runs_on, say, user_errors)
+from .generation_tab import GENERATION_CONCURRENCY, MAX_NEW_TOKENS
 from .i18n import t
 
 TEXT = {
@@ -144,7 +144,8 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "generation")
                 system_prompt = gr.Textbox(label=t("chat.system"), lines=3)
                 with gr.Accordion(t("common.advanced"), open=False):
-                    max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label=t("generation.max_new_tokens"))
+                    max_new_tokens = new_token_slider(registry, "generation", model, MAX_NEW_TOKENS, 256,
+                                                      "generation.max_new_tokens")
                     temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=t("generation.temperature"))
                 export_button = gr.Button(t("chat.export"), size="sm")
                 files = gr.File(label=t("chat.files"), file_count="multiple", interactive=False, height=120)

@@ -18,7 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import UserFacingError
-from ..loading import DOWNLOADING, LoadedModel, LoadProgress, get_model, reporting_loads
+from ..loading import DOWNLOADING, LoadedModel, LoadProgress, get_model, max_new_tokens, read_config, reporting_loads
 from ..registry import Registry, Tasks
 from .i18n import language_of, t
 
@@ -139,6 +139,31 @@ def download_folder(name: str | None = None) -> Path:
         return Path(tempfile.mkdtemp(dir=parent))
     (parent / name).mkdir(exist_ok=True)
     return parent / name
+
+
+def new_token_limit(registry: Registry, task: Tasks, choice: str | None, ceiling: int) -> int:
+    """What a max-new-tokens slider may go up to for the picked model: the app's ceiling, or less where the
+    model's config says its positions end. Reads the config alone; an unreadable one leaves the ceiling."""
+    try:
+        limit = max_new_tokens(read_config(registry.resolve(task, choice)))
+    except UserFacingError:
+        return ceiling
+    return min(ceiling, limit or ceiling)
+
+
+def new_token_slider(registry: Registry, task: Tasks, picker: gr.Dropdown, ceiling: int, value: int,
+                     label_key: str) -> gr.Slider:
+    """A max-new-tokens slider whose maximum and note follow the picked model's real limit, on page load and
+    whenever another model is picked. Its first maximum is the app's ceiling, so API calls, which see no page
+    load, may ask for any model's full length (the task caps it)."""
+    slider = gr.Slider(1, ceiling, value=value, step=1, label=t(label_key), info=t("common.new_token_info"))
+
+    def resize(choice: str, request: gr.Request) -> gr.Slider:
+        limit = new_token_limit(registry, task, choice, ceiling)
+        return gr.Slider(maximum=limit, value=min(value, limit), info=say("common.new_token_limit", request,
+                                                                          limit=limit))
+    gr.on(None, resize, picker, slider, api_visibility="private")
+    return slider
 
 
 def page_state(default: Any, storage_key: str) -> gr.BrowserState:

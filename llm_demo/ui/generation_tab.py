@@ -6,9 +6,10 @@ from collections.abc import Iterator
 import gradio as gr
 
 from ..registry import Registry
-from ..tasks.generation import GenerationSettings, stream
+from ..tasks.generation import GenerationSettings, fit_to_window, stream
 from ..tasks.inputs import clean_text
-from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
+                     say, user_errors)
 from .i18n import t
 
 TEXT = {
@@ -22,12 +23,15 @@ TEXT = {
     "generation.top_p": ("Top-p", "Top-p"),
     "generation.repetition_penalty": ("Repetition penalty", "重复惩罚"),
     "generation.seed": ("Seed (empty = random)", "随机种子（留空则随机）"),
+    "generation.capped": ("The reply stops after {new} new tokens: with the prompt, that fills the model's window "
+                          "of {window} tokens.", "回复最多 {new} 个新词元：加上提示词，已占满模型 {window} 个词元的窗口。"),
 }
 EXAMPLES = [
     ["Write a haiku about the sea."],
     ["Explain in two sentences what a language model is."],
     ["用三句话介绍一下长城。"],
 ]
+MAX_NEW_TOKENS = 1024  # less where the model's window is smaller
 GENERATION_CONCURRENCY = 1  # one generation thread (tasks/generation.py); others wait, seeing their place
 
 
@@ -41,9 +45,12 @@ def run_generation(registry: Registry, prompt: str, model: str, system_prompt: s
                                   seed=None if seed is None else int(seed),
                                   system_prompt=(system_prompt or "").strip() or None).checked()
     loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
+    fitted = fit_to_window(loaded, prompt, settings)
     status = runs_on(loaded, request)
+    if fitted.max_new_tokens < settings.max_new_tokens:
+        status += " · " + say("generation.capped", request, new=fitted.max_new_tokens, window=loaded.token_limit)
     yield "", status
-    for text in stream(loaded, prompt, settings):
+    for text in stream(loaded, prompt, fitted):
         yield text, status
 
 
@@ -55,7 +62,8 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "generation")
                 with gr.Accordion(t("common.advanced"), open=False):
                     system_prompt = gr.Textbox(label=t("generation.system"), lines=2)
-                    max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("generation.max_new_tokens"))
+                    max_new_tokens = new_token_slider(registry, "generation", model, MAX_NEW_TOKENS, 128,
+                                                      "generation.max_new_tokens")
                     temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=t("generation.temperature"))
                     top_p = gr.Slider(0.05, 1, value=0.95, step=0.01, label=t("generation.top_p"))
                     repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05,

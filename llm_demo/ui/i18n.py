@@ -35,6 +35,8 @@ COMMON_TEXT: Texts = {
     "common.downloading": ("Downloading {model}: {done:,.0f} of {total:,.0f} MB, {speed:,.1f} MB/s",
                            "正在下载 {model}：{done:,.0f} / {total:,.0f} MB，{speed:,.1f} MB/秒"),
     "common.loading_model": ("Loading {model} onto {device}…", "正在把 {model} 加载到 {device}…"),
+    "common.new_token_limit": ("This model writes at most {limit} new tokens.", "该模型最多生成 {limit} 个新词元。"),
+    "common.new_token_info": ("The maximum follows the picked model's own limit.", "上限随所选模型自身的限制而定。"),
     "common.runs_on": ("Runs on {device} · {dtype} · loaded in {seconds:.1f} s",
                        "运行于 {device} · {dtype} · 加载耗时 {seconds:.1f} 秒"),
     "error.unexpected": ("Something went wrong on our side ({kind}). The app is still running; please try again.",
@@ -66,7 +68,7 @@ ERRORS_ZH: Mapping[str, str] = {
     "question_too_long": "问题太长，超出了模型的处理范围，请缩短。",
     "qa_mismatch": "每个问题都需要一段上下文。",
     "unknown_language": "模型不认识语言代码“{code}”。",
-    "prompt_too_long": "提示词（{tokens} 个词元）加上 {new} 个新词元超过了模型 {window} 个词元的窗口。",
+    "prompt_too_long": "提示词（{tokens} 个词元）已占满模型 {window} 个词元的窗口，请缩短。",
     "no_chat_template": "“{model}”没有聊天模板：请用它做普通续写。",
     "too_short": "文本太短，无法计算困惑度。",
 }

@@ -7,7 +7,8 @@ import gradio as gr
 from ..registry import Registry
 from ..tasks.inputs import check_range, clean_text
 from ..tasks.translation import TranslationSettings, translate
-from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
+from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
+                     user_errors)
 from .i18n import t
 
 TEXT = {
@@ -22,6 +23,7 @@ TEXT = {
     "translation.lang_info": ("Filled in from the model list; e.g. zho_Hans, eng_Latn.",
                               "根据模型列表自动填写，例如 zho_Hans、eng_Latn。"),
 }
+MAX_NEW_TOKENS = 1024  # per sentence; less where the model's decoder holds fewer positions
 EXAMPLES = [
     ["今天天气很好，我们去公园散步吧。", "Chinese → English (opus-mt-zh-en)"],
     ["Machine translation has improved a lot in recent years. It still makes mistakes.",
@@ -35,7 +37,7 @@ def run_translation(registry: Registry, text: str, model: str, beams: float, max
                     target_lang: str, request: gr.Request) -> tuple[str, str]:
     text = clean_text(text)
     settings = TranslationSettings(num_beams=int(check_range("Beam size", beams, 1, 8)),
-                                   max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, 1024)),
+                                   max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, MAX_NEW_TOKENS)),
                                    source_lang=(source_lang or "").strip() or None,
                                    target_lang=(target_lang or "").strip() or None)
     loaded = load_picked(registry, "translation", model, "seq2seq", request=request)
@@ -57,7 +59,8 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "translation")
                 with gr.Accordion(t("common.advanced"), open=False):
                     beams = gr.Slider(1, 8, value=4, step=1, label=t("translation.beams"))
-                    max_tokens = gr.Slider(16, 1024, value=256, step=16, label=t("translation.max_tokens"))
+                    max_tokens = new_token_slider(registry, "translation", model, MAX_NEW_TOKENS, 256,
+                                                  "translation.max_tokens")
                     first_codes = _language_codes(registry, registry.choices("translation")[0])
                     source_lang = gr.Textbox(value=first_codes[0], label=t("translation.source_lang"),
                                              info=t("translation.lang_info"))
