@@ -227,6 +227,7 @@ class _Training:
             "num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": label2id,
             "ignore_mismatched_sizes": True})  # a checkpoint's head for other labels is replaced, not an error
         self.tokenizer, self.names = loaded.tokenizer, names
+        self.inference_dtype, self.device_type = loaded.dtype, loaded.device.type  # what the tasks would run in
         on_gpu = loaded.device.type == "cuda"
         self.accelerator = Accelerator(cpu=loaded.device.type == "cpu", mixed_precision=(
             ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "no"))
@@ -274,7 +275,8 @@ class _Training:
 
         self.model.eval()
         total_loss, predictions = 0.0, []
-        with torch.no_grad():
+        half = self.inference_dtype != torch.float32  # evaluate as the saved model will be served (bf16 CPUs too)
+        with torch.no_grad(), torch.autocast(self.device_type, dtype=self.inference_dtype, enabled=half):
             for batch in self.validation_loader:
                 output = self.model(**batch)
                 total_loss += output.loss.item() * len(batch["labels"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import platform
 import socket
 import threading
 import time
@@ -129,13 +130,27 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(device: torch.device) -> torch.dtype:
-    """Half precision where the hardware is built for it; fp32 on CPU, where half is slow."""
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively, as torch reports it: AVX512-BF16 or AMX on x86, BF16 on ARM.
+
+    Elsewhere torch emulates bf16 with conversions and it runs slower than fp32, so the choice follows the
+    instruction sets, not the machine's name. (`torch.backends.cpu.get_cpu_capability()` stops at "AVX512",
+    and oneDNN's bf16 check on x86 also accepts plain AVX512, which emulates.)
+    """
+    if platform.machine().lower() in {"aarch64", "arm64"}:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def pick_dtype(device: torch.device, preference: str = "auto") -> torch.dtype:
+    """Half precision where the hardware is built for it, fp32 elsewhere, unless $LLM_DEMO_DTYPE names one."""
+    if preference != "auto":
+        return getattr(torch, preference)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
-    return torch.float32
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
 def _hub_error_names(error: BaseException) -> set[str]:
@@ -368,7 +383,7 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
     """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point."""
     settings = get_settings()
     device = pick_device(settings.device)
-    dtype = pick_dtype(device)
+    dtype = pick_dtype(device, settings.dtype)
     hub_options = _offline_options(entry)
     _download_while_watched(entry, hub_options, device)
     kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype, **hub_options}

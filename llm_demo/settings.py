@@ -32,6 +32,16 @@ def on_spaces() -> bool:
     return bool(os.environ.get("SPACE_ID", "").strip())
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _dtype(name: str) -> str:
+    value = os.environ.get(name, "").strip().lower() or "auto"
+    if value not in DTYPES:
+        raise ValueError(f"{name} must be one of {', '.join(DTYPES)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     models_file: Path  # LLM_DEMO_MODELS
@@ -42,6 +52,7 @@ class Settings:
     max_eval_rows: int  # LLM_DEMO_MAX_EVAL_ROWS: 0 means no cap
     token_budget: int  # LLM_DEMO_TOKEN_BUDGET: padded tokens per inference batch; 0 picks by device
     device: str  # LLM_DEMO_DEVICE: "auto", "cpu", "cuda", "mps"
+    dtype: str  # LLM_DEMO_DTYPE: "auto" (by hardware), "float32", "bfloat16", "float16"
     finetune_dir: Path  # LLM_DEMO_FINETUNE_DIR: where fine-tuned models are saved
     max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
     max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
@@ -61,6 +72,7 @@ def get_settings() -> Settings:
         max_eval_rows=max(0, _int("LLM_DEMO_MAX_EVAL_ROWS", 0)),
         token_budget=max(0, _int("LLM_DEMO_TOKEN_BUDGET", 0)),
         device=os.environ.get("LLM_DEMO_DEVICE", "auto").strip().lower() or "auto",
+        dtype=_dtype("LLM_DEMO_DTYPE"),
         finetune_dir=Path(os.environ.get("LLM_DEMO_FINETUNE_DIR") or "finetuned"),
         max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),
         max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),

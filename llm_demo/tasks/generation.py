@@ -3,18 +3,16 @@ and the per-token log-probabilities behind perplexity."""
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import torch
 
 from ..batching import default_budget, in_input_order, pad, run_in_batches
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from ..loading import LoadedModel
 from .inputs import check_range
+from .scheduler import Request, engine
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,7 @@ class GenerationSettings:
     repetition_penalty: float = 1.1
     seed: int | None = None
     system_prompt: str | None = None
+    stop: tuple[str, ...] = ()  # the reply ends before the first of these strings
 
     def checked(self) -> "GenerationSettings":
         """Refuse absurd values with a message rather than letting generate() fail or hang."""
@@ -34,6 +33,8 @@ class GenerationSettings:
         check_range("Repetition penalty", self.repetition_penalty, 0.5, 3)
         if self.seed is not None:
             check_range("Seed", self.seed, 0, 2**32 - 1)
+        if any(not isinstance(word, str) or not word for word in self.stop):
+            raise InputError("bad_stop", "Stop strings must be non-empty text.")
         return self
 
     def generate_kwargs(self) -> dict:
@@ -89,27 +90,6 @@ def fit_to_window(loaded: LoadedModel, prompt: str, settings: GenerationSettings
     return _check_window(loaded, prompt_ids(loaded, prompt, settings.system_prompt), settings)
 
 
-class _StopOnEvent:
-    """Stopping criterion that ends generation when the user presses Stop (or the client goes away)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-@functools.cache
-def _generation_thread() -> ThreadPoolExecutor:
-    """One long-lived thread runs every streamed generation.
-
-    On the CPU, a fresh thread per request builds a new OpenMP team that competes with the old
-    ones and halves tokens per second (bench/run.py measures it); a thread that lives on keeps
-    its team. Requests beyond one wait here, as they would for the cores anyway.
-    """
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm_demo-generate")
-
-
 def stream(loaded: LoadedModel, prompt: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
     """Yield the reply so far each time new tokens arrive; closing the iterator stops generation."""
     settings = settings.checked()
@@ -124,38 +104,45 @@ def stream_chat(loaded: LoadedModel, messages: list[Message],
 
 
 def stream_ids(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> Iterator[str]:
-    """Stream a reply to prompt token ids; the one place a streamed generation runs."""
-    from transformers import StoppingCriteriaList, TextIteratorStreamer
+    """Stream a reply to prompt token ids; the one place a streamed generation runs.
 
+    The request joins the model's running batch (tasks/scheduler.py), so people generating at the same
+    time share each decoding step; closing this iterator takes only this request out of the batch.
+    """
     settings = _check_window(loaded, ids, settings)
-    streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-    stop = threading.Event()
-    if settings.seed is not None:
-        torch.manual_seed(int(settings.seed))
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with torch.inference_mode():
-                loaded.model.generate(input_ids=torch.tensor([ids], device=loaded.device),
-                                      attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=loaded.device),
-                                      streamer=streamer, stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
-                                      pad_token_id=loaded.tokenizer.pad_token_id, **settings.generate_kwargs())
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer thread below
-            failure.append(error)
-            streamer.end()
-
-    finished = _generation_thread().submit(run)
-    text = ""
+    request = engine().submit(loaded, ids, settings)
     try:
-        for piece in streamer:
-            text += piece
-            yield text
+        yield from _replies(loaded.tokenizer, request, settings.stop)
     finally:
-        stop.set()
-        finished.result()
-    if failure:
-        raise failure[0]
+        request.cancel()
+
+
+def _replies(tokenizer, request: Request, stop: tuple[str, ...]) -> Iterator[str]:
+    """The reply so far, each time new tokens arrive, ending before the first stop string."""
+    generated: list[int] = []
+    shown = text = ""
+    while (new := request.new_tokens()) is not None:
+        generated += new
+        text, stopped = before_stop(tokenizer.decode(generated, skip_special_tokens=True), stop)
+        if stopped:
+            break
+        visible = text[:len(text) - _stop_beginning(text, stop)]  # never flash half a stop string
+        if visible != shown and not visible.endswith("\ufffd"):  # nor a character still missing bytes
+            shown = visible
+            yield visible
+    if text != shown:
+        yield text
+
+
+def before_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """The text before the first stop string, and whether there was one."""
+    found = [text.index(word) for word in stop if word in text]
+    return (text[:min(found)], True) if found else (text, False)
+
+
+def _stop_beginning(text: str, stop: tuple[str, ...]) -> int:
+    """How many characters at the end of `text` could be the beginning of a stop string."""
+    return max((size for word in stop for size in range(1, len(word)) if text.endswith(word[:size])), default=0)
 
 
 def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettings = GenerationSettings(),
@@ -173,7 +160,8 @@ def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettin
             output = loaded.model.generate(input_ids=input_ids.to(loaded.device),
                                            attention_mask=attention_mask.to(loaded.device),
                                            pad_token_id=loaded.tokenizer.pad_token_id, **settings.generate_kwargs())
-        return loaded.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+        texts = loaded.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+        return [before_stop(text, settings.stop)[0] for text in texts]
 
     budget = budget or default_budget(loaded.device)
     lengths = [len(ids) + settings.max_new_tokens for ids in token_ids]

@@ -20,7 +20,7 @@ from .i18n import Translations, language_of, t
 # return the ResultTables whose empty headers are filled in the reader's language on page load.
 TABS = ("translation", "generation", "chat", "compare", "arena", "classification", "sentiment", "qa", "evaluation", "finetune", "inside")
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
-QUEUE_SIZE = 64  # beyond this, new requests are told the app is busy instead of waiting forever
+QUEUE_SIZE = 128  # beyond this, new requests are told the app is busy instead of waiting forever
 
 
 def tab_modules() -> list[ModuleType]:

@@ -8,6 +8,7 @@ import gradio as gr
 from ..registry import Registry
 from ..tasks.generation import GenerationSettings, fit_to_window, stream
 from ..tasks.inputs import clean_text
+from ..tasks.scheduler import MAX_RUNNING
 from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
                      say, user_errors)
 from .i18n import t
@@ -31,8 +32,13 @@ EXAMPLES = [
     ["Explain in two sentences what a language model is."],
     ["用三句话介绍一下长城。"],
 ]
+ERRORS_ZH = {
+    "generation_failed": "生成失败：{reason}",
+    "bad_stop": "停止字符串必须是非空文本。",
+}
 MAX_NEW_TOKENS = 1024  # less where the model's window is smaller
-GENERATION_CONCURRENCY = 1  # one generation thread (tasks/generation.py); others wait, seeing their place
+# As many streams as one model's batch decodes together (tasks/scheduler.py); others wait, seeing their place.
+GENERATION_CONCURRENCY = MAX_RUNNING
 
 
 @user_errors
