@@ -78,8 +78,8 @@ def mixed_topic_rows(count: int, seed: int) -> LabelledRows:
     return LabelledRows(texts, labels)
 
 
-def test_bf16_answers_agree_with_fp32_on_a_fine_tuned_minilm(registry, monkeypatch):
-    folder = registry.settings.finetune_dir / "dtype-agreement"
+def test_bf16_answers_agree_with_fp32_on_a_fine_tuned_minilm(registry, monkeypatch, tmp_path):
+    folder = tmp_path / "dtype-agreement"  # not in the app's fine-tuned folder, whose models every tab lists
     settings = FinetuneSettings(epochs=2, learning_rate=5e-5, batch_size=16, max_length=32, patience=0)
     finetune(resolve_base_model(registry, "all-MiniLM-L6-v2"), mixed_topic_rows(240, seed=0), folder, settings)
     rows = mixed_topic_rows(600, seed=1)
