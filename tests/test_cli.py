@@ -154,3 +154,35 @@ def test_a_run_killed_at_a_random_point_resumes_to_the_metrics_of_an_uninterrupt
             del model["timing"]
     assert got == expected, kill_after
     assert (killed / "predictions.csv").read_bytes() == (whole / "predictions.csv").read_bytes()
+
+
+def test_robustness_and_slices_are_written_to_metrics_json(tiny, tmp_path, load):
+    from sklearn.metrics import accuracy_score
+
+    from llm_demo.evaluation.robustness import PERTURBATIONS, perturb
+
+    texts = ["good film", "Bad film!", "这部电影很好看。", "terrible 2 hours", "fine"]
+    labels = ["positive", "negative", "positive", "negative", "neutral"]
+    sources = ["web", "web", "weibo", "weibo", "web"]
+    data = write(tmp_path, "reviews.csv", "text,label,source\n" + "".join(
+        f"{t},{l},{s}\n" for t, l, s in zip(texts, labels, sources)))
+    out = tmp_path / "out"
+    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", data, "--robustness",
+                 "--slice-column", "source", "--out", str(out)]) == 0
+    model = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]
+    loaded = load("sentiment", "Tiny BERT sentiment", "sequence-classification")
+    original = [r.label for r in classify(loaded, texts)]
+    assert [item["perturbation"] for item in model["robustness"]] == list(PERTURBATIONS)
+    for item in model["robustness"]:
+        changed = [i for i, text in enumerate(texts) if perturb(item["perturbation"], text) != text]
+        after = [r.label for r in classify(loaded, [perturb(item["perturbation"], texts[i]) for i in changed])]
+        flipped = sum(original[i] != label for i, label in zip(changed, after))
+        assert (item["rows"], item["fail_rate"]) == (len(changed), pytest.approx(flipped / len(changed)))
+        assert item["severity"] in {"major", "medium", "minor"} and len(item["fail_rate_ci"]) == 2
+    upper = model["robustness"][0]
+    assert upper["rows"] == 4 and upper["metric_drop"] == pytest.approx(upper["metrics"][0]["original"] - upper["metric"])
+    for entry in model["slices"]:
+        rows = [i for i, source in enumerate(sources) if source == entry["value"]]
+        assert entry["column"] == "source" and entry["rows"] == len(rows)
+        assert entry["accuracy"] == pytest.approx(accuracy_score([labels[i] for i in rows], [original[i] for i in rows]))
+    assert [entry["value"] for entry in model["slices"]] == ["web", "weibo"]

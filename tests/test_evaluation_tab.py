@@ -25,7 +25,7 @@ def columns(**chosen) -> list:
 def test_uploaded_file_is_evaluated_and_offered_for_download(client, load, tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text("\ufefftext,label\n=bad idea,negative\n好,POSITIVE\nfine,neutral\n", encoding="utf-8")
-    status, summary, per_class, worst, _, files = client.predict(
+    status, summary, per_class, worst, _, files, *_ = client.predict(
         handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
         api_name="/evaluate")
     expected = classify(load("sentiment", "Tiny BERT sentiment", "sequence-classification"), ["=bad idea", "好", "fine"])
@@ -75,8 +75,9 @@ def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, 
     data = tmp_path / "many.csv"
     data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
     run = evaluation_tab.run_evaluation(registry, str(data), "sentiment", ["Tiny BERT sentiment"],
-                                        *columns(text="text", label="label"), None, lambda *a, **k: None)
-    status, summary, *_, files = next(run)
+                                        *columns(text="text", label="label"), False, None, False, None,
+                                        lambda *a, **k: None)
+    status, summary, _, _, _, files, *_ = next(run)
     run.close()  # what Gradio does when Cancel is pressed
     done = summary.iloc[0]["Rows done"]
     assert 0 < done < 40 and status.startswith(f"Partial results so far: {done} of 40 rows.")
@@ -96,7 +97,7 @@ def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tm
     data = tmp_path / "many.csv"
     data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
     arguments = (registry, str(data), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
-                 None, lambda *a, **k: None)
+                 False, "", False, None, lambda *a, **k: None)
     with pytest.raises(Exception, match="no stopped run of this file"):
         next(evaluation_tab.continue_evaluation(*arguments))
     run = evaluation_tab.run_evaluation(*arguments)
@@ -110,7 +111,23 @@ def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tm
         return original(self, outcome, window)
 
     monkeypatch.setattr(runner.Evaluation, "call_model", recording)
-    *_, (status, summary, *_, files) = evaluation_tab.continue_evaluation(*arguments)
+    *_, (status, summary, _, _, _, files, *_) = evaluation_tab.continue_evaluation(*arguments)
     assert started == [20, 30] and status.startswith("Finished: 40 rows") and summary.iloc[0]["Rows done"] == 40
     with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
         assert [row["status"] for row in csv.DictReader(file)] == ["done"] * 40
+
+
+def test_robustness_and_slices_come_back_as_tables_and_a_chart(client, tmp_path):
+    from llm_demo.evaluation.robustness import PERTURBATIONS
+
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
+                    encoding="utf-8")
+    *_, robustness, chart, flips, slices = client.predict(
+        handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
+        True, "source", False, api_name="/evaluate")
+    assert robustness["headers"][:4] == ["Model", "Perturbation", "Rows perturbed", "Fail rate"]
+    assert len(robustness["data"]) == len(PERTURBATIONS) and chart is not None
+    assert [row[2] for row in robustness["data"]][:2] == [2, 1]  # upper and lower case leave the Chinese row alone
+    assert flips["headers"][3:5] == ["Original input", "Perturbed input"]
+    assert [(row[1], row[2], row[3]) for row in slices["data"]] == [("source", "web", 2), ("source", "weibo", 1)]

@@ -34,6 +34,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--window", type=int, default=None, metavar="ROWS",
                         help="rows read, sorted by length and batched together; memory grows with it, padding "
                              "shrinks (default 8192)")
+    parser.add_argument("--robustness", action="store_true",
+                        help="also run every row through nine perturbations (case, typos, punctuation, whitespace, "
+                             "Chinese punctuation width and Simplified/Traditional) and report how often the "
+                             "prediction changes")
+    parser.add_argument("--slice-column", metavar="C", help="report the metrics per value of this column")
+    parser.add_argument("--propose-slices", action="store_true",
+                        help="report the metrics per text length quartile, digits or not, and writing system")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default: 0)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run that stopped in DIR (same file, task, columns and models): rows "
@@ -47,7 +55,7 @@ def run(arguments: argparse.Namespace) -> int:
     from ..settings import get_settings
     from . import html_report, report
     from .reading import guess_columns, open_table
-    from .runner import WINDOW_ROWS, evaluate
+    from .runner import WINDOW_ROWS, BeyondAccuracy, evaluate
 
     if arguments.batch_size is not None and arguments.batch_size < 1:
         raise InputError("bad_batch_size", "--batch-size must be at least 1.")
@@ -62,7 +70,9 @@ def run(arguments: argparse.Namespace) -> int:
     with _ctrl_c_cancels() as cancel:
         result = evaluate(arguments.task, table, columns, arguments.models, arguments.out, Registry.load(settings),
                           on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size,
-                          resume=arguments.resume, window=arguments.window or WINDOW_ROWS)
+                          resume=arguments.resume, window=arguments.window or WINDOW_ROWS,
+                          beyond=BeyondAccuracy(arguments.robustness, arguments.slice_column,
+                                                arguments.propose_slices, arguments.seed))
     _clear_progress()
     predictions, metrics = report.write_downloads(result)
     page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), result.folder)

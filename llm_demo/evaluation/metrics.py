@@ -123,6 +123,18 @@ def _bootstrap_intervals(confusion: np.ndarray, labels: int, samples: int,
     return _percentile_interval(accuracy), _percentile_interval(macro_f1)
 
 
+def bootstrap_share_interval(hits: int, rows: int, samples: int = 1000, seed: int = 0) -> tuple[float, float] | None:
+    """95% bootstrap interval of a share (`hits` of `rows`, a fail rate); None without rows.
+
+    The number of hits in a resample of the rows is a binomial draw of `rows` trials at the share, so the
+    resamples are drawn that way: the same bootstrap, from two counts.
+    """
+    if samples <= 0 or rows <= 0:
+        return None
+    draws = np.random.default_rng(seed).binomial(rows, hits / rows, size=samples)
+    return _percentile_interval(draws / rows)
+
+
 def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
     tail = (1 - CI_LEVEL) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])

@@ -16,7 +16,9 @@ from typing import Any
 import pandas as pd
 
 from ..plotting import font_families
+from .robustness import RobustnessResult
 from .runner import EvaluationResult, ModelResult
+from .slices import SliceResult
 from .store import RunFolder
 
 TEXT = {
@@ -62,6 +64,55 @@ TEXT = {
     "evaluation.confusion_title": ("Confusion matrix: {model}", "混淆矩阵：{model}"),
     "evaluation.confusion_true": ("Reference", "参考标签"),
     "evaluation.confusion_predicted": ("Predicted", "预测标签"),
+    "evaluation.col.perturbation": ("Perturbation", "扰动"),
+    "evaluation.col.changed_rows": ("Rows perturbed", "被扰动的行数"),
+    "evaluation.col.fail_rate": ("Fail rate", "失败率"),
+    "evaluation.col.fail_rate_ci": ("Fail rate 95% CI", "失败率 95% 置信区间"),
+    "evaluation.col.metric": ("Metric", "指标"),
+    "evaluation.col.original": ("Original", "原始"),
+    "evaluation.col.perturbed": ("Perturbed", "扰动后"),
+    "evaluation.col.drop": ("Drop", "下降"),
+    "evaluation.col.severity": ("Severity", "严重程度"),
+    "evaluation.col.original_input": ("Original input", "原始输入"),
+    "evaluation.col.perturbed_input": ("Perturbed input", "扰动后的输入"),
+    "evaluation.col.original_prediction": ("Prediction", "原始预测"),
+    "evaluation.col.perturbed_prediction": ("Prediction after perturbation", "扰动后的预测"),
+    "evaluation.col.slice_column": ("Slice column", "切片列"),
+    "evaluation.col.slice": ("Slice", "切片"),
+    "evaluation.col.slice_rows": ("Rows", "行数"),
+    "evaluation.col.confident_wrong": ("Confident mistakes (score > 0.9)", "高置信度错误（分数 > 0.9）"),
+    "evaluation.ci": ("{metric} 95% CI", "{metric} 95% 置信区间"),
+    "evaluation.gap": ("{metric} gap to whole file", "{metric}与整个文件之差"),
+    "evaluation.severity.major": ("major", "严重"),
+    "evaluation.severity.medium": ("medium", "中等"),
+    "evaluation.severity.minor": ("minor", "轻微"),
+    "evaluation.severity.not_applicable": ("not applicable: no row changed", "不适用：没有行被改变"),
+    "evaluation.perturbation.upper_case": ("UPPER CASE", "全部大写"),
+    "evaluation.perturbation.lower_case": ("lower case", "全部小写"),
+    "evaluation.perturbation.title_case": ("Title Case", "单词首字母大写"),
+    "evaluation.perturbation.typos": ("Typos (5% of letters: neighbouring keys, swaps)", "拼写错误（5% 的字母：相邻键或交换）"),
+    "evaluation.perturbation.strip_punctuation": ("Punctuation removed", "删除标点"),
+    "evaluation.perturbation.add_punctuation": ("Punctuation added", "添加标点"),
+    "evaluation.perturbation.extra_whitespace": ("Extra whitespace", "多余空格"),
+    "evaluation.perturbation.punctuation_width": ("Full-/half-width punctuation swapped", "全角/半角标点互换"),
+    "evaluation.perturbation.simplified_traditional": ("Simplified ↔ Traditional Chinese", "简体 ↔ 繁体中文"),
+    "evaluation.slice.length": ("Text length (characters)", "文本长度（字符数）"),
+    "evaluation.slice.digits": ("Digits", "数字"),
+    "evaluation.slice.script": ("Writing system", "书写系统"),
+    "evaluation.slice.value.digits": ("with digits", "含数字"),
+    "evaluation.slice.value.no_digits": ("without digits", "不含数字"),
+    "evaluation.slice.value.latin": ("Latin", "拉丁字母"),
+    "evaluation.slice.value.cjk": ("CJK", "中日韩文字"),
+    "evaluation.slice.value.mixed": ("Latin and CJK", "拉丁字母与中日韩文字混合"),
+    "evaluation.slice.value.other": ("other letters", "其他文字"),
+    "evaluation.slice.value.none": ("no letters", "无字母"),
+    "evaluation.robustness_major": ("{model} is not robust to: {perturbations} (share of predictions changed).",
+                                    "{model} 对以下扰动不稳健：{perturbations}（预测改变的比例）。"),
+    "evaluation.robustness_fine": ("{model}: no perturbation changed {share:.0%} or more of its predictions.",
+                                   "{model}：没有任何扰动使 {share:.0%} 或更多的预测发生改变。"),
+    "evaluation.fail_rate_title": ("Predictions changed by each perturbation", "各扰动使预测改变的比例"),
+    "evaluation.fail_rate_axis": ("Fail rate: % of perturbed rows whose prediction changed (95% CI)",
+                                  "失败率：被扰动的行中预测改变的百分比（95% 置信区间）"),
 }
 # The headline metrics of each task, in table order (attributes of the task's metrics dataclass).
 HEADLINE = {
@@ -153,6 +204,134 @@ def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english
     return figure
 
 
+# --- beyond accuracy: robustness to perturbations, metrics per slice ------------------------------
+
+def _metric_name(name: str, say: Say) -> str:
+    return say(f"evaluation.metric.{name}")
+
+
+def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
+    """Per model and perturbation: rows it changed, the share whose prediction changed, the headline metric
+    before and after, and the severity."""
+    keys = ("model", "perturbation", "changed_rows", "fail_rate", "fail_rate_ci", "metric", "original",
+            "perturbed", "drop", "severity")
+    rows = []
+    for model in result.models:
+        for item in model.robustness:
+            headline_change = item.metrics[0] if item.metrics else None
+            rows.append((model.model, say(f"evaluation.perturbation.{item.perturbation}"), item.rows,
+                         _number(item.fail_rate), _number(item.fail_rate_ci),
+                         _metric_name(headline_change.name, say) if headline_change else "",
+                         *((_number(headline_change.original), _number(headline_change.perturbed),
+                            _number(headline_change.drop)) if headline_change else (None, None, None)),
+                         say(f"evaluation.severity.{item.severity or 'not_applicable'}")))
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+
+
+def robustness_summary(result: EvaluationResult, say: Callable[..., str] = english) -> list[str]:
+    """One sentence per model that had a robustness run: the perturbations with a major fail rate, or none."""
+    from .robustness import MAJOR
+
+    lines = []
+    for model in result.models:
+        if not model.robustness:
+            continue
+        major = [item for item in model.robustness if item.severity == "major"]
+        lines.append(say("evaluation.robustness_major", model=model.model, perturbations=", ".join(
+            f"{say(f'evaluation.perturbation.{item.perturbation}')} ({item.fail_rate:.0%})" for item in major))
+            if major else say("evaluation.robustness_fine", model=model.model, share=MAJOR))
+    return lines
+
+
+def _shorten(text: str) -> str:
+    from .runner import INPUT_CHARS
+
+    return text if len(text) <= INPUT_CHARS else text[:INPUT_CHARS - 1] + "…"
+
+
+def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
+    """A few rows whose prediction a perturbation changed, before and after side by side."""
+    keys = ("model", "perturbation", "row", "original_input", "perturbed_input", "original_prediction",
+            "perturbed_prediction")
+    rows = [(model.model, say(f"evaluation.perturbation.{item.perturbation}"), flip.row + 1,
+             _shorten(flip.original_input), _shorten(flip.perturbed_input), flip.original_prediction,
+             flip.perturbed_prediction)
+            for model in result.models for item in model.robustness for flip in item.flips]
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+
+
+def slices_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
+    """Per model and slice: rows, the task's metrics with intervals, their gap to the whole file, and the
+    share of confident mistakes."""
+    rows = []
+    for model in result.models:
+        for item in model.slices:
+            row = {say("evaluation.col.model"): model.model,
+                   say("evaluation.col.slice_column"): _slice_column(item.column, say),
+                   say("evaluation.col.slice"): _slice_value(item.column, item.value, say),
+                   say("evaluation.col.slice_rows"): item.rows}
+            for name, value in item.metrics.items():
+                metric = _metric_name(name, say)
+                row[metric] = _number(value)
+                if name in item.intervals:
+                    row[say("evaluation.ci", metric=metric)] = _number(item.intervals[name])
+                row[say("evaluation.gap", metric=metric)] = _number(item.gaps[name])
+            if item.confident_wrong is not None:
+                row[say("evaluation.col.confident_wrong")] = _number(item.confident_wrong)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _slice_column(column: str, say: Say) -> str:
+    from .slices import PROPOSED
+
+    return say(f"evaluation.slice.{column}") if column in PROPOSED else column
+
+
+def _slice_value(column: str, value: str, say: Say) -> str:
+    key = f"evaluation.slice.value.{value}"
+    return say(key) if column in ("digits", "script") and key in TEXT else value
+
+
+def fail_rate_figure(result: EvaluationResult, say: Callable[..., str] = english):
+    """Horizontal bars of each perturbation's fail rate per model, with their 95% intervals and the
+    medium and major thresholds; None without a robustness run."""
+    from .robustness import MAJOR, MEDIUM
+
+    measured = [model for model in result.models if any(item.rows for item in model.robustness)]
+    if not measured:
+        return None
+    import matplotlib
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    names = list(dict.fromkeys(item.perturbation for model in measured for item in model.robustness if item.rows))
+    height = 0.8 / len(measured)
+    with matplotlib.rc_context({"font.family": list(font_families())}):
+        figure = Figure(figsize=(9, 1 + 0.45 * len(names) * len(measured)), layout="constrained")
+        axes = figure.subplots()
+        for number, model in enumerate(measured):
+            found = {item.perturbation: item for item in model.robustness if item.rows}
+            rates = np.array([100 * found[name].fail_rate if name in found else np.nan for name in names])
+            spans = [found[name].fail_rate_ci if name in found and found[name].fail_rate_ci else None for name in names]
+            errors = np.array([[rate - 100 * span[0], 100 * span[1] - rate] if span else [0, 0]
+                               for rate, span in zip(rates, spans)]).T
+            axes.barh(np.arange(len(names)) + number * height, rates, height, xerr=errors, label=model.model,
+                      capsize=3)
+        for threshold, severity in ((MEDIUM, "medium"), (MAJOR, "major")):
+            axes.axvline(100 * threshold, color="grey", linestyle="--", linewidth=1)
+            axes.annotate(say(f"evaluation.severity.{severity}"), (100 * threshold, 1),
+                          xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points", color="grey")
+        axes.set_yticks(np.arange(len(names)) + height * (len(measured) - 1) / 2,
+                        [say(f"evaluation.perturbation.{name}") for name in names])
+        axes.invert_yaxis()
+        axes.set_xlabel(say("evaluation.fail_rate_axis"))
+        axes.set_title(say("evaluation.fail_rate_title"))
+        if len(measured) > 1:
+            axes.legend()
+    return figure
+
+
 # --- downloads ---------------------------------------------------------------------------------
 
 def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
@@ -180,7 +359,31 @@ def _model_dict(model: ModelResult) -> dict[str, Any]:
         "metrics": dataclasses.asdict(model.metrics) if model.metrics is not None else None,
         "timing": dataclasses.asdict(model.timing),
         "unknown_labels": model.unknown_labels,
+        "robustness": [robustness_dict(item) for item in model.robustness],
+        "slices": [slice_dict(item) for item in model.slices],
     }
+
+
+def robustness_dict(item: RobustnessResult) -> dict[str, Any]:
+    """One perturbation as metrics.json has it: the headline metric flat, every metric and the flips below
+    (their rows 1-based, as data rows are counted everywhere in the file)."""
+    return {"perturbation": item.perturbation, "rows": item.rows, "fail_rate": item.fail_rate,
+            "fail_rate_ci": item.fail_rate_ci, "metric": item.metric, "metric_drop": item.metric_drop,
+            "severity": item.severity, "metric_name": item.metrics[0].name if item.metrics else None,
+            "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
+            "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips]}
+
+
+def slice_dict(item: SliceResult) -> dict[str, Any]:
+    """One slice as metrics.json has it: the task's metrics under their usual names, `_ci` and `_gap` beside."""
+    entry: dict[str, Any] = {"column": item.column, "value": item.value, "rows": item.rows}
+    for name, value in item.metrics.items():
+        entry[name] = value
+        if name in item.intervals:
+            entry[f"{name}_ci"] = item.intervals[name]
+        entry[f"{name}_gap"] = item.gaps[name]
+    entry["confident_wrong"] = item.confident_wrong
+    return entry
 
 
 def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
@@ -193,7 +396,9 @@ def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
 def text_tables(result: EvaluationResult) -> str:
     """The tables as plain text, for the command line."""
     parts = [summary_frame(result).to_string(index=False)]
-    for frame in (per_class_frame(result), worst_rows_frame(result)):
+    for frame in (per_class_frame(result), worst_rows_frame(result), robustness_frame(result), flips_frame(result),
+                  slices_frame(result)):
         if not frame.empty:
-            parts.append(frame.to_string(index=False))
+            parts.append(frame.to_string(index=False, na_rep=""))
+    parts += robustness_summary(result)
     return "\n\n".join(parts)

@@ -32,6 +32,9 @@ from typing import Any
 from ..errors import InputError, UserFacingError
 from . import metrics as scoring
 from .reading import ROLES, Chunk, Table, TableFile, answers_in, open_table
+from .robustness import (PERTURBATIONS, TASK_METRICS, Pair, PerturbationTally, PerturbedRows, RobustnessResult,
+                         extra_rows, perturb_rows, text_of)
+from .slices import CONFIDENT, SliceResult, SliceTally, column_slicer, proposed_slicers
 from .store import RunFolder
 
 Batches = Iterable[tuple[list[int], list[Any]]]
@@ -103,6 +106,8 @@ class ModelResult:
     worst: list[WorstRow]  # worst first
     rows_done: int
     rows_not_finished: int  # rows it has not done (yet, or ever: cancelled, failed), skipped rows not counted
+    robustness: list[RobustnessResult] = field(default_factory=list)  # per perturbation, when asked for
+    slices: list[SliceResult] = field(default_factory=list)  # per slice, when asked for
 
 
 @dataclass
@@ -143,6 +148,11 @@ class Tally:
         """How bad a row is, for the worst rows (higher is worse); None when it is not a bad row at all."""
         raise NotImplementedError
 
+    def wrong(self, reference: Any, prediction: str) -> bool | None:
+        """Whether a prediction is wrong outright (for confident mistakes); None where the task has no such
+        notion (a translation is more or less good)."""
+        return None
+
     def metrics(self, bootstrap: int) -> Any:
         raise NotImplementedError
 
@@ -169,9 +179,11 @@ class ClassificationTally(Tally):
         return [result.score for result in results]
 
     def badness(self, reference, prediction, score):
+        return (score or 0.0) if self.wrong(reference, prediction) else None
+
+    def wrong(self, reference, prediction):
         gold = match_label(reference, self.labels) if self.labels else reference.strip()
-        wrong = gold is not None and gold.casefold() != prediction.casefold()
-        return (score or 0.0) if wrong else None
+        return gold is not None and gold.casefold() != prediction.casefold()
 
     def _matched(self) -> tuple[list[str], dict[str, str | None]]:
         names = self.labels or sorted({prediction for _, prediction in self.pairs})
@@ -216,6 +228,9 @@ class QATally(Tally):
 
     def badness(self, reference, prediction, score):
         return 1 - score if score < 1 else None
+
+    def wrong(self, reference, prediction):
+        return scoring.qa_score(prediction, reference).exact_match == 0
 
     def metrics(self, bootstrap):
         return scoring.QAMetrics(self.exact_match / self.rows, self.f1 / self.rows) if self.rows else None
@@ -310,6 +325,10 @@ class TaskEvaluation:
 
     def input_of(self, cells: dict[str, str]) -> Any:
         return cells["text"]
+
+    def evaluable(self, cells: dict[str, str]) -> bool:
+        """Whether a row has every cell the task needs (cells by role)."""
+        return all(cells[role] or role in self.optional_roles for role in self.roles)
 
     def reference_of(self, cells: dict[str, str]) -> Any:
         return cells.get("label")
@@ -494,14 +513,34 @@ def task_named(name: str) -> TaskEvaluation:
 
 @dataclass
 class Window:
-    """Consecutive rows of the table as one model call sees them: the rows whose cells the task needs."""
+    """Consecutive rows of the table as one model call sees them: the rows whose cells the task needs, then
+    (with robustness) their perturbed copies, which the models read in the same batches."""
 
     start: int  # table row of the first row
     cells: list[list[str]]  # every row of the window as read, for predictions.csv
-    rows: list[int] = field(default_factory=list)  # window row of each input
+    rows: list[int] = field(default_factory=list)  # window row of each row input (the first len(rows) inputs)
     inputs: list[Any] = field(default_factory=list)  # what the model reads: a text, (question, context)...
     references: list[Any] = field(default_factory=list)  # a label, accepted answers, a translation; None
     skipped: set[int] = field(default_factory=set)  # window rows with an empty required cell
+    perturbed: list[PerturbedRows] = field(default_factory=list)  # inputs after the row inputs, per perturbation
+
+    def row_inputs(self, indices: Iterable[int]) -> int:
+        """How many of these input indices are rows of the table rather than perturbed copies."""
+        return sum(1 for i in indices if i < len(self.rows))
+
+
+@dataclass(frozen=True)
+class BeyondAccuracy:
+    """What to measure besides the metrics: robustness to perturbed inputs, and metrics per slice."""
+
+    robustness: bool = False
+    slice_column: str | None = None  # a column of the file whose values are the slices
+    propose_slices: bool = False  # slices by text length, digits and writing system
+    seed: int = 0  # of the perturbations' random choices
+
+    @property
+    def asked(self) -> bool:
+        return self.robustness or bool(self.slice_column) or self.propose_slices
 
 
 def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int]:
@@ -547,6 +586,21 @@ def capped(predictor: Predictor, max_rows: int) -> Predictor:
     return Predictor(predictor.name, run, predictor.labels, predictor.device)
 
 
+def perturbed_copies(task: str, table: Table | TableFile, columns: dict[str, str | None],
+                     seed: int = 0) -> tuple[int, int]:
+    """(rows evaluated, perturbed copies of them) in `table`: what a robustness run adds to each model's calls.
+    On the head of a file, an estimate for the whole of it."""
+    evaluation = task_named(task)
+    positions = check_columns(evaluation, table, columns)
+    inputs = []
+    for chunk in table.chunks():
+        for row in chunk.rows:
+            cells = {role: row[position].strip() for role, position in zip(evaluation.roles, positions)}
+            if evaluation.evaluable(cells):
+                inputs.append(evaluation.input_of(cells))
+    return len(inputs), extra_rows(perturb_rows(inputs, seed))
+
+
 @dataclass
 class _Outcome:
     """What calling one model has produced so far: the tally of the saved windows, and the results of the
@@ -555,6 +609,8 @@ class _Outcome:
     predictor: Predictor
     tally: Tally
     worst: WorstRows = field(default_factory=WorstRows)
+    perturbations: list[PerturbationTally] = field(default_factory=list)
+    slices: SliceTally | None = None
     status: str = NOT_RUN
     error: str | None = None
     rows_done: int = 0
@@ -565,7 +621,9 @@ class _Outcome:
 
     def state(self) -> dict:
         return {"status": self.status, "error": self.error, "rows_done": self.rows_done,
-                "tally": self.tally.state(), "worst": self.worst.state()}
+                "tally": self.tally.state(), "worst": self.worst.state(),
+                "perturbations": [tally.state() for tally in self.perturbations],
+                "slices": self.slices.state() if self.slices else None}
 
     def restore(self, state: dict) -> None:
         self.status = state["status"] if state["status"] in (FAILED, COMPLETE) else NOT_RUN
@@ -573,6 +631,10 @@ class _Outcome:
         self.rows_before = self.rows_done
         self.tally.restore(state["tally"])
         self.worst.restore(state["worst"])
+        for tally, saved in zip(self.perturbations, state["perturbations"]):
+            tally.restore(saved)
+        if self.slices:
+            self.slices.restore(state["slices"])
 
 
 class Evaluation:
@@ -581,22 +643,29 @@ class Evaluation:
 
     def __init__(self, task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
                  models: list[Predictor | str], folder: str | Path, registry=None, budget: int | None = None,
-                 batch_size: int | None = None, resume: bool = False, window: int = WINDOW_ROWS) -> None:
+                 batch_size: int | None = None, resume: bool = False, window: int = WINDOW_ROWS,
+                 beyond: BeyondAccuracy | None = None) -> None:
         self.task = task_named(task)
         self.table = table if isinstance(table, (Table, TableFile)) else open_table(table)
         self.columns, self.window = columns, window
         self.role_columns = check_columns(self.task, self.table, columns)
+        self.beyond = beyond or BeyondAccuracy()
+        if self.beyond.asked and self.task.name not in TASK_METRICS:
+            raise InputError("nothing_to_compare", "Robustness and slices compare predictions with references; "
+                             "{task} has none.", task=self.task.name)
         self.store = RunFolder(folder)
         self.identity = {"version": STATE_VERSION, "file": self.table.fingerprint(), "rows": self.table.rows,
                          "task": self.task.name, "columns": [columns[role] for role in self.task.roles],
                          "models": [m.name if isinstance(m, Predictor) else m for m in models],
-                         "window": window, "batch_size": batch_size, "budget": budget}
+                         "window": window, "batch_size": batch_size, "budget": budget,
+                         "beyond": vars(self.beyond)}
         saved = self._saved_state() if resume else None
         if saved is None:
             self._check_something_to_evaluate()
         labels = candidate_labels(self._column_cells("label")) if self.task.reads_labels_first else []
-        self.outcomes = [_Outcome(p, self.task.tally(p))
-                         for p in prepare_models(self.task, models, labels, registry, budget, batch_size)]
+        self.slicers = self._slicers()
+        self.outcomes = [self._outcome(p) for p in prepare_models(self.task, models, labels, registry, budget,
+                                                                   batch_size)]
         self.next_row, self.rows_skipped, self.current = 0, 0, None
         if saved is None:
             self.store.start(self._header())
@@ -624,15 +693,45 @@ class Evaluation:
         for row in chunk.rows:
             yield {role: row[column].strip() for role, column in zip(self.task.roles, self.role_columns)}
 
-    def _column_cells(self, role: str) -> Iterator[str]:
-        """One role's cell of every row that is evaluated, in a pass over the whole table."""
+    def _evaluated_rows(self) -> Iterator[tuple[list[str], dict[str, str]]]:
+        """Every row that is evaluated, with its cells by role, in a pass over the whole table."""
         for chunk in self.table.chunks():
-            for cells in self._role_cells(chunk):
+            for row, cells in zip(chunk.rows, self._role_cells(chunk)):
                 if self._evaluable(cells):
-                    yield cells[role]
+                    yield row, cells
+
+    def _column_cells(self, role: str) -> Iterator[str]:
+        """One role's cell of every row that is evaluated."""
+        return (cells[role] for _, cells in self._evaluated_rows())
+
+    def _slicers(self) -> dict[str, tuple[Callable[[str], str], int | None]]:
+        """Slice column -> (the slice of a cell, the cell's column; None for the input's text), from a pass
+        over the table, since quartiles need every value first."""
+        slicers: dict[str, tuple[Callable[[str], str], int | None]] = {}
+        column = self.beyond.slice_column
+        if column:
+            if column not in self.table.columns:
+                raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
+                                 name=self.table.source_name, column=column, columns=", ".join(self.table.columns))
+            position = self.table.columns.index(column)
+            slicers[column] = column_slicer(column, (row[position] for row, _ in self._evaluated_rows())), position
+        if self.beyond.propose_slices:
+            texts = (text_of(self.task.input_of(cells)) for _, cells in self._evaluated_rows())
+            slicers.update((name, (slicer, None)) for name, slicer in proposed_slicers(texts).items())
+        return slicers
+
+    def _outcome(self, predictor: Predictor) -> _Outcome:
+        """A model's outcome, with a tally per perturbation and per slice when those are asked for."""
+        def make_tally() -> Tally:
+            return self.task.tally(predictor)
+
+        perturbations = [PerturbationTally(name, self.task.name, make_tally)
+                         for name in (PERTURBATIONS if self.beyond.robustness else ())]
+        return _Outcome(predictor, make_tally(), perturbations=perturbations,
+                        slices=SliceTally(make_tally) if self.slicers else None)
 
     def _evaluable(self, cells: dict[str, str]) -> bool:
-        return all(cells[role] or role in self.task.optional_roles for role in self.task.roles)
+        return self.task.evaluable(cells)
 
     def _check_something_to_evaluate(self) -> None:
         """Stop at the first row that has every cell it needs (usually the first row); refuse when none has."""
@@ -666,6 +765,9 @@ class Evaluation:
             window.rows.append(row)
             window.inputs.append(self.task.input_of(cells))
             window.references.append(self.task.reference_of(cells))
+        if self.beyond.robustness:
+            window.perturbed = perturb_rows(window.inputs, self.beyond.seed)
+            window.inputs = window.inputs + [item for perturbed in window.perturbed for item in perturbed.inputs]
         return window
 
     # --- running
@@ -683,7 +785,7 @@ class Evaluation:
                     for rows_in_batch in self.call_model(outcome, window):
                         done += rows_in_batch
                         yield Progress(outcome.predictor.name, done, total, time.perf_counter() - started)
-                done += len(window.inputs) - len(outcome.results)  # a failed model's rows count as passed
+                done += len(window.rows) - window.row_inputs(outcome.results)  # a failed model's rows count as passed
             self._fold(window)
             self._commit(finished=False)
         for outcome in self.outcomes:
@@ -704,7 +806,7 @@ class Evaluation:
                     break
                 outcome.batch_seconds.append(time.perf_counter() - started)
                 outcome.results.update(zip(*batch))
-                yield len(batch[0])
+                yield window.row_inputs(batch[0])  # progress counts rows of the table, not perturbed copies
         except GeneratorExit:
             outcome.status = CANCELLED
             raise
@@ -721,7 +823,8 @@ class Evaluation:
         columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, status
         for outcome in self.outcomes:
             columns.append(self._fold_model(outcome, outcome.tally, outcome.worst, window))
-            outcome.rows_done += len(outcome.results)
+            self._fold_beyond(outcome, outcome.perturbations, outcome.slices, window)
+            outcome.rows_done += window.row_inputs(outcome.results)
             outcome.results = {}
         self.rows_skipped += len(window.skipped)
         several = len(self.outcomes) > 1
@@ -741,7 +844,7 @@ class Evaluation:
 
     def _fold_model(self, outcome: _Outcome, tally: Tally, worst: WorstRows, window: Window) -> list[list[Any]]:
         """Count one model's finished rows of the window into `tally` and `worst`; its three cells per row."""
-        finished = sorted(outcome.results)
+        finished = sorted(i for i in outcome.results if i < len(window.rows))
         results = [outcome.results[i] for i in finished]
         predictions = [self.task.prediction_of(result)[0] for result in results]
         references = [window.references[i] for i in finished]
@@ -753,6 +856,29 @@ class Evaluation:
             worst.offer(tally.badness(reference, prediction, score), window.start + row,
                         lambda: self._worst_row(window, row, prediction, score))
         return cells
+
+    def _fold_beyond(self, outcome: _Outcome, perturbations: list[PerturbationTally], slices: SliceTally | None,
+                     window: Window) -> None:
+        """Count one model's finished rows of the window into its perturbation and slice tallies."""
+        results, start = outcome.results, len(window.rows)
+        for tally, perturbed in zip(perturbations, window.perturbed):
+            tally.add([Pair(window.start + window.rows[i], window.references[i], window.inputs[i], item, results[i],
+                            results[start + j])
+                       for j, (i, item) in enumerate(zip(perturbed.rows, perturbed.inputs))
+                       if i in results and start + j in results], self.task.prediction_of)
+            start += len(perturbed.rows)
+        if slices is None:
+            return
+        finished = sorted(i for i in results if i < len(window.rows))
+        cells = [self.task.prediction_of(results[i]) for i in finished]
+        predictions = [prediction for prediction, _ in cells]
+        references = [window.references[i] for i in finished]
+        wrong = [outcome.tally.wrong(reference, prediction) for reference, prediction in zip(references, predictions)]
+        confident = None if None in wrong else [w and (score or 0) > CONFIDENT for w, (_, score) in zip(wrong, cells)]
+        for column, (slicer, position) in self.slicers.items():
+            groups = [slicer(window.cells[window.rows[i]][position] if position is not None
+                             else text_of(window.inputs[i])) for i in finished]
+            slices.add(column, groups, references, predictions, [results[i] for i in finished], confident)
 
     def _worst_row(self, window: Window, row: int, prediction: str, score: float | None) -> WorstRow:
         shown = [window.cells[row][self.table.columns.index(self.columns[role])] for role in self.task.shown_roles]
@@ -790,14 +916,18 @@ class Evaluation:
 
     def _model_result(self, outcome: _Outcome, bootstrap: int) -> ModelResult:
         tally, worst, done = outcome.tally, outcome.worst, outcome.rows_done
+        perturbations, slices = outcome.perturbations, outcome.slices
         if self.current is not None and outcome.results:
-            tally, worst = copy.deepcopy(tally), copy.deepcopy(worst)
+            tally, worst, perturbations, slices = copy.deepcopy((tally, worst, perturbations, slices))
             self._fold_model(outcome, tally, worst, self.current)
-            done += len(outcome.results)
+            self._fold_beyond(outcome, perturbations, slices, self.current)
+            done += self.current.row_inputs(outcome.results)
         not_finished = self.table.rows - self._rows_skipped() - done
-        return ModelResult(outcome.predictor.name, outcome.status, outcome.error, tally.metrics(bootstrap),
+        metrics = tally.metrics(bootstrap)
+        return ModelResult(outcome.predictor.name, outcome.status, outcome.error, metrics,
                            self._timing(outcome, done - outcome.rows_before), tally.unknown_labels(), worst.rows(),
-                           done, not_finished)
+                           done, not_finished, [perturbation.result(bootstrap) for perturbation in perturbations],
+                           slices.results(TASK_METRICS[self.task.name], metrics, bootstrap) if slices else [])
 
     def _rows_skipped(self) -> int:
         """Rows skipped so far, in the windows read (the window under way included)."""
@@ -817,10 +947,10 @@ def evaluate(task: str, table: Table | TableFile | str | Path, columns: dict[str
              models: list[Predictor | str], folder: str | Path, registry=None,
              on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
              budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000, resume: bool = False,
-             window: int = WINDOW_ROWS) -> EvaluationResult:
+             window: int = WINDOW_ROWS, beyond: BeyondAccuracy | None = None) -> EvaluationResult:
     """Evaluate models on a table, writing predictions.csv into `folder` as rows finish; setting `cancel`
     stops after the current batch and keeps what finished."""
-    run = Evaluation(task, table, columns, models, folder, registry, budget, batch_size, resume, window)
+    run = Evaluation(task, table, columns, models, folder, registry, budget, batch_size, resume, window, beyond)
     steps = run.steps()
     for progress in steps:
         if on_progress:

@@ -13,7 +13,8 @@ import gradio as gr
 from ..errors import InputError
 from ..evaluation import html_report, report
 from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
-from ..evaluation.runner import Evaluation, EvaluationResult, Progress, task_named
+from ..evaluation.robustness import TASK_METRICS
+from ..evaluation.runner import BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_copies, task_named
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
@@ -51,6 +52,22 @@ TEXT = {
     "evaluation.per_class": ("Per class", "各类别指标"),
     "evaluation.worst": ("Worst rows", "最差的行"),
     "evaluation.confusion": ("Confusion matrix", "混淆矩阵"),
+    "evaluation.robustness": ("Robustness: also run every row through 9 perturbations (case, typos, punctuation, "
+                              "whitespace, Chinese punctuation width and Simplified/Traditional)",
+                              "稳健性：每一行再经过 9 种扰动运行一次（大小写、拼写错误、标点、空格、中文全角/半角标点与简繁转换）"),
+    "evaluation.robustness_cost": ("Robustness multiplies the model calls by about **{factor:.1f}**: the first {rows:,} "
+                                   "rows of the file get {added:,} perturbed copies (rows a perturbation does not "
+                                   "change are not sent again).",
+                                   "稳健性测试使模型调用次数增加到约 **{factor:.1f}** 倍：文件前 {rows:,} 行产生 {added:,} "
+                                   "个扰动副本（扰动未改变的行不会重复发送）。"),
+    "evaluation.slice_column": ("Metrics per value of this column (slices)", "按此列的取值分组计算指标（切片）"),
+    "evaluation.propose_slices": ("Also slice by text length, digits and writing system",
+                                  "同时按文本长度、是否含数字和书写系统切片"),
+    "evaluation.robustness_results": ("Robustness: predictions changed by each perturbation",
+                                      "稳健性：各扰动使预测改变的情况"),
+    "evaluation.flips": ("Rows whose prediction a perturbation changed", "被扰动改变了预测的行"),
+    "evaluation.fail_rates": ("Fail rate per perturbation", "各扰动的失败率"),
+    "evaluation.slices": ("Metrics per slice", "各切片的指标"),
     "evaluation.downloads": ("Downloads: predictions CSV, metrics JSON and a report to share (HTML, opens offline)",
                              "下载：预测结果 CSV、指标 JSON 和可分享的报告（HTML，离线可打开）"),
     "evaluation.file_info": ("**{name}**: {columns} columns, {size:.1f} MB. Its first rows are shown below; all "
@@ -90,10 +107,13 @@ ERRORS_ZH = {
     "resume_mismatch": "“{folder}”中的评测是用不同的{what}开始的；请不加续跑选项重新开始。",
     "nothing_to_continue": "没有用这个文件和这些模型运行后停止的评测可继续；请点击“开始评测”。",
     "no_such_file": "文件“{name}”不存在。",
+    "nothing_to_compare": "稳健性和切片需要把预测与参考答案比较；{task} 没有参考答案。",
+    "too_many_slices": "“{column}”列的不同取值超过 {limit} 个；请选择取值不超过 {limit} 个的列（如来源、语言或类别）。",
 }
 TASKS = tuple(ROLES)
 ROLE_ORDER = ("text", "label", "question", "context", "answer", "source", "reference")
 PREVIEW_ROWS = 8
+COST_SAMPLE_ROWS = 1000  # rows the robustness cost is measured on before a run
 SNAPSHOT_SECONDS = 2.0  # how often partial results are shown while a run goes on
 EXAMPLES_DIR = ASSETS_DIR / "examples"
 EXAMPLES = [("sentiment.csv", "sentiment"), ("language.csv", "classification"), ("classification.csv", "zero-shot"),
@@ -124,13 +144,19 @@ def _column_updates(columns: list[str], task: str) -> list[dict]:
 def preview_file(registry: Registry, path: str | None, task: str, request: gr.Request) -> list:
     """Read the head of the upload (only read), show its first rows and guess which column is which."""
     if not path:
-        return [gr.Dataframe(visible=False), "", [], *_column_updates([], task)]
+        return [gr.Dataframe(visible=False), "", [], gr.update(choices=_slice_choices([]), value=""),
+                *_column_updates([], task)]
     table = read_head(path, PREVIEW_ROWS)
     columns = table.columns
     info = _say(request)("evaluation.file_info", name=table.source_name, columns=len(columns),
                          size=Path(path).stat().st_size / 1e6)
     return [gr.Dataframe(table.frame.head(PREVIEW_ROWS), visible=True), info, columns,
-            *_column_updates(columns, task)]
+            gr.update(choices=_slice_choices(columns), value=""), *_column_updates(columns, task)]
+
+
+def _slice_choices(columns: list[str]) -> list[tuple[str, str]]:
+    """No slices ("—"), or any column of the file."""
+    return [("—", ""), *((column, column) for column in columns)]
 
 
 def change_task(registry: Registry, task: str, columns: list[str]) -> list:
@@ -138,14 +164,38 @@ def change_task(registry: Registry, task: str, columns: list[str]) -> list:
     return [gr.update(choices=choices, value=choices[:1]), *_column_updates(columns or [], task)]
 
 
+def _columns(task: str, chosen: tuple) -> dict[str, str | None]:
+    """The chosen column of each role the task reads, from the role pickers in ROLE_ORDER."""
+    return {role: cell for role, cell in zip(ROLE_ORDER, chosen) if role in ROLES[task]}
+
+
+@user_errors
+def robustness_cost(registry: Registry, path: str | None, task: str, robustness: bool, text: str, label: str,
+                    question: str, context: str, answer: str, source: str, reference: str,
+                    request: gr.Request) -> str:
+    """How many more model calls the robustness run makes, said before it starts: measured on the head of
+    the file, so a large file is not read for it."""
+    if not (robustness and path and task in TASK_METRICS):
+        return ""
+    columns = _columns(task, (text, label, question, context, answer, source, reference))
+    if not all(columns.values()):
+        return ""
+    rows, added = perturbed_copies(task, read_head(path, COST_SAMPLE_ROWS), columns)
+    return _say(request)("evaluation.robustness_cost", rows=rows, added=added,
+                         factor=(rows + added) / rows) if rows else ""
+
+
 def _evaluation_handler(resume: bool):
     """The Run (resume=False) and Continue (resume=True) handlers: one signature, which Gradio reads."""
     @user_errors
     def handler(registry: Registry, path: str | None, task: str, models: list[str] | str | None, text: str,
                 label: str, question: str, context: str, answer: str, source: str, reference: str,
+                robustness: bool, slice_column: str | None, propose_slices: bool,
                 request: gr.Request, progress=gr.Progress()):
+        beyond = BeyondAccuracy(bool(robustness), slice_column or None, bool(propose_slices))
         yield from _evaluate(registry, path, task, models,
-                             (text, label, question, context, answer, source, reference), request, progress, resume)
+                             (text, label, question, context, answer, source, reference), beyond, request, progress,
+                             resume)
     return handler
 
 
@@ -156,21 +206,21 @@ continue_evaluation = _evaluation_handler(resume=True)
 
 
 def _evaluate(registry: Registry, path: str | None, task: str, models: list[str] | str | None, chosen: tuple,
-              request: gr.Request | None, progress, resume: bool):
+              beyond: BeyondAccuracy, request: gr.Request | None, progress, resume: bool):
     if not path:
         raise InputError("no_file", "Upload a data file first.")
     models = [models] if isinstance(models, str) else [m for m in models or [] if m]
     if not models:
         raise InputError("no_models", "Choose at least one model.")
     say = _say(request)
-    columns = {role: cell for role, cell in zip(ROLE_ORDER, chosen) if role in ROLES[task]}
+    columns = _columns(task, chosen)
     table = open_table(path, registry.settings.max_eval_rows or None)
-    folder = _run_folder(table.fingerprint(), task, columns, models)
+    folder = _run_folder(table.fingerprint(), task, columns, models, beyond)
     if resume and RunFolder(folder).saved_state() is None:
         raise InputError("nothing_to_continue", "There is no stopped run of this file with these models to continue; "
                          "press Run evaluation.")
     with showing_loads(request, progress):
-        run = Evaluation(task, table, columns, models, folder, registry, resume=resume)
+        run = Evaluation(task, table, columns, models, folder, registry, resume=resume, beyond=beyond)
     steps = run.steps()
     shown = time.monotonic()
     try:
@@ -191,9 +241,10 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
     yield _outputs(result, say, page=page)
 
 
-def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str]) -> Path:
-    """One folder per file, task, columns and models, so Continue finds the run that stopped."""
-    key = hashlib.sha256(json.dumps([fingerprint, task, columns, models]).encode()).hexdigest()[:24]
+def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str], beyond: BeyondAccuracy) -> Path:
+    """One folder per file, task, columns, models and robustness and slice settings, so Continue finds the
+    run that stopped."""
+    key = hashlib.sha256(json.dumps([fingerprint, task, columns, models, vars(beyond)]).encode()).hexdigest()[:24]
     return download_folder(f"evaluation-{key}")
 
 
@@ -204,10 +255,13 @@ def _progress_text(step: Progress, say) -> str:
 
 
 def _outputs(result: EvaluationResult, say, partial: Progress | None = None, page: Path | None = None) -> tuple:
-    """Status, metric tables, worst rows, confusion matrix and the downloads (the report page once finished)."""
+    """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
+    robustness and slices."""
     paths = [*report.write_downloads(result), *([page] if page else [])]
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
-            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths])
+            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
+            report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),
+            report.slices_frame(result, say))
 
 
 def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
@@ -224,6 +278,7 @@ def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
     lines += [say("evaluation.status_unknown", model=m.model,
                   labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
               for m in result.models if m.unknown_labels]
+    lines += report.robustness_summary(result, say)
     return "\n\n".join(lines)
 
 
@@ -233,6 +288,13 @@ PER_CLASS_HEADERS = ("evaluation.col.model", "evaluation.col.label", "evaluation
                      "evaluation.col.recall", "evaluation.col.f1", "evaluation.col.support")
 WORST_HEADERS = ("evaluation.col.model", "evaluation.col.row", "evaluation.col.input", "evaluation.col.reference",
                  "evaluation.col.prediction", "evaluation.col.score")
+ROBUSTNESS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
+    "model", "perturbation", "changed_rows", "fail_rate", "fail_rate_ci", "metric", "original", "perturbed", "drop",
+    "severity"))
+FLIPS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
+    "model", "perturbation", "row", "original_input", "perturbed_input", "original_prediction", "perturbed_prediction"))
+SLICES_HEADERS = ("evaluation.col.model", "evaluation.col.slice_column", "evaluation.col.slice",
+                  "evaluation.col.slice_rows")
 
 
 def build(registry: Registry) -> list[ResultTable]:
@@ -256,6 +318,14 @@ def build(registry: Registry) -> list[ResultTable]:
         preview = gr.Dataframe(label=t("evaluation.preview"), interactive=False, max_height=260, wrap=True,
                                visible=False)  # shown once a file is uploaded
         with gr.Row():
+            with gr.Column():
+                robustness = gr.Checkbox(label=t("evaluation.robustness"))
+                cost = gr.Markdown()
+            with gr.Column():
+                slice_column = gr.Dropdown(_slice_choices([]), value="", label=t("evaluation.slice_column"),
+                                           allow_custom_value=True)
+                propose_slices = gr.Checkbox(label=t("evaluation.propose_slices"))
+        with gr.Row():
             run_button = gr.Button(t("evaluation.run"), variant="primary")
             cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
             continue_button = gr.Button(t("evaluation.continue"))
@@ -265,19 +335,27 @@ def build(registry: Registry) -> list[ResultTable]:
             per_class = result_table("evaluation.per_class", PER_CLASS_HEADERS)
             plot = gr.Plot(label=t("evaluation.confusion"))
         worst = result_table("evaluation.worst", WORST_HEADERS, wrap=True)
+        robust = result_table("evaluation.robustness_results", ROBUSTNESS_HEADERS, elem_id="evaluation-robustness-table")
+        fail_plot = gr.Plot(label=t("evaluation.fail_rates"))
+        flips = result_table("evaluation.flips", FLIPS_HEADERS, wrap=True)
+        slices = result_table("evaluation.slices", SLICES_HEADERS, elem_id="evaluation-slices-table")
         downloads = gr.File(label=t("evaluation.downloads"), file_count="multiple", interactive=False)
         gr.Examples([[str(EXAMPLES_DIR / name), name_task] for name, name_task in EXAMPLES], inputs=[upload, task],
                     label=t("common.examples"), example_labels=[name for name, _ in EXAMPLES])
-    upload.change(bind(preview_file, registry), [upload, task], [preview, info, columns_state, *roles],
+    upload.change(bind(preview_file, registry), [upload, task], [preview, info, columns_state, slice_column, *roles],
                   api_visibility="private")
+    gr.on([robustness.change, upload.change, task.change, *(role.change for role in roles)],
+          bind(robustness_cost, registry), [upload, task, robustness, *roles], cost, api_visibility="private")
     task.change(bind(change_task, registry), [task, columns_state], [models, *roles], api_visibility="private")
     models.focus(lambda current: gr.Dropdown(choices=model_choices(registry, current)), task, models,
                  api_visibility="private", queue=False)  # a model fine-tuned meanwhile shows up
-    outputs = [status, summary.component, per_class.component, worst.component, plot, downloads]
-    running = run_button.click(bind(run_evaluation, registry), [upload, task, models, *roles], outputs,
+    inputs = [upload, task, models, *roles, robustness, slice_column, propose_slices]
+    outputs = [status, summary.component, per_class.component, worst.component, plot, downloads, robust.component,
+               fail_plot, flips.component, slices.component]
+    running = run_button.click(bind(run_evaluation, registry), inputs, outputs,
                                api_name="evaluate", concurrency_limit=1, concurrency_id="evaluation")
-    continuing = continue_button.click(bind(continue_evaluation, registry), [upload, task, models, *roles], outputs,
+    continuing = continue_button.click(bind(continue_evaluation, registry), inputs, outputs,
                                        api_name="evaluate_continue", concurrency_limit=1,
                                        concurrency_id="evaluation")
     cancel_button.click(None, None, None, cancels=[running, continuing], api_visibility="private")
-    return [summary, per_class, worst]
+    return [summary, per_class, worst, robust, flips, slices]
