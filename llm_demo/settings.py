@@ -27,6 +27,11 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {value!r}") from error
 
 
+def on_spaces() -> bool:
+    """Hugging Face Spaces sets SPACE_ID; a public Space should not load whatever a stranger types."""
+    return bool(os.environ.get("SPACE_ID", "").strip())
+
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -40,8 +45,8 @@ def _dtype(name: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     models_file: Path  # LLM_DEMO_MODELS
-    allow_custom_models: bool  # LLM_DEMO_ALLOW_CUSTOM_MODELS: users may type a Hub id
-    allow_local_paths: bool  # LLM_DEMO_ALLOW_LOCAL_PATHS: users may type a local directory
+    allow_custom_models: bool  # LLM_DEMO_ALLOW_CUSTOM_MODELS: users may type a Hub id (off on Spaces unless set)
+    allow_local_paths: bool  # LLM_DEMO_ALLOW_LOCAL_PATHS: users may type a local directory (off on Spaces unless set)
     cache_size: int  # LLM_DEMO_CACHE_SIZE: models kept loaded at once
     max_input_chars: int  # LLM_DEMO_MAX_INPUT_CHARS: per text box
     max_eval_rows: int  # LLM_DEMO_MAX_EVAL_ROWS: 0 means no cap
@@ -52,6 +57,7 @@ class Settings:
     max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
     max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
     max_upload_mb: int  # LLM_DEMO_MAX_UPLOAD_MB: largest file a user may upload
+    preload: bool  # LLM_DEMO_PRELOAD: load each tab's default model in the background at start-up
     remote_timeout: int  # LLM_DEMO_REMOTE_TIMEOUT: seconds one request to a model server may take
     remote_retries: int  # LLM_DEMO_REMOTE_RETRIES: retries (with backoff) on 429, 5xx and lost connections
     db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
@@ -61,8 +67,8 @@ def get_settings() -> Settings:
     """Read the environment now, so tests and deployments can change it without restarts of Python."""
     return Settings(
         models_file=Path(os.environ.get("LLM_DEMO_MODELS") or ASSETS_DIR / "models.yaml"),
-        allow_custom_models=_flag("LLM_DEMO_ALLOW_CUSTOM_MODELS", True),
-        allow_local_paths=_flag("LLM_DEMO_ALLOW_LOCAL_PATHS", True),
+        allow_custom_models=_flag("LLM_DEMO_ALLOW_CUSTOM_MODELS", not on_spaces()),
+        allow_local_paths=_flag("LLM_DEMO_ALLOW_LOCAL_PATHS", not on_spaces()),
         cache_size=max(1, _int("LLM_DEMO_CACHE_SIZE", 4)),
         max_input_chars=max(1, _int("LLM_DEMO_MAX_INPUT_CHARS", 20_000)),
         max_eval_rows=max(0, _int("LLM_DEMO_MAX_EVAL_ROWS", 0)),
@@ -73,6 +79,7 @@ def get_settings() -> Settings:
         max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),
         max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),
         max_upload_mb=max(1, _int("LLM_DEMO_MAX_UPLOAD_MB", 50)),
+        preload=_flag("LLM_DEMO_PRELOAD", False),
         remote_timeout=max(1, _int("LLM_DEMO_REMOTE_TIMEOUT", 120)),
         remote_retries=max(0, _int("LLM_DEMO_REMOTE_RETRIES", 3)),
         db_path=Path(os.environ.get("LLM_DEMO_DB") or DATA_DIR / "llm_demo.sqlite3"),

@@ -27,7 +27,6 @@ CASES = [
     ("no zero-shot labels",                   "/classify",  ("text", NLI, " , ", False),        "Give the candidate labels"),
     ("one zero-shot label, single-label",     "/classify",  ("text", NLI, "sport", False),      "at least two labels"),
     ("duplicate zero-shot labels",            "/classify",  ("text", NLI, "sport, Sport", False), "given twice"),
-    ("own labels for a fixed-label model",    "/classify",  ("text", FIXED, "a, b", False),     "has fixed labels"),
     ("question with no context",              "/answer",    ("Where?", "", QA, 1, 30, False),   "Please enter the context"),
     ("context with no question",              "/answer",    ("", "Paris.", QA, 1, 30, False),   "Please enter the question"),
     ("model id that does not exist",          "/sentiment", ("text", "no-such-org/no-such-model"), "Hugging Face Hub"),

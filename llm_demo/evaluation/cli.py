@@ -1,5 +1,6 @@
-"""`python -m llm_demo evaluate`: the evaluation tab's work from the shell, writing metrics.json and
-predictions.csv. Heavy modules are imported only when the command runs, so `--help` is instant."""
+"""`python -m llm_demo evaluate`: the evaluation tab's work from the shell, writing metrics.json,
+predictions.csv and report.html (to share). Heavy modules are imported only when the command runs, so
+`--help` is instant."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ PARTIAL = 1  # exit code when a model failed or the run was interrupted: the fil
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="score models on a CSV, TSV or JSON Lines file",
-                                   description="Run models over a file and write DIR/metrics.json and "
-                                               "DIR/predictions.csv.")
+                                   description="Run models over a file and write DIR/metrics.json, "
+                                               "DIR/predictions.csv and DIR/report.html.")
     parser.add_argument("--task", required=True, choices=list(ROLES))
     parser.add_argument("--model", required=True, action="append", dest="models", metavar="MODEL",
                         help="registry name, Hub id or local folder (with --endpoint: the name the server serves); "
@@ -62,7 +63,7 @@ def run(arguments: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..registry import Registry
     from ..settings import get_settings
-    from . import report
+    from . import html_report, report
     from .reading import guess_columns, open_table
     from .runner import WINDOW_ROWS, BeyondAccuracy, evaluate
 
@@ -84,9 +85,10 @@ def run(arguments: argparse.Namespace) -> int:
                           beyond=BeyondAccuracy(arguments.robustness, arguments.slice_column,
                                                 arguments.propose_slices, arguments.seed))
     _clear_progress()
-    report.write_downloads(result)
+    predictions, metrics = report.write_downloads(result)
+    page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), result.folder)
     print(report.text_tables(result))
-    print(f"\nWrote {arguments.out / 'metrics.json'} and {arguments.out / 'predictions.csv'}")
+    print(f"\nWrote {metrics}, {predictions} and {page}")
     for model in result.models:
         if model.status != "complete" or model.error:  # a complete run may still have rows a server failed
             print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "

@@ -364,7 +364,7 @@ class ClassificationEvaluation(TaskEvaluation):
         from ..tasks.classification import encode, iter_classify, label_names
 
         return Predictor(entry.name, lambda texts: iter_classify(loaded, encode(loaded, texts), budget),
-                         labels=label_names(loaded), device=str(loaded.device))
+                         labels=label_names(loaded), device=loaded.placement)
 
     def prediction_of(self, result):
         return result.label, result.score
@@ -388,7 +388,7 @@ class ZeroShotEvaluation(ClassificationEvaluation):
 
         labels = parse_labels(file_labels, multi_label=False)
         return Predictor(entry.name, lambda texts: iter_zero_shot(loaded, texts, labels, budget=budget),
-                         labels=labels, device=str(loaded.device))
+                         labels=labels, device=loaded.placement)
 
 
 def candidate_labels(references: Iterable[str]) -> list[str]:
@@ -415,7 +415,7 @@ class QAEvaluation(TaskEvaluation):
 
         settings = QASettings(allow_no_answer=bool(entry.option("no_answer")))
         return Predictor(entry.name, lambda pairs: iter_answer(loaded, [q for q, _ in pairs], [c for _, c in pairs],
-                                                               settings, budget), device=str(loaded.device))
+                                                               settings, budget), device=loaded.placement)
 
     def prediction_of(self, result):
         return result[0].text, result[0].score
@@ -438,7 +438,7 @@ class TranslationEvaluation(TaskEvaluation):
 
         settings = TranslationSettings(source_lang=entry.option("source_lang"), target_lang=entry.option("target_lang"))
         return Predictor(entry.name, lambda texts: iter_translate_rows(loaded, texts, settings, budget),
-                         device=str(loaded.device))
+                         device=loaded.placement)
 
     def prediction_of(self, result):
         return result, None
@@ -482,7 +482,7 @@ class GenerationEvaluation(TaskEvaluation):
         from ..tasks.generation import iter_token_logprobs
 
         return Predictor(entry.name, lambda texts: iter_token_logprobs(loaded, texts, budget),
-                         device=str(loaded.device))
+                         device=loaded.placement)
 
     def prediction_of(self, result):
         value = row_perplexity(result)

@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..download import preload_defaults
 from ..registry import Registry
 from ..settings import ASSETS_DIR, get_settings
 from .common import ResultTable, bind
@@ -45,6 +46,8 @@ def build_app(registry: Registry | None = None) -> gr.Blocks:
         demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables],
                   api_visibility="private")
     demo.queue(default_concurrency_limit=LIGHT_WORK_CONCURRENCY, max_size=QUEUE_SIZE)
+    if registry.settings.preload:  # LLM_DEMO_PRELOAD=1: defaults load in the background, the page answers now
+        preload_defaults(registry)
     return demo
 
 

@@ -74,7 +74,8 @@ def start_battle(registry: Registry, arena: Arena, prompt: str, max_new_tokens: 
     prompt = clean_text(prompt, "prompt")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens)).checked()
     battle = arena.start(registry.choices("generation"), prompt)
-    models = [load_picked(registry, "generation", name, "causal-lm") for name in (battle.left, battle.right)]
+    models = [load_picked(registry, "generation", name, "causal-lm", show_loading=False)  # progress would name them
+              for name in (battle.left, battle.right)]
     for left, right in side_by_side([lambda loaded=loaded: stream(loaded, prompt, settings) for loaded in models],
                                     [lambda reply, loaded=loaded: reply_tokens(loaded, reply) for loaded in models]):
         yield (battle.id, shown_text(left, request), shown_text(right, request), _figures(left, request),

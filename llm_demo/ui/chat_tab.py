@@ -49,7 +49,7 @@ def send(registry: Registry, message: str, history: list[dict], system_prompt: s
     """Stream the model's reply to the whole conversation; the note says when old turns were left out."""
     message = clean_text(message, "message")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
-    loaded = load_picked(registry, "generation", model, "causal-lm")
+    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
     prompt = prepare(loaded, conversation(history, system_prompt, message), settings.max_new_tokens)
     note = say("chat.dropped", request, count=prompt.dropped_turns, window=loaded.token_limit) \
         if prompt.dropped_turns else ""

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..errors import InputError
 from ..registry import Registry
-from ..tasks.classification import Classification, classify, is_nli, label_names, parse_labels, zero_shot
+from ..tasks.classification import Classification, classify, is_nli, parse_labels, zero_shot
 from ..tasks.inputs import clean_text
 from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
@@ -21,9 +20,6 @@ TEXT = {
     "classification.multi_label": ("Several labels can be true at once (multi-label)", "多个标签可以同时成立（多标签）"),
     "classification.button": ("Classify", "分类"),
     "classification.result": ("Scores", "得分"),
-}
-ERRORS_ZH = {
-    "labels_for_fixed_model": "“{model}”只有固定的标签（{labels}）。要使用自己的标签，请选择零样本模型。",
 }
 EXAMPLES = [
     ["The new phone's battery lasts two full days.", "technology, sports, politics, food"],
@@ -40,13 +36,10 @@ def scores_for_label_widget(result: Classification) -> dict[str, float]:
 def run_classification(registry: Registry, text: str, model: str, labels: str, multi_label: bool,
                        request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "classification", model, "sequence-classification")
+    loaded = load_picked(registry, "classification", model, "sequence-classification", request=request)
     if is_nli(loaded):
         result = zero_shot(loaded, [text], parse_labels(labels, bool(multi_label)), bool(multi_label))[0]
-    elif (labels or "").strip():
-        raise InputError("labels_for_fixed_model", "'{model}' has fixed labels ({labels}). Pick a zero-shot model "
-                         "to use your own labels.", model=model, labels=", ".join(label_names(loaded)))
-    else:
+    else:  # a fixed-label model uses its own labels, as the labels box says; what the hidden box holds is ignored
         result = classify(loaded, [text])[0]
     return scores_for_label_widget(result), runs_on(loaded, request)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import UserFacingError
-from ..loading import LoadedModel, get_model, max_new_tokens, read_config
+from ..loading import DOWNLOADING, LoadedModel, LoadProgress, get_model, max_new_tokens, read_config, reporting_loads
 from ..remote import RemoteModel
 from ..registry import Registry, Tasks
 from .i18n import language_of, t
@@ -191,8 +192,33 @@ def model_status() -> gr.Markdown:
     return gr.Markdown(elem_classes=["model-status"])
 
 
-def load_picked(registry: Registry, task: Tasks, choice: str | None, kind: str, **options: Any) -> LoadedModel:
-    return get_model(registry.resolve(task, choice), kind, **options)
+def load_picked(registry: Registry, task: Tasks, choice: str | None, kind: str, request: gr.Request | None = None,
+                show_loading: bool = True, **options: Any) -> LoadedModel:
+    """The picked model, loaded once; a first load shows its download and then its loading in the tab
+    (unless `show_loading` is off, as in the blind arena, where the progress text would name the model)."""
+    entry = registry.resolve(task, choice)
+    if not show_loading:
+        return get_model(entry, kind, **options)
+    with showing_loads(request):
+        return get_model(entry, kind, **options)
+
+
+@contextlib.contextmanager
+def showing_loads(request: gr.Request | None, progress: gr.Progress | None = None) -> Iterator[None]:
+    """Within the block, a model that downloads or loads says so in the event's progress bar:
+    "Downloading X: 120 of 480 MB, 12 MB/s", then "Loading X onto cpu…"."""
+    progress = progress or gr.Progress()
+
+    def show(step: LoadProgress) -> None:
+        if step.stage == DOWNLOADING:
+            progress(step.done / step.total if step.total else 0.0,
+                     desc=say("common.downloading", request, model=step.model_id, done=step.done / 1e6,
+                              total=step.total / 1e6, speed=step.bytes_per_second / 1e6))
+        else:  # a full bar: Gradio shows a description only beside a bar, and the fetching is done
+            progress(1.0, desc=say("common.loading_model", request, model=step.model_id, device=step.device))
+
+    with reporting_loads(show):
+        yield
 
 
 def say(key: str, request: gr.Request | None, **params: object) -> str:

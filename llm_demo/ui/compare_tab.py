@@ -104,7 +104,7 @@ def run_compare(registry: Registry, task: str, text: str, model_1: str | None, m
     picked = [choice for choice in (model_1, model_2, model_3, model_4) if (choice or "").strip()]
     if len(picked) < 2:
         raise InputError("compare_two", "Pick at least two models to compare.")
-    models = [load_picked(registry, task, choice, KINDS[task]) for choice in picked]
+    models = [load_picked(registry, task, choice, KINDS[task], request=request) for choice in picked]
     places = [runs_on(loaded, request) for loaded in models]
     headers = [say(key, request) for key in HEADERS]
     for progress in run_all(task, models, text, labels, settings):

@@ -11,15 +11,15 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import InputError
-from ..evaluation import report
+from ..evaluation import html_report, report
 from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
 from ..evaluation.robustness import TASK_METRICS
 from ..evaluation.runner import BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_copies, task_named
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import ResultTable, bind, download_folder, result_table, say, user_errors
-from .i18n import t
+from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
+from .i18n import language_of, t
 
 TEXT = {
     "evaluation.tab": ("Evaluation", "评测"),
@@ -68,7 +68,8 @@ TEXT = {
     "evaluation.flips": ("Rows whose prediction a perturbation changed", "被扰动改变了预测的行"),
     "evaluation.fail_rates": ("Fail rate per perturbation", "各扰动的失败率"),
     "evaluation.slices": ("Metrics per slice", "各切片的指标"),
-    "evaluation.downloads": ("Downloads: predictions CSV and metrics JSON", "下载：预测结果 CSV 与指标 JSON"),
+    "evaluation.downloads": ("Downloads: predictions CSV, metrics JSON and a report to share (HTML, opens offline)",
+                             "下载：预测结果 CSV、指标 JSON 和可分享的报告（HTML，离线可打开）"),
     "evaluation.file_info": ("**{name}**: {columns} columns, {size:.1f} MB. Its first rows are shown below; all "
                              "of it is read when the evaluation runs.",
                              "**{name}**：{columns} 列，{size:.1f} MB。下方显示前几行；开始评测时才读取整个文件。"),
@@ -86,6 +87,7 @@ TEXT = {
                                   "{labels}.", "{model} 不认识这些标签，相应的行未计入指标：{labels}。"),
 }
 TEXT.update(report.TEXT)
+TEXT.update(html_report.TEXT)
 ERRORS_ZH = {
     "empty_file": "“{name}”是空文件。",
     "undecodable_file": "“{name}”不是 UTF-8 文本（第 {position} 个字节无法读取）。请另存为 UTF-8（如 Excel 的“CSV UTF-8”）后重新上传。",
@@ -217,7 +219,8 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
     if resume and RunFolder(folder).saved_state() is None:
         raise InputError("nothing_to_continue", "There is no stopped run of this file with these models to continue; "
                          "press Run evaluation.")
-    run = Evaluation(task, table, columns, models, folder, registry, resume=resume, beyond=beyond)
+    with showing_loads(request, progress):
+        run = Evaluation(task, table, columns, models, folder, registry, resume=resume, beyond=beyond)
     steps = run.steps()
     shown = time.monotonic()
     try:
@@ -232,7 +235,10 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
         report.write_downloads(run.result())
         raise
     run.finish()
-    yield _outputs(run.result(), say)
+    result = run.result()
+    page = html_report.write_report(result, html_report.FileInfo.of(path, result), result.folder, say,
+                                    language_of(request))
+    yield _outputs(result, say, page=page)
 
 
 def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str], beyond: BeyondAccuracy) -> Path:
@@ -248,9 +254,10 @@ def _progress_text(step: Progress, say) -> str:
                rate=step.rows_per_second, eta=eta)
 
 
-def _outputs(result: EvaluationResult, say, partial: Progress | None = None) -> tuple:
-    """Status, metric tables, worst rows, confusion matrix, the two downloads, then robustness and slices."""
-    paths = report.write_downloads(result)
+def _outputs(result: EvaluationResult, say, partial: Progress | None = None, page: Path | None = None) -> tuple:
+    """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
+    robustness and slices."""
+    paths = [*report.write_downloads(result), *([page] if page else [])]
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
             report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
             report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),

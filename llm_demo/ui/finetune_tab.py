@@ -12,8 +12,9 @@ from ..errors import InputError
 from ..evaluation.reading import guess_columns, read_table
 from ..finetune import (EpochResult, FinetuneJob, FinetuneSettings, base_models, labelled_rows, output_folder,
                         push_to_hub, resolve_base_model, zip_model)
+from ..loading import download
 from ..registry import Registry
-from .common import ResultTable, bind, download_folder, result_table, say, user_errors
+from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
 from .i18n import t
 
 TEXT = {
@@ -164,6 +165,8 @@ def run_finetune(registry: Registry, file: str | None, text_column: str | None, 
                                 max_length=max_length, weight_decay=weight_decay, warmup_ratio=warmup_ratio,
                                 validation_fraction=validation_fraction, seed=seed, patience=patience)
     entry = resolve_base_model(registry, model)
+    with showing_loads(request):  # the training thread loads it; its download shows here first
+        download(entry)
     job = FinetuneJob(entry, rows, output_folder(registry.settings.finetune_dir, name, entry), settings).start()
     try:
         while not job.wait(POLL_SECONDS):

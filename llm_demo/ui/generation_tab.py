@@ -50,7 +50,7 @@ def run_generation(registry: Registry, prompt: str, model: str, system_prompt: s
                                   repetition_penalty=repetition_penalty,
                                   seed=None if seed is None else int(seed),
                                   system_prompt=(system_prompt or "").strip() or None).checked()
-    loaded = load_picked(registry, "generation", model, "causal-lm")
+    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
     fitted = fit_to_window(loaded, prompt, settings)
     status = runs_on(loaded, request)
     if fitted.max_new_tokens < settings.max_new_tokens:

@@ -42,7 +42,7 @@ def run_translation(registry: Registry, text: str, model: str, beams: float, max
                                    max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, MAX_NEW_TOKENS)),
                                    source_lang=(source_lang or "").strip() or None,
                                    target_lang=(target_lang or "").strip() or None)
-    loaded = load_picked(registry, "translation", model, "seq2seq")
+    loaded = load_picked(registry, "translation", model, "seq2seq", request=request)
     return translate(loaded, [text], settings)[0], runs_on(loaded, request)
 
 

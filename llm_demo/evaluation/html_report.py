@@ -1,0 +1,139 @@
+"""report.html: an evaluation as one file to keep and forward, opened by any browser with no network.
+
+Everything is inline: the CSS, and the confusion matrix as a base64 PNG. The page is a function of the
+EvaluationResult and the evaluated file's metadata, built from one small function per section (SECTIONS), so
+a new section is one function added to that tuple. Tables and the plot come from report.py, as in the tab.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__
+from . import report
+from .runner import EvaluationResult
+
+TEXT = {
+    "report.title": ("Evaluation report", "评测报告"),
+    "report.file": ("File", "文件"),
+    "report.rows": ("Rows", "行数"),
+    "report.sha256": ("SHA-256 of the file", "文件的 SHA-256"),
+    "report.task": ("Task", "任务"),
+    "report.columns": ("Columns used", "使用的列"),
+    "report.date": ("Date", "日期"),
+    "report.version": ("llm_demo version", "llm_demo 版本"),
+    "report.summary": ("Metrics per model", "各模型指标"),
+    "report.summary_note": ("Intervals are 95% bootstrap confidence intervals over the rows. The device column says "
+                            "where each model ran (device · dtype) or which endpoint answered.",
+                            "区间为对各行自助抽样得到的 95% 置信区间。“设备”列说明每个模型的运行位置（设备 · 数据类型）"
+                            "或响应的服务端点。"),
+    "report.per_class": ("Per class", "各类别指标"),
+    "report.confusion": ("Confusion matrix", "混淆矩阵"),
+    "report.worst": ("Worst rows", "最差的行"),
+    "report.footer": ("Made with llm_demo {version}.", "由 llm_demo {version} 生成。"),
+}
+FILE_NAME = "report.html"
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans CJK SC", "PingFang SC",
+       "Microsoft YaHei", sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #1f2328; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }
+table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; }
+th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; } td { font-variant-numeric: tabular-nums; }
+img { max-width: 100%; } .wide { overflow-x: auto; } .note, footer { color: #59636e; font-size: .85rem; }
+"""
+Say = Callable[..., str]
+Section = Callable[[EvaluationResult, "FileInfo", Say], str]
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What identifies the evaluated file: its name, how many rows were read, and its SHA-256."""
+
+    name: str
+    rows: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path, result: EvaluationResult) -> "FileInfo":
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return cls(result.table.source_name, result.table.rows, digest)
+
+
+def english(key: str, **params: object) -> str:
+    return TEXT[key][0].format(**params) if key in TEXT else report.english(key, **params)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    """A table that scrolls sideways on its own when wider than the page (many metrics, several models)."""
+    return f'<div class="wide">{frame.to_html(index=False, escape=True, border=0, na_rep="")}</div>'
+
+
+def header_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    columns = ", ".join(f"{role} = {column}" for role, column in result.columns.items() if column)
+    facts = [("report.file", file.name), ("report.rows", f"{file.rows:,}"), ("report.sha256", file.sha256),
+             ("report.task", result.task), ("report.columns", columns),
+             ("report.date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+             ("report.version", __version__)]
+    items = "".join(f"<dt>{html.escape(say(key))}</dt><dd>{html.escape(value)}</dd>" for key, value in facts)
+    return f"<h1>{html.escape(say('report.title'))}</h1><dl>{items}</dl>"
+
+
+def summary_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    return (f"<h2>{html.escape(say('report.summary'))}</h2>{_table(report.summary_frame(result, say))}"
+            f"<p class=\"note\">{html.escape(say('report.summary_note'))}</p>")
+
+
+def per_class_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    frame = report.per_class_frame(result, say)
+    return "" if frame.empty else f"<h2>{html.escape(say('report.per_class'))}</h2>{_table(frame)}"
+
+
+def confusion_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    figure = report.confusion_figure(result, say)
+    if figure is None:
+        return ""
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
+    data = base64.b64encode(image.getvalue()).decode("ascii")
+    title = html.escape(say("report.confusion"))
+    return f'<h2>{title}</h2><img alt="{title}" src="data:image/png;base64,{data}">'
+
+
+def worst_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    frame = report.worst_rows_frame(result, say)
+    return "" if frame.empty else f"<h2>{html.escape(say('report.worst'))}</h2>{_table(frame)}"
+
+
+SECTIONS: tuple[Section, ...] = (header_section, summary_section, per_class_section, confusion_section,
+                                 worst_section)
+
+
+def render(result: EvaluationResult, file: FileInfo, say: Say = english, language: str = "en") -> str:
+    """The whole page, one self-contained HTML document in the language `say` speaks (`language` its code)."""
+    body = "\n".join(section(result, file, say) for section in SECTIONS)
+    footer = html.escape(say("report.footer", version=__version__))
+    return (f'<!DOCTYPE html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(say('report.title'))}: {html.escape(file.name)}</title><style>{STYLE}</style>"
+            f"</head><body>\n{body}\n<footer>{footer}</footer></body></html>\n")
+
+
+def write_report(result: EvaluationResult, file: FileInfo, folder: str | Path, say: Say = english,
+                 language: str = "en") -> Path:
+    """Write FOLDER/report.html (UTF-8) and return its path."""
+    path = Path(folder) / FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(result, file, say, language), encoding="utf-8")
+    return path
