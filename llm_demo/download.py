@@ -120,7 +120,8 @@ class _TerminalBar:
 def run(arguments: argparse.Namespace) -> int:
     from .registry import Registry
 
-    entries = chosen_entries(Registry.load(), arguments.tasks, arguments.models, arguments.all)
+    # A model on a server (an `endpoint` entry) has no weights to fetch here.
+    entries = chosen_entries(Registry.load().local_only(), arguments.tasks, arguments.models, arguments.all)
     for result in fetch_all(entries, _TerminalBar):
         if result.local:
             print(f"{result.model}: already present (local folder)")

@@ -112,6 +112,17 @@ def test_download_command_reports_local_folders_as_already_present(tiny, capsys)
                                                     for folder in [*folders, MINILM_DIR]]
 
 
+def test_download_command_leaves_out_models_that_run_on_a_server(tiny, tmp_path, monkeypatch, capsys):
+    served = tmp_path / "models.yaml"
+    served.write_text(tiny.models_file.read_text(encoding="utf-8").replace(
+        "generation:\n", 'generation:\n  - {model: big-chat, name: Big chat on vLLM, endpoint: "http://127.0.0.1:9/v1"}\n'),
+        encoding="utf-8")
+    monkeypatch.setenv("LLM_DEMO_MODELS", str(served))
+    assert main(["download", "--all"]) == 0
+    printed = capsys.readouterr().out
+    assert "big-chat" not in printed and f"{tiny.gpt2_chat}: already present (local folder)" in printed
+
+
 def test_download_command_without_options_fetches_each_tasks_default(tiny, capsys):
     assert main(["download"]) == 0
     from tiny_models import MINILM_DIR
