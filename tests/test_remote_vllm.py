@@ -150,6 +150,8 @@ def test_stop_ends_the_stream_and_the_server_drops_the_request(remote_client, se
     deadline = time.monotonic() + 120
     while len(job.outputs()) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
+    while server_metric(servers.chat, "vllm:num_requests_running") != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server's gauge is published a moment after the tokens it has sent
     assert server_metric(servers.chat, "vllm:num_requests_running") == 1
     job.cancel()
     deadline = time.monotonic() + 30
