@@ -71,3 +71,22 @@ def test_evaluation_tab_offers_the_report_in_the_readers_language(app_url, tmp_p
     assert '<html lang="zh-CN">' in page and "<h1>评测报告</h1>" in page and "<th>准确率</th>" in page
     assert f"<td>{round(metrics['accuracy'], 4)}" in page
     assert "<script>" not in page  # the file's text is escaped wherever it is shown
+
+
+def test_report_html_shows_robustness_and_slices_from_metrics_json(tiny, tmp_path):
+    from llm_demo.evaluation.html_report import english
+
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n"
+                    "这部电影很好看。,positive,weibo\nterrible 2 hours,negative,weibo\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data),
+                 "--robustness", "--slice-column", "source", "--out", str(out)]) == 0
+    model = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    robustness, slices = page.index(english("report.robustness")), page.index(english("report.slices"))
+    assert robustness < slices
+    for item in model["robustness"]:
+        assert english(f"evaluation.perturbation.{item['perturbation']}") in page[robustness:slices]
+    assert page.count('src="data:image/png;base64,') == 2  # the confusion matrix and the fail-rate chart
+    assert [value for value in ("web", "weibo") if f"<td>{value}</td>" in page[slices:]] == ["web", "weibo"]

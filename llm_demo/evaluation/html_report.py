@@ -1,6 +1,6 @@
 """report.html: an evaluation as one file to keep and forward, opened by any browser with no network.
 
-Everything is inline: the CSS, and the confusion matrix as a base64 PNG. The page is a function of the
+Everything is inline: the CSS, and the confusion matrix and fail-rate chart as base64 PNGs. The page is a function of the
 EvaluationResult and the evaluated file's metadata, built from one small function per section (SECTIONS), so
 a new section is one function added to that tuple. Tables and the plot come from report.py, as in the tab.
 """
@@ -39,6 +39,9 @@ TEXT = {
     "report.per_class": ("Per class", "各类别指标"),
     "report.confusion": ("Confusion matrix", "混淆矩阵"),
     "report.worst": ("Worst rows", "最差的行"),
+    "report.robustness": ("Robustness to perturbed inputs", "对扰动输入的稳健性"),
+    "report.flips": ("Rows whose prediction a perturbation changed", "被扰动改变了预测的行"),
+    "report.slices": ("Metrics per slice", "各切片的指标"),
     "report.footer": ("Made with llm_demo {version}.", "由 llm_demo {version} 生成。"),
 }
 FILE_NAME = "report.html"
@@ -100,15 +103,20 @@ def per_class_section(result: EvaluationResult, file: FileInfo, say: Say) -> str
     return "" if frame.empty else f"<h2>{html.escape(say('report.per_class'))}</h2>{_table(frame)}"
 
 
+def _figure(figure, title: str) -> str:
+    """A matplotlib figure as an inline PNG, so the page needs no other file."""
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
+    data = base64.b64encode(image.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+
+
 def confusion_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
     figure = report.confusion_figure(result, say)
     if figure is None:
         return ""
-    image = io.BytesIO()
-    figure.savefig(image, format="png", dpi=100)
-    data = base64.b64encode(image.getvalue()).decode("ascii")
-    title = html.escape(say("report.confusion"))
-    return f'<h2>{title}</h2><img alt="{title}" src="data:image/png;base64,{data}">'
+    title = say("report.confusion")
+    return f"<h2>{html.escape(title)}</h2>{_figure(figure, title)}"
 
 
 def worst_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
@@ -116,8 +124,26 @@ def worst_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
     return "" if frame.empty else f"<h2>{html.escape(say('report.worst'))}</h2>{_table(frame)}"
 
 
+def robustness_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    """The robustness run, when there was one: one sentence per model, the fail-rate chart, the table, flips."""
+    frame = report.robustness_frame(result, say)
+    if frame.empty:
+        return ""
+    title = say("report.robustness")
+    sentences = "".join(f"<p>{html.escape(line)}</p>" for line in report.robustness_summary(result, say))
+    figure = report.fail_rate_figure(result, say)
+    flips = report.flips_frame(result, say)
+    return (f"<h2>{html.escape(title)}</h2>{sentences}{_figure(figure, title) if figure is not None else ''}"
+            f"{_table(frame)}" + ("" if flips.empty else f"<h3>{html.escape(say('report.flips'))}</h3>{_table(flips)}"))
+
+
+def slices_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    frame = report.slices_frame(result, say)
+    return "" if frame.empty else f"<h2>{html.escape(say('report.slices'))}</h2>{_table(frame)}"
+
+
 SECTIONS: tuple[Section, ...] = (header_section, summary_section, per_class_section, confusion_section,
-                                 worst_section)
+                                 worst_section, robustness_section, slices_section)
 
 
 def render(result: EvaluationResult, file: FileInfo, say: Say = english, language: str = "en") -> str:
