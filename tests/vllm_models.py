@@ -17,6 +17,7 @@ from tiny_models import CHAT_TEMPLATE, MINILM_DIR, SENTIMENT_LABELS, byte_level_
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "vllm_server.sh"
+CHAT_WINDOW = 2048  # long enough that a reply of the app's most new tokens takes seconds, time to press Stop
 
 
 def build_qwen2_chat(folder: Path) -> Path:
@@ -24,10 +25,10 @@ def build_qwen2_chat(folder: Path) -> Path:
     torch.manual_seed(0)
     tokenizer = byte_level_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.model_max_length = 512
+    tokenizer.model_max_length = CHAT_WINDOW
     config = transformers.Qwen2Config(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
                                       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                      max_position_embeddings=512, tie_word_embeddings=True,
+                                      max_position_embeddings=CHAT_WINDOW, tie_word_embeddings=True,
                                       initializer_range=0.2,  # sharper than the default: varied greedy text
                                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                       pad_token_id=tokenizer.pad_token_id)
