@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import torch
 
 from .errors import ModelError
+from .packing import pack_linear_layers
 from .registry import ModelEntry
 from .remote import RemoteModel, connect
 from .settings import get_settings
@@ -33,6 +34,7 @@ KINDS = {
     "masked-lm": "AutoModelForMaskedLM",
     "encoder": "AutoModel",
 }
+PACKED_KINDS = {"causal-lm", "seq2seq"}  # they decode a few rows at a time; see packing.py
 KIND_WORDS = {
     "seq2seq": "translation (sequence-to-sequence)",
     "causal-lm": "text generation (causal language model)",
@@ -414,6 +416,8 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()
+    if kind in PACKED_KINDS and device.type == "cpu" and settings.pack_weights:
+        pack_linear_layers(model, dtype)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model_id=entry.model, kind=kind, model=model, tokenizer=tokenizer,

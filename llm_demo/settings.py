@@ -53,6 +53,7 @@ class Settings:
     token_budget: int  # LLM_DEMO_TOKEN_BUDGET: padded tokens per inference batch; 0 picks by device
     device: str  # LLM_DEMO_DEVICE: "auto", "cpu", "cuda", "mps"
     dtype: str  # LLM_DEMO_DTYPE: "auto" (by hardware), "float32", "bfloat16", "float16"
+    pack_weights: bool  # LLM_DEMO_PACK_WEIGHTS: generation models' linear layers in oneDNN's layout on the CPU
     finetune_dir: Path  # LLM_DEMO_FINETUNE_DIR: where fine-tuned models are saved
     max_finetune_rows: int  # LLM_DEMO_MAX_FINETUNE_ROWS: 0 means no cap
     max_finetune_epochs: int  # LLM_DEMO_MAX_FINETUNE_EPOCHS
@@ -75,6 +76,7 @@ def get_settings() -> Settings:
         token_budget=max(0, _int("LLM_DEMO_TOKEN_BUDGET", 0)),
         device=os.environ.get("LLM_DEMO_DEVICE", "auto").strip().lower() or "auto",
         dtype=_dtype("LLM_DEMO_DTYPE"),
+        pack_weights=_flag("LLM_DEMO_PACK_WEIGHTS", True),
         finetune_dir=Path(os.environ.get("LLM_DEMO_FINETUNE_DIR") or "finetuned"),
         max_finetune_rows=max(0, _int("LLM_DEMO_MAX_FINETUNE_ROWS", 0)),
         max_finetune_epochs=max(1, _int("LLM_DEMO_MAX_FINETUNE_EPOCHS", 20)),

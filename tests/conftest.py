@@ -10,6 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from served_app import served_app  # noqa: E402
 from tiny_models import TinyModels, build_tiny_models  # noqa: E402
 
 
@@ -46,13 +47,8 @@ def load(registry):
 @pytest.fixture(scope="session")
 def app_url(tiny):
     """The whole app on 127.0.0.1 (a free port), serving the tiny models."""
-    from llm_demo.ui import build_app, launch_options
-
-    demo = build_app()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
-    yield url
-    demo.close()
+    with served_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -85,10 +81,5 @@ def twin_client(twin_registry):
     """The whole app serving the twins under the default models' names, through gradio_client."""
     from gradio_client import Client
 
-    from llm_demo.ui import build_app, launch_options
-
-    demo = build_app(twin_registry)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
-    yield Client(url, verbose=False)
-    demo.close()
+    with served_app(twin_registry) as url:
+        yield Client(url, verbose=False)

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from llm_demo.arena import Arena, ArenaError, Vote, bradley_terry, leaderboard
+from served_app import served_app
 
 
 def test_bradley_terry_matches_ratings_computed_by_hand():
@@ -52,23 +53,13 @@ def test_one_vote_per_battle_and_unknown_ids_refused(tmp_path):
         arena.start(["A", "A"], "hello")
 
 
-def _launch():
-    from gradio_client import Client
-
-    from llm_demo.ui import build_app, launch_options
-
-    demo = build_app()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
-    return demo, Client(url, verbose=False)
-
-
 def test_blind_battle_hides_names_counts_one_vote_and_survives_a_restart(tiny, registry, tmp_path, monkeypatch):
+    from gradio_client import Client
     from gradio_client.exceptions import AppError
 
     monkeypatch.setenv("LLM_DEMO_DB", str(tmp_path / "arena.sqlite3"))
-    demo, client = _launch()
-    try:
+    with served_app() as url:
+        client = Client(url, verbose=False)
         battle = client.predict("Hello there", 6, api_name="/battle")
         secrets = [entry.name for entry in registry.entries("generation")] + [str(tiny.gpt2), str(tiny.gpt2_chat)]
         assert not any(secret in str(battle) for secret in secrets)
@@ -81,13 +72,8 @@ def test_blind_battle_hides_names_counts_one_vote_and_survives_a_restart(tiny, r
             client.predict(battle_id, "right", api_name="/vote")
         with pytest.raises(AppError, match="does not exist"):
             client.predict(battle_id[:-1] + ("A" if battle_id[-1] != "A" else "B"), "left", api_name="/vote")
-    finally:
-        demo.close()
-    demo, client = _launch()
-    try:
-        table, csv_path = client.predict(api_name="/leaderboard")
-    finally:
-        demo.close()
+    with served_app() as url:  # a restart: a new app over the same database
+        table, csv_path = Client(url, verbose=False).predict(api_name="/leaderboard")
     assert [row[:2] + row[4:] for row in table["data"]] == [[1, left, 1, 1, 0], [2, right, 1, 0, 0]]
     assert [row[2] for row in table["data"]] == [1128.7, 871.3]
     lines = open(csv_path, encoding="utf-8").read().splitlines()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import test_browser
+from served_app import served_app
 from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from fake_hub import serving
@@ -172,7 +173,6 @@ def test_tab_progress_shows_megabytes_and_speed_then_loading(request_, downloadi
 def test_preload_loads_each_tabs_default_while_the_page_already_answers(tiny, monkeypatch):
     import llm_demo.loading
     from llm_demo.registry import Registry
-    from llm_demo.ui import build_app, launch_options
 
     release, loaded = threading.Event(), []
 
@@ -182,15 +182,11 @@ def test_preload_loads_each_tabs_default_while_the_page_already_answers(tiny, mo
 
     monkeypatch.setattr(llm_demo.loading, "get_model", slow_get_model)
     monkeypatch.setenv("LLM_DEMO_PRELOAD", "1")
-    demo = build_app(Registry.load())
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
     try:
-        with urllib.request.urlopen(url, timeout=30) as page:  # answered while the first model still "loads"
-            assert page.status == 200 and loaded == []
+        with served_app(Registry.load()) as url, urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200 and loaded == []  # answered while the first model still "loads"
     finally:
         release.set()
-        demo.close()
     for thread in [t for t in threading.enumerate() if t.name == "llm_demo-preload"]:
         thread.join(30)
     assert loaded == [("Tiny BART", "seq2seq"), ("Tiny chat GPT-2", "causal-lm"),

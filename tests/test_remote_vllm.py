@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from llm_demo.registry import ModelEntry, Registry, read_models_file
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
 from llm_demo.tasks.generation import GenerationSettings, generate, stream_chat
+from served_app import served_app
 from tiny_models import CORPUS, SENTIMENT_LABELS
 from vllm_models import CHAT_WINDOW, Server, build_bert_sentiment, build_qwen2_chat, start_server
 
@@ -100,13 +100,8 @@ def closed_port() -> int:
 def remote_client(remote_registry):
     from gradio_client import Client
 
-    from llm_demo.ui import build_app, launch_options
-
-    demo = build_app(remote_registry)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
-    yield Client(url, verbose=False)
-    demo.close()
+    with served_app(remote_registry) as url:
+        yield Client(url, verbose=False)
 
 
 def local(folder: Path, kind: str):

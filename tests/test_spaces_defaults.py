@@ -8,22 +8,19 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from llm_demo.settings import get_settings
+from served_app import served_app
 
 
 @pytest.fixture
 def space_url(tiny, monkeypatch):
     """The app as a Space runs it: SPACE_ID set, LLM_DEMO_ALLOW_* left unset."""
     from llm_demo.registry import Registry
-    from llm_demo.ui import build_app, launch_options
 
     monkeypatch.setenv("SPACE_ID", "someone/llm-demo")
     monkeypatch.delenv("LLM_DEMO_ALLOW_CUSTOM_MODELS", raising=False)
     monkeypatch.delenv("LLM_DEMO_ALLOW_LOCAL_PATHS", raising=False)
-    demo = build_app(Registry.load())
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
-    yield url
-    demo.close()
+    with served_app(Registry.load()) as url:
+        yield url
 
 
 def test_on_spaces_a_typed_hub_id_or_folder_is_refused_and_listed_models_work(space_url, tiny):
