@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,22 @@ def test_nllb_reads_the_source_code_first_and_writes_the_target_code_first(twin)
     assert tokenizer.convert_ids_to_tokens([ids[0], ids[-1]]) == ["eng_Latn", "</s>"]
     output = loaded.model.generate(input_ids=torch.tensor([ids]), **_generation_options(loaded, settings))
     assert tokenizer.convert_ids_to_tokens(output[0, :2].tolist()) == ["</s>", "zho_Hans"]  # decoder start, forced BOS
+
+
+def test_two_visitors_translating_from_different_languages_at_once_keep_their_own_source_code(twin):
+    entry = next(e for e in DEFAULTS["translation"] if e["model"] == "facebook/nllb-200-distilled-600M")
+    loaded = twin("translation", entry)
+    start = threading.Barrier(2)
+
+    def first_tokens(source: str) -> set[str]:
+        settings = TranslationSettings(num_beams=1, max_new_tokens=4, source_lang=source, target_lang="zho_Hans")
+        start.wait()
+        return {loaded.tokenizer.convert_ids_to_tokens(_encode(loaded, ["Hello world"], settings)[0][0])
+                for _ in range(300)}
+
+    with ThreadPoolExecutor(2) as pool:
+        english, french = pool.map(first_tokens, ["eng_Latn", "fra_Latn"])
+    assert (english, french) == ({"eng_Latn"}, {"fra_Latn"})
 
 
 # --- generation: chat templates and byte-level BPE -------------------------------------------------

@@ -299,6 +299,10 @@ class Engine:
             return len(self._schedulers)
 
     def _run(self) -> None:
+        # torch gives MKL its per-thread options (a fixed team of threads, not resized around every call:
+        # pytorch/pytorch#13757) only on the thread that imported it. Set again here, decoding steps on this
+        # thread run as fast as on the main thread; without, 20-30% slower for a model loaded on the main thread.
+        torch.set_num_threads(torch.get_num_threads())
         while True:
             with self._work:
                 self._work.wait_for(lambda: self._schedulers)

@@ -7,6 +7,7 @@ inputs are translated together in length-sorted batches, and each text is put ba
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -58,12 +59,20 @@ def _generation_options(loaded: LoadedModel, settings: TranslationSettings) -> d
     return options
 
 
+# NLLB/M2M100 tokenizers prefix the source language token, which they keep as state (src_lang) of the one
+# cached tokenizer every visitor shares: setting it and encoding are one step, so that two people translating
+# from different languages at once never encode with each other's language.
+_SOURCE_LANGUAGE = threading.Lock()
+
+
 def _encode(loaded: LoadedModel, sentences: list[str], settings: TranslationSettings) -> list[list[int]]:
     tokenizer = loaded.tokenizer
     if settings.source_lang:
         _language_token(loaded, settings.source_lang)
-        tokenizer.src_lang = settings.source_lang  # NLLB/M2M100 tokenizers prefix the source language token
-    return tokenizer(sentences, truncation=True, max_length=loaded.token_limit)["input_ids"]
+    with _SOURCE_LANGUAGE:
+        if settings.source_lang:
+            tokenizer.src_lang = settings.source_lang
+        return tokenizer(sentences, truncation=True, max_length=loaded.token_limit)["input_ids"]
 
 
 def iter_translate_sentences(loaded: LoadedModel, sentences: list[str], settings: TranslationSettings,
