@@ -3,9 +3,10 @@
 A decoding step multiplies a few rows (one per request in the batch) by every weight matrix. The GEMM that
 nn.Linear calls on the CPU (MKL) is slow for so few rows: on a 2-core AVX2 machine, through forty 3072x1024
 layers, 8 rows cost 3.8x one row, where oneDNN with each weight reordered ahead of time costs 1.5x, and
-one row is faster too. That is the difference between 8 visitors sharing a batch getting 3x or 5x the
-tokens of one. torch.compile's CPU backend does the same reordering when it freezes a model; doing it at
-load time spares the compilation, which batch sizes that change every step would repeat.
+one row is faster too. Through the app, 8 visitors sharing a batch got 1.8x the tokens per second
+they got with nn.Linear (bench/run.py). torch.compile's CPU backend does the same reordering when it
+freezes a model; doing it at load time spares the compilation, which batch sizes that change every step
+would repeat.
 
 A packed weight has no gradient and cannot be saved, so only models loaded for generation are packed;
 classifiers keep nn.Linear for integrated gradients and fine-tuning.
