@@ -8,8 +8,9 @@ they got with nn.Linear (bench/run.py). torch.compile's CPU backend does the sam
 freezes a model; doing it at load time spares the compilation, which batch sizes that change every step
 would repeat.
 
-A packed weight has no gradient and cannot be saved, so only models loaded for generation are packed;
-classifiers keep nn.Linear for integrated gradients and fine-tuning.
+A packed weight has no gradient and cannot be saved, so only models loaded to generate text (causal LMs and
+translation's sequence-to-sequence models) are packed; classifiers keep nn.Linear for integrated gradients
+and fine-tuning.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ class PackedLinear(nn.Module):
 def _linear_weight_and_bias(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """The (out, in) weight and bias of a layer that multiplies like nn.Linear: nn.Linear itself, and
     GPT-2's Conv1D, which keeps its weight as (in, out)."""
+    from transformers.pytorch_utils import Conv1D
+
     if isinstance(module, nn.Linear):
         return module.weight, module.bias
-    if type(module).__name__ == "Conv1D" and getattr(module, "weight", None) is not None \
-            and module.weight.dim() == 2:
+    if isinstance(module, Conv1D):
         return module.weight.t(), module.bias
     return None
 
