@@ -9,6 +9,7 @@ import torch
 
 from .errors import ModelError
 from .settings import get_settings
+from .threads import on_fresh_thread
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -52,9 +53,10 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 def process_halving_on_oom(process: Callable[[list[Item]], list[Result]], items: list[Item]) -> list[Result]:
-    """Run one batch; when memory runs out, split it in two and try again rather than fail the run."""
+    """Run one batch (on a thread of its own: threads.py); when memory runs out, split it in two and try
+    again rather than fail the run."""
     try:
-        return process(items)
+        return on_fresh_thread(lambda: process(items))
     except Exception as error:
         if not _is_out_of_memory(error):
             raise

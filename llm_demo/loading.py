@@ -24,6 +24,7 @@ from .packing import pack_linear_layers
 from .registry import ModelEntry
 from .remote import RemoteModel, connect
 from .settings import get_settings
+from .threads import on_fresh_thread
 
 # What each task needs from a checkpoint, as the names of transformers' Auto classes.
 KINDS = {
@@ -445,7 +446,7 @@ class ModelCache:
             with self._lock:
                 if key in self._models:
                     return self._models[key]
-            loaded = load_model(entry, kind, **options)
+            loaded = on_fresh_thread(lambda: load_model(entry, kind, **options))  # leaves no OpenMP team behind
             with self._lock:
                 self.loads += 1
                 self._models[key] = loaded

@@ -74,3 +74,19 @@ def test_an_upload_over_the_size_limit_is_refused(app_url):
                           timeout=60)
     assert response.status_code == 413
     assert "File size exceeded" in response.text or "too large" in response.text.lower()
+
+
+
+def test_the_queue_wakes_fifty_times_a_second_and_gradio_still_reads_those_settings(tiny):
+    """Gradio polls its queue every millisecond, taking a core from torch's threads; ours polls every 20 ms.
+    If Gradio renamed the settings, poll_less would quietly set nothing: its loops must still read them."""
+    import inspect
+
+    from gradio.queueing import Queue
+
+    from llm_demo.ui import build_app
+
+    queue = build_app()._queue
+    assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (0.02, 0.05)
+    assert "self.sleep_when_free" in inspect.getsource(Queue.start_processing)
+    assert "self.progress_update_sleep_when_free" in inspect.getsource(Queue.start_progress_updates)

@@ -11,6 +11,7 @@ import torch
 from ..batching import default_budget, run_in_batches
 from ..loading import LoadedModel
 from ..remote import RemoteModel, served
+from ..threads import on_fresh_thread
 from .attention import encode_whole
 from .classification import Classification, classify, label_names
 from .generation import TokenLogProbs, perplexity, token_logprobs
@@ -97,11 +98,14 @@ def explain(loaded: LoadedModel, text: str, steps: int = 50, budget: int | None 
     ids, offsets = encoded["input_ids"][0], encoded["offset_mapping"][0]
     prediction = classify(loaded, [text])[0]
     target = label_names(loaded).index(prediction.label)
-    embed = loaded.model.get_input_embeddings()
-    with torch.no_grad():
-        both = embed(torch.tensor([ids, _baseline_ids(loaded, ids, encoded["special_tokens_mask"][0])],
-                                  device=loaded.device))  # (2, T, D): the text, the baseline
-        ends = loaded.model(inputs_embeds=both).logits[:, target].float().cpu()
+    baseline = _baseline_ids(loaded, ids, encoded["special_tokens_mask"][0])
+
+    def embeddings_and_logits() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            both = loaded.model.get_input_embeddings()(torch.tensor([ids, baseline], device=loaded.device))
+            return both, loaded.model(inputs_embeds=both).logits[:, target].float().cpu()
+
+    both, ends = on_fresh_thread(embeddings_and_logits)  # (2, T, D) and (2,): the text, the baseline
     text_embeds, baseline_embeds = both[0], both[1]
 
     def weighted_gradients(points: list[tuple[float, float]]) -> list[torch.Tensor]:

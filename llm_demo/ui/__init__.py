@@ -21,6 +21,8 @@ from .i18n import Translations, language_of, t
 TABS = ("translation", "generation", "chat", "compare", "arena", "classification", "sentiment", "qa", "evaluation", "finetune", "inside")
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
 QUEUE_SIZE = 128  # beyond this, new requests are told the app is busy instead of waiting forever
+QUEUE_POLL_SECONDS = 0.02  # how often Gradio's queue looks for a request to start; Gradio polls every 1 ms
+PROGRESS_POLL_SECONDS = 0.05  # how often it looks for progress to send (Gradio: 10 ms); 20 updates a second
 
 
 def tab_modules() -> list[ModuleType]:
@@ -46,9 +48,21 @@ def build_app(registry: Registry | None = None) -> gr.Blocks:
         demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables],
                   api_visibility="private")
     demo.queue(default_concurrency_limit=LIGHT_WORK_CONCURRENCY, max_size=QUEUE_SIZE)
+    poll_less(demo._queue)
     if registry.settings.preload:  # LLM_DEMO_PRELOAD=1: defaults load in the background, the page answers now
         preload_defaults(registry)
     return demo
+
+
+def poll_less(queue: Any) -> None:
+    """Let Gradio's queue wake 50 times a second rather than 1,000 (its default away from Windows).
+
+    Each wake-up of the server's event loop takes a core from torch's OpenMP threads, and a parallel region
+    waits for its slowest thread: on 2 cores, the idle app used a tenth of a core this way, and decoding
+    steps with 8 visitors streaming ran 10-15% faster without it. A request now waits at most 20 ms to start.
+    """
+    queue.sleep_when_free = QUEUE_POLL_SECONDS
+    queue.progress_update_sleep_when_free = PROGRESS_POLL_SECONDS
 
 
 def empty_tables(tables: list[ResultTable], request: gr.Request) -> list:
