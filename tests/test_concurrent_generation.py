@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,8 @@ import transformers
 from llm_demo.errors import ModelError
 from llm_demo.loading import get_model
 from llm_demo.registry import ModelEntry
-from llm_demo.tasks.generation import GenerationSettings, before_stop, generate, stream
+from llm_demo.tasks import scheduler
+from llm_demo.tasks.generation import GenerationSettings, _replies, before_stop, generate, prompt_ids, stream
 from llm_demo.tasks.scheduler import Batch, Scheduler, engine
 from tiny_models import byte_level_tokenizer
 
@@ -50,9 +52,9 @@ def merges(monkeypatch) -> list[int]:
     forward, merge = Scheduler._forward, Batch.merge
     merged: list[int] = []
 
-    def slow_forward(self, batch, input_ids):
+    def slow_forward(self, *args, **options):
         time.sleep(0.01)
-        return forward(self, batch, input_ids)
+        return forward(self, *args, **options)
 
     def counted_merge(self, other):
         merged.append(len(self.requests) + len(other.requests))
@@ -86,6 +88,34 @@ def test_overlapping_streams_each_get_exactly_their_own_greedy_reply(model, requ
     alone = [generate(loaded, [prompt], setting)[0] for prompt, setting in zip(PROMPTS, settings)]
     assert staggered(streams_of(loaded, PROMPTS, settings)) == alone
     assert max(merges) == 4  # all four shared the batch at some step
+
+
+def joining_together(loaded, prompts: list[str], settings: GenerationSettings) -> list[str]:
+    """Submit every prompt before the engine's next step, so that they are prefilled in one pass."""
+    with engine()._work:  # the engine admits waiting requests under this lock
+        requests = [engine().submit(loaded, prompt_ids(loaded, prompt), settings) for prompt in prompts]
+    return [list(_replies(loaded.tokenizer, request, ()))[-1] for request in requests]
+
+
+@pytest.mark.parametrize("model", ["plain", "qwen2"])
+def test_prompts_of_different_lengths_joining_together_are_packed_unpadded(model, request, monkeypatch):
+    loaded = request.getfixturevalue(model)
+    packed, unpacked = [], scheduler._unpacked
+    monkeypatch.setattr(scheduler, "_unpacked", lambda keys, lengths: packed.append(lengths) or unpacked(keys, lengths))
+    alone = [generate(loaded, [prompt], greedy(25))[0] for prompt in PROMPTS]
+    assert joining_together(loaded, PROMPTS, greedy(25)) == alone
+    lengths = sorted(len(prompt_ids(loaded, prompt)) for prompt in PROMPTS)
+    assert sorted(packed[-1]) == lengths and len(set(lengths)) > 1  # the last prefill packed all four
+
+
+def test_a_model_whose_attention_ignores_the_packing_mask_is_prefilled_padded(plain, monkeypatch):
+    """If a model gave packed prompts other logits than padded ones, packing would answer wrongly: it pads."""
+    monkeypatch.setattr(scheduler, "_PACKING_AGREES", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(scheduler, "block_causal_mask",  # every token sees every other: prompts mix
+                        lambda lengths, dtype, device: torch.zeros(1, 1, sum(lengths), sum(lengths), dtype=dtype))
+    alone = [generate(plain, [prompt], greedy(25))[0] for prompt in PROMPTS]
+    assert joining_together(plain, PROMPTS, greedy(25)) == alone
+    assert scheduler._PACKING_AGREES[plain.model] is False
 
 
 def test_stopping_one_stream_leaves_the_others_running_to_their_full_reply(plain, merges):
@@ -128,7 +158,7 @@ def test_each_stream_keeps_its_own_max_new_tokens(plain, merges):
 def test_a_failing_step_ends_its_streams_with_a_clear_error_and_the_next_one_runs(plain, monkeypatch):
     forward = Scheduler._forward
 
-    def out_of_memory(self, batch, input_ids):
+    def out_of_memory(self, *args, **options):
         raise torch.OutOfMemoryError("CPU out of memory")
 
     monkeypatch.setattr(Scheduler, "_forward", out_of_memory)
