@@ -9,7 +9,7 @@ import torch
 
 from .errors import ModelError
 from .settings import get_settings
-from .threads import on_fresh_thread
+from .threads import on_batch_thread
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -53,10 +53,10 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 def process_halving_on_oom(process: Callable[[list[Item]], list[Result]], items: list[Item]) -> list[Result]:
-    """Run one batch (on a thread of its own: threads.py); when memory runs out, split it in two and try
+    """Run one batch (on the batch thread: threads.py); when memory runs out, split it in two and try
     again rather than fail the run."""
     try:
-        return on_fresh_thread(lambda: process(items))
+        return on_batch_thread(lambda: process(items))
     except Exception as error:
         if not _is_out_of_memory(error):
             raise

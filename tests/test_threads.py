@@ -1,4 +1,4 @@
-"""Torch work outside the generation engine leaves no OpenMP team behind on the caller's thread (llm_demo/threads.py)."""
+"""Torch work outside the generation engine leaves no OpenMP team behind on a long-lived thread (llm_demo/threads.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from llm_demo.batching import in_input_order, run_in_batches
 from llm_demo.loading import ModelCache
 from llm_demo.registry import ModelEntry
-from llm_demo.threads import on_fresh_thread
+from llm_demo import threads
+from llm_demo.threads import on_batch_thread, on_fresh_thread
 
 WATCHED = contextvars.ContextVar("watched", default=None)
 
@@ -31,30 +32,62 @@ def test_work_runs_on_a_thread_that_has_ended_and_sees_the_callers_context():
     assert seen["watched"] == "the caller's listener"
 
 
-def test_an_error_in_the_work_is_raised_to_the_caller():
+@pytest.mark.parametrize("run", [on_fresh_thread, on_batch_thread])
+def test_an_error_in_the_work_is_raised_to_the_caller(run):
     def work() -> None:
         raise MemoryError("out of memory")
 
     with pytest.raises(MemoryError, match="out of memory"):
-        on_fresh_thread(work)
+        run(work)
 
 
-def test_every_batch_and_every_model_load_runs_off_the_callers_thread(monkeypatch):
-    threads = []
+@pytest.fixture
+def quick_to_idle(monkeypatch):
+    monkeypatch.setattr(threads, "BATCH_THREAD_IDLE_SECONDS", 0.05)
+
+
+def test_batches_take_turns_on_one_thread_that_ends_when_idle_and_model_loads_get_their_own(monkeypatch,
+                                                                                               quick_to_idle):
+    batch_threads, load_threads = [], []
 
     def process(batch: list[str]) -> list[str]:
-        threads.append(threading.current_thread())
+        batch_threads.append(threading.current_thread())
         return [text.upper() for text in batch]
 
     texts = ["ccc", "a", "bbbbb", "dd"]
     assert in_input_order(len(texts), run_in_batches(texts, [len(t) for t in texts], process, budget=6)) == \
         ["CCC", "A", "BBBBB", "DD"]
-    monkeypatch.setattr("llm_demo.loading.load_model", lambda *args, **kwargs: threads.append(
+    monkeypatch.setattr("llm_demo.loading.load_model", lambda *args, **kwargs: load_threads.append(
         threading.current_thread()) or "a model")
     assert ModelCache(capacity=1).get(ModelEntry("some/model", "x", "sentiment"), "sequence-classification") == \
         "a model"
-    assert len(threads) == 4 and all(thread is not threading.current_thread() and not thread.is_alive()
-                                     for thread in threads)
+    assert len(batch_threads) == 3 and len(set(batch_threads)) == 1
+    assert batch_threads[0] is not threading.current_thread() and load_threads[0] not in batch_threads
+    assert not load_threads[0].is_alive()
+    batch_threads[0].join(timeout=5)  # idle for 50 ms, it ends
+    assert not batch_threads[0].is_alive()
+    assert on_batch_thread(threading.current_thread) is not batch_threads[0]  # the next batch starts a new one
+
+
+def test_a_batch_that_runs_batches_of_its_own_runs_them_in_place():
+    def outer() -> list[str]:
+        return in_input_order(2, run_in_batches(["a", "b"], [1, 1], lambda batch: [t * 2 for t in batch], budget=1))
+
+    assert on_batch_thread(outer) == ["aa", "bb"]
+
+
+def test_batches_from_many_callers_at_once_each_get_their_own_results():
+    results = {}
+
+    def caller(index: int) -> None:
+        results[index] = [on_batch_thread(lambda: (index, step)) for step in range(20)]
+
+    callers = [threading.Thread(target=caller, args=(index,)) for index in range(8)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert results == {index: [(index, step) for step in range(20)] for index in range(8)}
 
 
 OPENMP_THREADS_LEFT = textwrap.dedent("""
@@ -78,7 +111,7 @@ OPENMP_THREADS_LEFT = textwrap.dedent("""
         before = os_threads()
         thread.start()
         done.wait()
-        deadline = time.monotonic() + 3  # an ended team's workers leave soon after, not at once
+        deadline = time.monotonic() + 5  # the batch thread ends after a second idle, its team soon after
         while os_threads() - before - 1 > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         counted.append(os_threads() - before - 1)  # threads left besides the worker itself
@@ -93,7 +126,8 @@ OPENMP_THREADS_LEFT = textwrap.dedent("""
 
 
 def test_a_batch_leaves_no_openmp_threads_behind_on_a_long_lived_thread():
-    """A thread that multiplies directly keeps torch's OpenMP team (the control); run as a batch, nothing stays."""
+    """A thread that multiplies directly keeps torch's OpenMP team (the control); as a batch, nothing stays
+    once the batch thread has been idle for a second."""
     import torch
 
     if torch.get_num_threads() < 2:

@@ -11,7 +11,7 @@ import torch
 from ..batching import default_budget, run_in_batches
 from ..loading import LoadedModel
 from ..remote import RemoteModel, served
-from ..threads import on_fresh_thread
+from ..threads import on_batch_thread
 from .attention import encode_whole
 from .classification import Classification, classify, label_names
 from .generation import TokenLogProbs, perplexity, token_logprobs
@@ -105,7 +105,7 @@ def explain(loaded: LoadedModel, text: str, steps: int = 50, budget: int | None 
             both = loaded.model.get_input_embeddings()(torch.tensor([ids, baseline], device=loaded.device))
             return both, loaded.model(inputs_embeds=both).logits[:, target].float().cpu()
 
-    both, ends = on_fresh_thread(embeddings_and_logits)  # (2, T, D) and (2,): the text, the baseline
+    both, ends = on_batch_thread(embeddings_and_logits)  # (2, T, D) and (2,): the text, the baseline
     text_embeds, baseline_embeds = both[0], both[1]
 
     def weighted_gradients(points: list[tuple[float, float]]) -> list[torch.Tensor]:
