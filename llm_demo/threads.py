@@ -9,7 +9,9 @@ a few hundred parallel regions, ran a quarter to a third slower on 2 cores.
 
 So batches run on one batch thread, which ends once it has had nothing to do for a second, and model loads
 (seconds long, downloads included, and not to hold up anyone's batches) on a thread of their own that
-ends with the load. The engine's thread keeps the one team that lives on.
+ends with the load. The engine's thread keeps the one team that lives on. Batches asked for on the main
+thread run there: a script or the command line does its torch work on it anyway, so moving it would only
+add a team, and the app's main thread only serves the page.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ class _BatchThread:
         self._thread: threading.Thread | None = None
 
     def run(self, work: Callable[[], Result]) -> Result:
-        if threading.current_thread() is self._thread:
-            return work()  # a batch that runs batches of its own
+        if threading.current_thread() in (self._thread, threading.main_thread()):
+            return work()  # the main thread's own work, or a batch that runs batches of its own
         done: Future = Future()
         with self._lock:
             self._jobs.put((contextvars.copy_context(), work, done))

@@ -357,8 +357,9 @@ class Engine:
     """Steps every model that has requests, in turn, on one long-lived thread.
 
     On the CPU a fresh thread per request builds a new OpenMP team that competes with the old ones and
-    halves tokens per second; one thread that lives on keeps its team. Each model keeps its own batch
-    (its own scheduler), created on its first request and dropped as soon as it has nothing to do.
+    halves tokens per second; one thread that lives on keeps its team (and other torch work leaves no team
+    behind to slow it: llm_demo/threads.py). Each model keeps its own batch (its own scheduler), created
+    on its first request and dropped as soon as it has nothing to do.
     """
 
     def __init__(self) -> None:
@@ -383,10 +384,6 @@ class Engine:
             return len(self._schedulers)
 
     def _run(self) -> None:
-        # torch gives MKL its per-thread options (a fixed team of threads, not resized around every call:
-        # pytorch/pytorch#13757) only on the thread that imported it. Set again here, decoding steps on this
-        # thread run as fast as on the main thread; without, 20-30% slower for a model loaded on the main thread.
-        torch.set_num_threads(torch.get_num_threads())
         while True:
             with self._work:
                 self._work.wait_for(lambda: self._schedulers)
