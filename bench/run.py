@@ -26,7 +26,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,10 +354,7 @@ def generation_probe(way: str, folder: str, new_tokens: int, repeats: int = 5) -
     from llm_demo.registry import ModelEntry
     from llm_demo.tasks.generation import GenerationSettings, stream
 
-    # Loaded on a worker thread, as the app's tabs load models: a model loaded on the main thread (which then
-    # runs OpenMP work of its own) decodes up to a quarter slower on the generation engine's thread here.
-    with ThreadPoolExecutor(1) as pool:
-        loaded = pool.submit(get_model, ModelEntry(folder, "bench", "generation"), "causal-lm").result()
+    loaded = get_model(ModelEntry(folder, "bench", "generation"), "causal-lm")  # loads on a thread of its own
     ids = torch.tensor([loaded.tokenizer(GENERATION_PROMPT)["input_ids"]])
 
     def bare(tokens: int) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..batching import pad
 from ..errors import ModelError
 
 if TYPE_CHECKING:
@@ -244,11 +245,9 @@ class Scheduler:
 
     def _padded(self, prompts: list[list[int]]) -> tuple[torch.Tensor, object, torch.Tensor]:
         """Prompts side by side, left-padded: the last position's logits (B, V), the cache and the mask (B, T)."""
-        device, length = self.loaded.device, max(map(len, prompts))
-        pad_id = self.loaded.tokenizer.pad_token_id or 0
-        input_ids = torch.tensor([[pad_id] * (length - len(ids)) + ids for ids in prompts], device=device)
-        mask = _left_padded_mask([len(ids) for ids in prompts], device)
-        output = self._forward(input_ids, mask, _positions(mask, length), cache=None, **self.last_logits_only)
+        input_ids, mask = (tensor.to(self.loaded.device)
+                           for tensor in pad(prompts, self.loaded.tokenizer.pad_token_id or 0, left=True))
+        output = self._forward(input_ids, mask, _positions(mask, mask.shape[1]), cache=None, **self.last_logits_only)
         return output.logits[:, -1], output.cache, mask
 
     def _packed(self, prompts: list[list[int]]) -> tuple[torch.Tensor, object, torch.Tensor]:
@@ -261,7 +260,7 @@ class Scheduler:
                                cache=None, logits_to_keep=ends)
         for layer in output.cache.layers:  # (1, heads, sum of lengths, dim) -> (prompts, heads, longest, dim)
             layer.keys, layer.values = _unpacked(layer.keys, lengths), _unpacked(layer.values, lengths)
-        return output.logits[0], output.cache, _left_padded_mask(lengths, device)
+        return output.logits[0], output.cache, pad(prompts, 0, left=True)[1].to(device)
 
     def _packing_agrees(self) -> bool:
         """Whether this model gives packed prompts the logits it gives them padded, checked once per model.
@@ -308,11 +307,6 @@ _PACKING_AGREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # mode
 def _positions(mask: torch.Tensor, columns: int) -> torch.Tensor:
     """Each of the last `columns` columns' position in its row, counting only real tokens."""
     return (mask.cumsum(dim=-1)[:, -columns:] - 1).clamp(min=0)
-
-
-def _left_padded_mask(lengths: list[int], device) -> torch.Tensor:
-    longest = max(lengths)
-    return torch.tensor([[0] * (longest - length) + [1] * length for length in lengths], device=device)
 
 
 def block_causal_mask(lengths: list[int], dtype: torch.dtype, device) -> torch.Tensor:
