@@ -109,7 +109,7 @@ def floor_seconds(model_dir: Path, texts: list[str], budget: int, dtype: str = "
     import torch
     import transformers
 
-    from llm_demo.batching import pad, token_budget_batches
+    from llm_demo.models.local.batching import pad, token_budget_batches
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=getattr(torch, dtype))
@@ -130,7 +130,7 @@ def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
     Timed on the second run, as a running app sees it: the first pays one-time imports (scikit-learn,
     sacrebleu) and warm-ups, which are start-up, measured end to end above.
     """
-    from llm_demo.evaluation.runner import evaluate
+    from llm_demo.evaluation.run import evaluate
     from llm_demo.registry import Registry
 
     def run() -> float:
@@ -145,7 +145,7 @@ def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
 
 def in_dtype(dtype: str, measure, *args) -> float:
     """`measure` with models loaded in `dtype` ($LLM_DEMO_DTYPE), from an empty model cache."""
-    from llm_demo.loading import model_cache
+    from llm_demo.models.cache import model_cache
 
     previous = os.environ.get("LLM_DEMO_DTYPE")
     os.environ["LLM_DEMO_DTYPE"] = dtype
@@ -159,8 +159,8 @@ def in_dtype(dtype: str, measure, *args) -> float:
 
 def bench_classification_dtypes(work: Path, rows: int) -> dict:
     """In-process evaluation of the benchmark rows in bf16 against fp32, and against bare bf16 forward passes."""
-    from llm_demo.batching import default_budget
-    from llm_demo.loading import cpu_has_bf16
+    from llm_demo.models.local.batching import default_budget
+    from llm_demo.models.devices import cpu_has_bf16
 
     model_dir, csv_path = work / "minilm-2-labels", work / "reviews-dtypes.csv"
     texts = make_reviews(csv_path, rows)
@@ -176,7 +176,7 @@ def bench_evaluation(work: Path, rows: int) -> dict:
     model_dir = make_classifier(work / "minilm-2-labels")
     csv_path = work / "reviews.csv"
     texts = make_reviews(csv_path, rows)
-    from llm_demo.batching import default_budget
+    from llm_demo.models.local.batching import default_budget
 
     budget = default_budget("cpu")
     ours, _ = timed_process(["-m", "llm_demo", "evaluate", "--task", "classification", "--model", str(model_dir),
@@ -199,7 +199,7 @@ def _evaluation_seconds(csv_path: Path, model: str, registry) -> tuple[float, li
     """Seconds of one evaluation in this process, and its predictions."""
     import csv
 
-    from llm_demo.evaluation.runner import evaluate
+    from llm_demo.evaluation.run import evaluate
 
     with tempfile.TemporaryDirectory(prefix="llm_demo-bench-run-") as out:
         started = time.perf_counter()
@@ -279,7 +279,7 @@ def make_tiny_classifier(folder: Path) -> Path:
 def padding_by_window(rows: int = 60_000, budget: int = 2048) -> list[dict]:
     """Padded tokens per real token when rows are length-sorted within windows of each size, against the
     whole file sorted at once: the evidence for runner.WINDOW_ROWS (no model needed)."""
-    from llm_demo.batching import token_budget_batches
+    from llm_demo.models.local.batching import token_budget_batches
 
     rng = random.Random(0)
     lengths = [(rng.randint(150, 400) if rng.random() < 0.1 else rng.randint(4, 20)) + 2 for _ in range(rows)]
@@ -350,7 +350,7 @@ def generation_probe(way: str, folder: str, new_tokens: int, repeats: int = 5) -
     """Run in a fresh process per contender, so that neither inherits the other's torch threads."""
     import torch
 
-    from llm_demo.loading import get_model
+    from llm_demo.models import get_model
     from llm_demo.registry import ModelEntry
     from llm_demo.tasks.generation import GenerationSettings, stream
 
@@ -564,7 +564,7 @@ def request_overhead_ms(work: Path, repeats: int) -> dict:
     """Extra time our sentiment path adds to a bare forward pass on an already loaded model."""
     import torch
 
-    from llm_demo.loading import get_model
+    from llm_demo.models import get_model
     from llm_demo.registry import ModelEntry
     from llm_demo.tasks.sentiment import analyse_lines
 

@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .loading import LoadProgress, OnProgress
+    from .models.hub import LoadProgress, OnProgress
     from .registry import ModelEntry, Registry
 
 log = logging.getLogger("llm_demo")
-# What each task's tab loads its models as (the loading.KINDS names); evaluation and fine-tuning reuse these.
-TAB_KINDS = {"translation": "seq2seq", "generation": "causal-lm", "classification": "sequence-classification",
-             "sentiment": "sequence-classification", "qa": "question-answering", "fill_mask": "masked-lm"}
+PRELOADED_TASKS = ("translation", "generation", "classification", "sentiment", "qa", "fill_mask")  # a tab's model
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -88,7 +86,7 @@ class Fetched:
 
 def fetch_all(entries: list[ModelEntry], bar_for: Callable[[ModelEntry], OnProgress] | None = None) -> list[Fetched]:
     """Download each model in turn; `bar_for(entry)` gives a progress callback (a terminal bar) or None."""
-    from .loading import download
+    from .models.hub import download
 
     fetched = []
     for entry in entries:
@@ -118,10 +116,11 @@ class _TerminalBar:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from .models import with_weights_here
     from .registry import Registry
 
     # A model on a server (an `endpoint` entry) has no weights to fetch here.
-    entries = chosen_entries(Registry.load().local_only(), arguments.tasks, arguments.models, arguments.all)
+    entries = chosen_entries(with_weights_here(Registry.load()), arguments.tasks, arguments.models, arguments.all)
     for result in fetch_all(entries, _TerminalBar):
         if result.local:
             print(f"{result.model}: already present (local folder)")
@@ -135,9 +134,11 @@ def run(arguments: argparse.Namespace) -> int:
 def preload_defaults(registry: Registry) -> threading.Thread:
     """Load each tab's default model in a background thread, so the first click finds it ready while the page
     answers at once. At most the cache's size are loaded (more would evict the first); a failure is logged."""
-    from .loading import get_model
+    from .models import get_model
+    from .registry import KIND_OF_TASK
 
-    defaults = [(entry, TAB_KINDS[entry.task]) for entry in default_entries(registry) if entry.task in TAB_KINDS]
+    defaults = [(entry, KIND_OF_TASK[entry.task]) for entry in default_entries(registry)
+                if entry.task in PRELOADED_TASKS]
 
     def load_each() -> None:
         for entry, kind in defaults[:registry.settings.cache_size]:

@@ -28,7 +28,7 @@ from .errors import InputError, ModelError
 from .evaluation.metrics import classification_metrics
 from .registry import ModelEntry, Registry
 from .settings import get_settings
-from .tasks.inputs import check_range
+from .inputs import check_range
 
 if TYPE_CHECKING:  # torch is imported when training starts, so `python -m llm_demo --help` stays instant
     import torch
@@ -198,7 +198,7 @@ def _loader(token_ids: list[list[int]], label_ids: list[int], pad_id: int, batch
     """Batches padded to their own longest row; shuffled for training when given a seed."""
     import torch
 
-    from .batching import pad
+    from .models.local.batching import pad
 
     def collate(rows: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
         input_ids, attention_mask = pad([ids for ids, _ in rows], pad_id)
@@ -219,7 +219,7 @@ class _Training:
         from accelerate import Accelerator
         from transformers import get_linear_schedule_with_warmup
 
-        from .loading import load_model
+        from .models.local.model import load_model
 
         torch.manual_seed(settings.seed)  # the new head's initial weights and dropout
         label2id = {name: index for index, name in enumerate(names)}
@@ -447,7 +447,7 @@ def push_to_hub(folder: Path, repo_id: str, token: str) -> str:
     repo_id, token = (repo_id or "").strip(), (token or "").strip()
     if not repo_id or not token:
         raise InputError("hub_details_missing", "To upload, give both a repository name and a Hugging Face token.")
-    from .loading import hub_reachable
+    from .models.hub import hub_reachable
 
     if not hub_reachable():
         raise ModelError("hub_push_unreachable", "Cannot upload: the Hugging Face Hub is unreachable from here.")

@@ -16,6 +16,16 @@ from .settings import Settings, get_settings
 TASKS = ("translation", "generation", "classification", "sentiment", "qa", "fill_mask", "finetune")
 REQUIRED_TASKS = ("translation", "generation", "classification", "sentiment", "qa")
 FINETUNED_TASKS = ("classification", "sentiment")  # where a model trained in the app shows up
+# What each task's models are loaded as: the model kinds of llm_demo.models (transformers' Auto classes).
+KIND_OF_TASK = {
+    "translation": "seq2seq",
+    "generation": "causal-lm",
+    "classification": "sequence-classification",
+    "sentiment": "sequence-classification",
+    "qa": "question-answering",
+    "fill_mask": "masked-lm",
+    "finetune": "sequence-classification",
+}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -125,12 +135,6 @@ class Registry:
             extra = _finetuned_entries(self.settings.finetune_dir, name) if name in FINETUNED_TASKS else []
             found += [entry for entry in self.tasks[name] + extra if entry.name not in {e.name for e in found}]
         return found
-
-    def local_only(self) -> "Registry":
-        """The same deployment without its server-run models: for views that need the weights in this
-        process (attention maps, attributions, fine-tuning)."""
-        return Registry({task: [entry for entry in entries if not entry.endpoint]
-                         for task, entries in self.tasks.items()}, self.settings)
 
     def default(self, task: Tasks) -> ModelEntry:
         return self.entries(task)[0]

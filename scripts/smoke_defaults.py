@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere without installing
 
 from llm_demo.errors import UserFacingError  # noqa: E402
-from llm_demo.loading import LoadedModel, get_model  # noqa: E402
+from llm_demo.models.local.loaded import LoadedModel  # noqa: E402
+from llm_demo.models import get_model  # noqa: E402
 from llm_demo.registry import TASKS, ModelEntry, read_models_file  # noqa: E402
 from llm_demo.settings import get_settings  # noqa: E402
 
@@ -38,7 +39,7 @@ class SmokeResult:
 
 
 def _translation(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> str:
-    from llm_demo.tasks.translation import TranslationSettings, translate
+    from llm_demo.tasks.translation import translate, TranslationSettings
     from llm_demo.ui.translation_tab import EXAMPLES
 
     text = next((row[0] for row in EXAMPLES if row[1] == entry.name), EXAMPLES[0][0])
@@ -48,7 +49,7 @@ def _translation(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) ->
 
 
 def _generation(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> str:
-    from llm_demo.tasks.generation import GenerationSettings, generate
+    from llm_demo.tasks.generation import generate, GenerationSettings
     from llm_demo.ui.generation_tab import EXAMPLES
 
     return generate(loaded, [EXAMPLES[0][0]], GenerationSettings(max_new_tokens=max_new_tokens, temperature=0))[0]
@@ -72,7 +73,7 @@ def _sentiment(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> s
 
 
 def _qa(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> str:
-    from llm_demo.tasks.qa import QASettings, answer
+    from llm_demo.tasks.qa import answer, QASettings
     from llm_demo.ui.qa_tab import EXAMPLES
 
     question, context = EXAMPLES[0]

@@ -36,7 +36,7 @@ def registry(tiny: TinyModels):
 @pytest.fixture(scope="session")
 def load(registry):
     """Load a registry model by task and display name, through the app's own cache."""
-    from llm_demo.loading import get_model
+    from llm_demo.models import get_model
 
     def _load(task: str, name: str, kind: str):
         return get_model(registry.resolve(task, name), kind)

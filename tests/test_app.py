@@ -6,9 +6,9 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from llm_demo.tasks.classification import classify, zero_shot
-from llm_demo.tasks.generation import GenerationSettings, generate
-from llm_demo.tasks.qa import QASettings, answer
-from llm_demo.tasks.translation import TranslationSettings, translate
+from llm_demo.tasks.generation import generate, GenerationSettings
+from llm_demo.tasks.qa import answer, QASettings
+from llm_demo.tasks.translation import translate, TranslationSettings
 
 
 def test_every_task_has_its_named_endpoint(client):

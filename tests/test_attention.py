@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from llm_demo.errors import InputError
-from llm_demo.loading import get_model
+from llm_demo.models import get_model
 from llm_demo.tasks.attention import attention_maps
 
 TEXT = "The cat sat on the mat because it was tired."

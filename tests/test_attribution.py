@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from llm_demo.errors import InputError
-from llm_demo.loading import load_model
+from llm_demo.models.local.model import load_model
 from llm_demo.registry import ModelEntry
 from llm_demo.tasks.attribution import Span, explain, spans
-from llm_demo.tasks.classification import classify, encode, forward_logits, label_names
+from llm_demo.tasks.classification import classify, label_names
+from llm_demo.models.local.classify import encode, forward_logits
 from tiny_models import MINILM_DIR
 
 TEXT = "I loved this film, but the ending was terrible."

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_demo.batching import in_input_order, pad, process_halving_on_oom, run_in_batches, token_budget_batches
+from llm_demo.models.types import in_input_order
+from llm_demo.models.local.batching import pad, process_halving_on_oom, run_in_batches, token_budget_batches
 from llm_demo.errors import ModelError
 
 

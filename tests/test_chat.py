@@ -9,7 +9,8 @@ import pytest
 from llm_demo.errors import ModelError
 from llm_demo.tasks.chat import (SavedConversation, as_json, as_markdown, conversation, current_of, fit_window,
                                  prepare, store, text_of, without_last_turn)
-from llm_demo.tasks.generation import GenerationSettings, chat_ids, stream_chat
+from llm_demo.tasks.generation import GenerationSettings, stream_chat
+from llm_demo.models.local.generate import chat_ids
 
 CHAT = "Tiny chat GPT-2"
 GREEDY = dict(max_new_tokens=6, temperature=0)

@@ -16,7 +16,7 @@ import pytest
 
 from llm_demo.__main__ import main
 from llm_demo.tasks.classification import classify
-from llm_demo.tasks.qa import QASettings, answer
+from llm_demo.tasks.qa import answer, QASettings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,11 +12,12 @@ import torch
 import transformers
 
 from llm_demo.errors import ModelError
-from llm_demo.loading import get_model
+from llm_demo.models import get_model
 from llm_demo.registry import ModelEntry
-from llm_demo.tasks import scheduler
-from llm_demo.tasks.generation import GenerationSettings, _replies, before_stop, generate, prompt_ids, stream
-from llm_demo.tasks.scheduler import Batch, Scheduler, engine
+from llm_demo.models.local import scheduler
+from llm_demo.tasks.generation import generate, GenerationSettings, stream
+from llm_demo.models.local.generate import _replies, before_stop, prompt_ids
+from llm_demo.models.local.scheduler import Batch, engine, Scheduler
 from tiny_models import byte_level_tokenizer
 
 PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox jumps over the lazy", "I loved"]

@@ -22,21 +22,22 @@ from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixt
 
 from fake_hub import serving
 from llm_demo.__main__ import main
-from llm_demo.loading import DOWNLOADING, LOADING, LoadProgress, files_to_fetch
+from llm_demo.models.hub import DOWNLOADING, files_to_fetch, LOADING, LoadProgress
 
 ROOT = Path(__file__).resolve().parent.parent
 FETCHED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")  # what the BERT folder holds
 
 WATCH_A_LOAD = r"""
 import json, sys
-import llm_demo.loading as loading
+import llm_demo.models.hub as hub
+from llm_demo.models import get_model
 from llm_demo.registry import ModelEntry
 from llm_demo.tasks.classification import classify
 
-loading.REPORT_SECONDS = 0  # every chunk reported, so each file's bytes show up
+hub.REPORT_SECONDS = 0  # every chunk reported, so each file's bytes show up
 seen = []
-with loading.reporting_loads(seen.append):
-    loaded = loading.get_model(ModelEntry(model="acme/tiny-sentiment", name="x", task="sentiment"),
+with hub.reporting_loads(seen.append):
+    loaded = get_model(ModelEntry(model="acme/tiny-sentiment", name="x", task="sentiment"),
                                "sequence-classification")
 print(json.dumps({"reports": [[p.stage, p.done, p.total, p.device] for p in seen],
                   "label": classify(loaded, ["good film"])[0].label}))
@@ -158,7 +159,7 @@ class ChineseRequest:
     (ChineseRequest(), "正在下载 org/m：120 / 480 MB，12.0 MB/秒", "正在把 org/m 加载到 cuda:0…"),
 ])
 def test_tab_progress_shows_megabytes_and_speed_then_loading(request_, downloading, loading):
-    from llm_demo.loading import _load_listener
+    from llm_demo.models.hub import _load_listener
     from llm_demo.ui.common import showing_loads
 
     progress = RecordingProgress()
@@ -171,7 +172,7 @@ def test_tab_progress_shows_megabytes_and_speed_then_loading(request_, downloadi
 
 
 def test_preload_loads_each_tabs_default_while_the_page_already_answers(tiny, monkeypatch):
-    import llm_demo.loading
+    import llm_demo.models
     from llm_demo.registry import Registry
 
     release, loaded = threading.Event(), []
@@ -180,7 +181,7 @@ def test_preload_loads_each_tabs_default_while_the_page_already_answers(tiny, mo
         release.wait(60)
         loaded.append((entry.name, kind))
 
-    monkeypatch.setattr(llm_demo.loading, "get_model", slow_get_model)
+    monkeypatch.setattr(llm_demo.models, "get_model", slow_get_model)
     monkeypatch.setenv("LLM_DEMO_PRELOAD", "1")
     try:
         with served_app(Registry.load()) as url, urllib.request.urlopen(url, timeout=30) as page:

@@ -7,10 +7,11 @@ import random
 import pytest
 import torch
 
-from llm_demo import loading
 from llm_demo.evaluation.metrics import classification_metrics
 from llm_demo.finetune import FinetuneSettings, LabelledRows, finetune, resolve_base_model
-from llm_demo.loading import cpu_has_bf16, load_model, pick_dtype
+from llm_demo.models import devices
+from llm_demo.models.devices import cpu_has_bf16, pick_dtype
+from llm_demo.models.local.model import load_model
 from llm_demo.registry import ModelEntry
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
@@ -27,14 +28,14 @@ FILLER = ["the", "today", "we", "talked", "about", "a", "great", "new", "really"
 @pytest.mark.parametrize("avx512_bf16, amx, expected", [
     (True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, torch.float32)])
 def test_auto_picks_bf16_only_on_cpus_with_bf16_instructions(monkeypatch, avx512_bf16, amx, expected):
-    monkeypatch.setattr(loading.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(devices.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     assert pick_dtype(CPU) == expected
 
 
 def test_arm_cpus_are_asked_through_onednn(monkeypatch):
-    monkeypatch.setattr(loading.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(devices.platform, "machine", lambda: "aarch64")
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     assert cpu_has_bf16() is True
 
@@ -43,7 +44,7 @@ def test_arm_cpus_are_asked_through_onednn(monkeypatch):
 @pytest.mark.parametrize("preference, expected", [
     ("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16)])
 def test_an_explicit_dtype_wins_over_the_hardware(monkeypatch, has_bf16, preference, expected):
-    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: has_bf16)
     assert pick_dtype(CPU, preference) == expected
 
 

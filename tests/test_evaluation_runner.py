@@ -14,8 +14,11 @@ import pytest
 from llm_demo.errors import InputError, ModelError
 from llm_demo.evaluation import report
 from llm_demo.evaluation.reading import Table
-from llm_demo.evaluation.runner import Predictor, WorstRow, WorstRows, evaluate, match_label
-from llm_demo.tasks.classification import Classification, LabelScore, classify
+from llm_demo.evaluation.results import Predictor, WorstRow
+from llm_demo.evaluation.tallies import match_label, WorstRows
+from llm_demo.evaluation.run import evaluate
+from llm_demo.models.types import Classification, LabelScore
+from llm_demo.tasks.classification import classify
 
 
 def table_of(**columns) -> Table:
@@ -74,7 +77,7 @@ def test_unknown_labels_are_counted_and_left_out_of_the_metrics(tmp_path):
 
 
 def test_zero_shot_candidates_are_the_labels_of_the_file():
-    from llm_demo.evaluation.runner import candidate_labels
+    from llm_demo.evaluation.recipes import candidate_labels
 
     assert candidate_labels(["sports", "Food", "SPORTS", "food ", "politics"]) == ["sports", "Food", "politics"]
 

@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score
 from llm_demo.errors import InputError, ModelError
 from llm_demo.finetune import (RECORD_FILE, EpochResult, FinetuneJob, FinetuneSettings, LabelledRows, StepLoss,
                                capped, finetune, labelled_rows, push_to_hub, resolve_base_model, split_rows)
-from llm_demo.loading import get_model
+from llm_demo.models import get_model
 from llm_demo.registry import ModelEntry
 from llm_demo.tasks.classification import classify, label_names
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from llm_demo.errors import InputError
-from llm_demo.tasks.generation import (GenerationSettings, generate, perplexity, prompt_ids, stream,
-                                       token_logprobs, uses_chat_template)
+from llm_demo.tasks.generation import generate, GenerationSettings, perplexity, stream, token_logprobs
+from llm_demo.models.local.generate import prompt_ids, uses_chat_template
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
 

@@ -8,7 +8,10 @@ import pytest
 import torch
 
 from llm_demo.errors import ModelError
-from llm_demo.loading import ModelCache, explain_load_error, get_model, pick_dtype
+from llm_demo.models.cache import ModelCache
+from llm_demo.models.hub import explain_load_error
+from llm_demo.models import get_model
+from llm_demo.models.devices import pick_dtype
 from llm_demo.registry import ModelEntry
 
 

@@ -7,12 +7,12 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from llm_demo import packing
-from llm_demo.loading import load_model
-from llm_demo.packing import PackedLinear, pack_linear_layers, packing_works
+from llm_demo.models.local import onednn
+from llm_demo.models.local.model import load_model
+from llm_demo.models.local.onednn import pack_linear_layers, PackedLinear, packing_works
 from llm_demo.registry import ModelEntry
 from llm_demo.tasks.attribution import explain
-from llm_demo.tasks.generation import GenerationSettings, generate, stream
+from llm_demo.tasks.generation import generate, GenerationSettings, stream
 
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch has no oneDNN for the CPU")
 
@@ -68,10 +68,10 @@ def test_classifiers_keep_their_gradients_for_attributions(tiny):
 
 
 def test_nothing_is_packed_where_onednn_lacks_the_dtype(monkeypatch):
-    packing.packing_works.cache_clear()
+    onednn.packing_works.cache_clear()
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     model = nn.Sequential(nn.Linear(8, 4).to(torch.bfloat16))
     try:
         assert pack_linear_layers(model, torch.bfloat16) == 0 and isinstance(model[0], nn.Linear)
     finally:
-        packing.packing_works.cache_clear()
+        onednn.packing_works.cache_clear()

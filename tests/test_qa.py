@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from llm_demo.errors import InputError
-from llm_demo.tasks.qa import QASettings, Window, answer, make_windows, rank_answers, span_scores
+from llm_demo.tasks.qa import answer, QASettings
+from llm_demo.models.local.qa import ContextWindow, make_windows, rank_answers, span_scores
 
 BIG, SMALL = 10.0, -10.0
 
@@ -18,11 +19,11 @@ def _logits(size: int, start: int, end: int, null: float = SMALL) -> tuple[torch
     return starts, ends
 
 
-def _window(example: int, context_tokens: list[tuple[int, int]]) -> Window:
+def _window(example: int, context_tokens: list[tuple[int, int]]) -> ContextWindow:
     """[CLS] q [SEP] <context tokens> [SEP]: the context starts at position 3."""
     offsets = [(0, 0)] * 3 + context_tokens + [(0, 0)]
     mask = [False] * 3 + [True] * len(context_tokens) + [False]
-    return Window(example=example, input_ids=list(range(len(offsets))), offsets=offsets, context_mask=mask)
+    return ContextWindow(example=example, input_ids=list(range(len(offsets))), offsets=offsets, context_mask=mask)
 
 
 CONTEXT = "alpha beta gamma delta epsilon"

@@ -7,7 +7,7 @@ import weakref
 
 import httpx
 
-from llm_demo.loading import ModelCache
+from llm_demo.models.cache import ModelCache
 from llm_demo.registry import ModelEntry
 from llm_demo.ui import launch_options
 from load.mixed_clients import run_load

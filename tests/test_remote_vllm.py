@@ -19,11 +19,11 @@ from gradio_client.exceptions import AppError
 
 from llm_demo.__main__ import main
 from llm_demo.evaluation import cli
-from llm_demo.loading import get_model
+from llm_demo.models import get_model
 from llm_demo.registry import ModelEntry, Registry, read_models_file
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
-from llm_demo.tasks.generation import GenerationSettings, generate, stream_chat
+from llm_demo.tasks.generation import generate, GenerationSettings, stream_chat
 from served_app import served_app
 from tiny_models import CORPUS, SENTIMENT_LABELS
 from vllm_models import CHAT_WINDOW, Server, build_bert_sentiment, build_qwen2_chat, start_server

@@ -9,7 +9,7 @@ import pytest
 
 from llm_demo.evaluation.robustness import (NEIGHBOURS, PERTURBATIONS, Pair, PerturbationTally, extra_rows, failed,
                                             perturb, perturb_rows, severity)
-from llm_demo.evaluation.runner import Predictor
+from llm_demo.evaluation.results import Predictor
 
 SENTENCES = ["The quick brown fox jumps over the lazy dog, twice!", "这部电影很好看，我很喜欢。",
              "Service was slow; food was cold.", "ok 42"]
@@ -97,8 +97,8 @@ def pair(row: int, text: str, reference, before, after) -> Pair:
 
 
 def test_fail_rate_is_the_share_of_changed_predictions_among_perturbed_rows():
-    from llm_demo.evaluation.runner import ClassificationTally
-    from llm_demo.tasks.classification import Classification, LabelScore
+    from llm_demo.evaluation.tallies import ClassificationTally
+    from llm_demo.models.types import Classification, LabelScore
 
     def said(label: str) -> Classification:
         return Classification([LabelScore(label, 0.9)])
@@ -122,7 +122,7 @@ def test_fail_rate_is_the_share_of_changed_predictions_among_perturbed_rows():
 
 
 def test_a_perturbation_tally_saved_and_restored_gives_the_same_result():
-    from llm_demo.evaluation.runner import QATally
+    from llm_demo.evaluation.tallies import QATally
 
     tally = PerturbationTally("typos", "qa", QATally)
     tally.add([pair(3, "who won?", ["Ann"], "Ann", "Bob"), pair(7, "where?", ["Paris"], "Paris", "paris.")],
@@ -134,7 +134,7 @@ def test_a_perturbation_tally_saved_and_restored_gives_the_same_result():
 
 
 def test_a_perturbation_that_changed_no_row_has_no_fail_rate():
-    from llm_demo.evaluation.runner import ClassificationTally
+    from llm_demo.evaluation.tallies import ClassificationTally
 
     result = PerturbationTally("upper_case", "sentiment", lambda: ClassificationTally(None)).result(bootstrap=10)
     assert (result.rows, result.fail_rate, result.fail_rate_ci, result.severity, result.metric) == (0, None, None, None,
@@ -155,7 +155,7 @@ def test_a_translation_fails_when_it_loses_more_than_the_tolerated_chrf():
 def test_translation_reports_the_chrf_and_bleu_drop_as_sacrebleu_scores_it():
     from sacrebleu.metrics import BLEU, CHRF
 
-    from llm_demo.evaluation.runner import TranslationTally
+    from llm_demo.evaluation.tallies import TranslationTally
 
     english = "the cat sat on the red mat today."
     tally = PerturbationTally("upper_case", "translation", TranslationTally)
@@ -179,7 +179,7 @@ def test_severity_thresholds(rate, expected):
 
 def scripted_sentiment(calls: list[int]) -> Predictor:
     """Positive when the text holds the lower-case word "good", with the score 0.95; records each call's size."""
-    from llm_demo.tasks.classification import Classification, LabelScore
+    from llm_demo.models.types import Classification, LabelScore
 
     def run(texts):
         calls.append(len(texts))
@@ -197,7 +197,8 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
 
     from llm_demo.evaluation import report
     from llm_demo.evaluation.reading import Table
-    from llm_demo.evaluation.runner import BeyondAccuracy, evaluate
+    from llm_demo.evaluation.recipes import BeyondAccuracy
+    from llm_demo.evaluation.run import evaluate
 
     texts = ["", "good film", "bad", "好", "so good"]  # the empty first row is skipped: table rows != input rows
     table = Table(pd.DataFrame({"text": texts, "label": ["positive", "positive", "negative", "positive", "1"]},
@@ -234,7 +235,8 @@ def test_generation_has_no_reference_to_compare_with(tmp_path):
 
     from llm_demo.errors import InputError
     from llm_demo.evaluation.reading import Table
-    from llm_demo.evaluation.runner import BeyondAccuracy, Evaluation
+    from llm_demo.evaluation.recipes import BeyondAccuracy
+    from llm_demo.evaluation.run import Evaluation
 
     table = Table(pd.DataFrame({"text": ["a b c"]}, dtype=str), 0, "t.csv")
     with pytest.raises(InputError) as error:
@@ -250,7 +252,8 @@ def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(
 
     from llm_demo.evaluation import report
     from llm_demo.evaluation.reading import Table
-    from llm_demo.evaluation.runner import BeyondAccuracy, evaluate
+    from llm_demo.evaluation.recipes import BeyondAccuracy
+    from llm_demo.evaluation.run import evaluate
 
     texts = ["good film", "bad", "so good", "Good plot", "meh 2", "good good", "awful", "这部电影很好看"]
     table = Table(pd.DataFrame({"text": texts, "label": ["positive", "negative"] * 4}, dtype=str), 0, "t.csv")

@@ -9,9 +9,9 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from llm_demo.errors import InputError
 from llm_demo.evaluation.metrics import qa_score
-from llm_demo.evaluation.runner import ClassificationTally, QATally
+from llm_demo.evaluation.tallies import ClassificationTally, QATally
 from llm_demo.evaluation.slices import Quartiles, SliceTally, column_slicer, proposed_slicers, script_of
-from llm_demo.tasks.classification import Classification, LabelScore
+from llm_demo.models.types import Classification, LabelScore
 
 GROUPS = ["news", "news", "news", "news", "forum", "forum", "forum", "review", "review", "review"]
 REFERENCES = ["pos", "neg", "pos", "neu", "pos", "neg", "neg", "neu", "pos", "pos"]
@@ -114,7 +114,9 @@ def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_js
 
     from llm_demo.evaluation import report
     from llm_demo.evaluation.reading import Table
-    from llm_demo.evaluation.runner import BeyondAccuracy, Predictor, evaluate
+    from llm_demo.evaluation.recipes import BeyondAccuracy
+    from llm_demo.evaluation.results import Predictor
+    from llm_demo.evaluation.run import evaluate
 
     def run(texts):
         yield list(range(len(texts))), [Classification([LabelScore(t.split()[-1], 0.95)]) for t in texts]
@@ -138,7 +140,9 @@ def test_a_slice_column_the_file_lacks_is_named_with_the_columns_it_has(tmp_path
     import pandas as pd
 
     from llm_demo.evaluation.reading import Table
-    from llm_demo.evaluation.runner import BeyondAccuracy, Evaluation, Predictor
+    from llm_demo.evaluation.recipes import BeyondAccuracy
+    from llm_demo.evaluation.run import Evaluation
+    from llm_demo.evaluation.results import Predictor
 
     table = Table(pd.DataFrame({"text": ["a"], "label": ["x"]}, dtype=str), 0, "t.csv")
     with pytest.raises(InputError, match="'t.csv' has no column 'sauce' \\(it has: text, label\\)"):

@@ -11,11 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from llm_demo.batching import in_input_order, run_in_batches
-from llm_demo.loading import ModelCache
+from llm_demo.models.types import in_input_order
+from llm_demo.models.local.batching import run_in_batches
+from llm_demo.models.cache import ModelCache
 from llm_demo.registry import ModelEntry
-from llm_demo import threads
-from llm_demo.threads import on_batch_thread, on_fresh_thread
+from llm_demo.models.local import threads
+from llm_demo.models.local.threads import on_batch_thread, on_fresh_thread
 
 WATCHED = contextvars.ContextVar("watched", default=None)
 
@@ -56,7 +57,7 @@ def test_batches_take_turns_on_one_thread_that_ends_when_idle_and_model_loads_ge
         return [text.upper() for text in batch]
 
     texts = ["ccc", "a", "bbbbb", "dd"]
-    monkeypatch.setattr("llm_demo.loading.load_model", lambda *args, **kwargs: load_threads.append(
+    monkeypatch.setattr("llm_demo.models.cache.load_model", lambda *args, **kwargs: load_threads.append(
         threading.current_thread()) or "a model")
 
     def request() -> None:  # on a Gradio worker thread, which lives on
@@ -108,7 +109,8 @@ def test_batches_from_many_callers_at_once_each_get_their_own_results():
 
 OPENMP_THREADS_LEFT = textwrap.dedent("""
     import os, sys, threading, time, torch
-    from llm_demo.batching import in_input_order, run_in_batches
+    from llm_demo.models.local.batching import run_in_batches
+    from llm_demo.models.types import in_input_order
 
     def os_threads():
         return len(os.listdir("/proc/self/task"))

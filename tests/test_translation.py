@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from llm_demo.errors import InputError
-from llm_demo.tasks.translation import (TranslationSettings, _generation_options, join_sentences, split_sentences,
-                                        translate)
+from llm_demo.tasks.translation import translate, TranslationSettings
+from llm_demo.models.local.translate import generation_options
+from llm_demo.text import join_sentences, split_sentences
 
 GREEDY = TranslationSettings(num_beams=1, max_new_tokens=6)
 
@@ -40,7 +41,7 @@ def test_each_sentence_is_translated_and_lines_are_kept(bart):
 
 def test_target_language_code_forces_the_first_generated_token(bart):
     settings = TranslationSettings(num_beams=1, max_new_tokens=4, source_lang="zho_Hans", target_lang="eng_Latn")
-    options = _generation_options(bart, settings)
+    options = generation_options(bart, settings)
     assert options["forced_bos_token_id"] == bart.tokenizer.convert_tokens_to_ids("eng_Latn")
 
 

@@ -13,16 +13,20 @@ import transformers
 import yaml
 from gradio_client import handle_file
 
-from llm_demo.batching import encoder_inputs
+from llm_demo.models.local.batching import encoder_inputs
 from llm_demo.finetune import FinetuneSettings, LabelledRows, finetune
-from llm_demo.loading import get_model
+from llm_demo.models import get_model
 from llm_demo.settings import ASSETS_DIR
-from llm_demo.tasks.classification import _nli_indices, classify, forward_logits, encode, label_names, zero_shot
+from llm_demo.models.local.classify import encode, forward_logits, nli_indices
+from llm_demo.tasks.classification import classify, label_names, zero_shot
 from llm_demo.tasks.fill_mask import fill_mask
-from llm_demo.tasks.generation import GenerationSettings, generate, prompt_ids
-from llm_demo.tasks.qa import QASettings, _forward as qa_forward, answer, make_windows
+from llm_demo.tasks.generation import generate, GenerationSettings
+from llm_demo.models.local.generate import prompt_ids
+from llm_demo.tasks.qa import answer, QASettings
+from llm_demo.models.local.qa import forward_windows, make_windows
 from llm_demo.tasks.sentiment import analyse
-from llm_demo.tasks.translation import TranslationSettings, _encode, _generation_options, translate
+from llm_demo.tasks.translation import translate, TranslationSettings
+from llm_demo.models.local.translate import encode as encode_sentences, generation_options
 from llm_demo.ui import translation_tab
 from twins import ARCHITECTURES, DEFAULT_MODELS, TASK_KINDS, Conventions, build_qwen2, missing_twins
 
@@ -99,9 +103,9 @@ def test_nllb_reads_the_source_code_first_and_writes_the_target_code_first(twin)
     loaded = twin("translation", entry)
     tokenizer = loaded.tokenizer
     settings = TranslationSettings(num_beams=1, max_new_tokens=4, source_lang="eng_Latn", target_lang="zho_Hans")
-    ids = _encode(loaded, ["Hello world"], settings)[0]
+    ids = encode_sentences(loaded, ["Hello world"], settings)[0]
     assert tokenizer.convert_ids_to_tokens([ids[0], ids[-1]]) == ["eng_Latn", "</s>"]
-    output = loaded.model.generate(input_ids=torch.tensor([ids]), **_generation_options(loaded, settings))
+    output = loaded.model.generate(input_ids=torch.tensor([ids]), **generation_options(loaded, settings))
     assert tokenizer.convert_ids_to_tokens(output[0, :2].tolist()) == ["</s>", "zho_Hans"]  # decoder start, forced BOS
 
 
@@ -113,7 +117,7 @@ def test_two_visitors_translating_from_different_languages_at_once_keep_their_ow
     def first_tokens(source: str) -> set[str]:
         settings = TranslationSettings(num_beams=1, max_new_tokens=4, source_lang=source, target_lang="zho_Hans")
         start.wait()
-        return {loaded.tokenizer.convert_ids_to_tokens(_encode(loaded, ["Hello world"], settings)[0][0])
+        return {loaded.tokenizer.convert_ids_to_tokens(encode_sentences(loaded, ["Hello world"], settings)[0][0])
                 for _ in range(300)}
 
     usual = sys.getswitchinterval()
@@ -176,7 +180,7 @@ def test_multi_label_emotions_score_each_label_on_its_own(twin):
 def test_zero_shot_reads_each_nli_models_own_label_order(twin, model_id, entail, contra):
     entry = next(e for e in DEFAULTS["classification"] if e["model"] == model_id)
     loaded = twin("classification", entry)
-    assert _nli_indices(loaded) == (entail, contra)
+    assert nli_indices(loaded) == (entail, contra)
     labels, texts = ["sport", "politics", "food"], ["The striker scored twice.", "这家餐厅的火锅味道很好。"]
     together = zero_shot(loaded, texts, labels)
     assert [sum(s.score for s in r.scores) for r in together] == pytest.approx([1.0, 1.0], abs=1e-5)
@@ -251,7 +255,7 @@ def assert_reads_pairs_as_its_tokenizer(task: str, loaded) -> None:
     with torch.inference_mode():
         expected = loaded.model(**reference)
     if task == "qa":
-        scored = qa_forward(loaded, make_windows(loaded, firsts, seconds, QASettings()))
+        scored = forward_windows(loaded, make_windows(loaded, firsts, seconds, QASettings()))
         got = torch.cat([start for _, start, _ in scored])
         expected = expected.start_logits[reference["attention_mask"].bool()]
     else:

@@ -7,9 +7,11 @@ import torch
 import transformers
 
 from llm_demo.errors import ModelError
-from llm_demo.loading import get_model, max_new_tokens
-from llm_demo.tasks.generation import GenerationSettings, fit_to_window, generate, prompt_ids
-from llm_demo.tasks.translation import TranslationSettings, translate
+from llm_demo.models import get_model
+from llm_demo.models.local.loaded import max_new_tokens
+from llm_demo.tasks.generation import fit_to_window, generate, GenerationSettings
+from llm_demo.models.local.generate import prompt_ids
+from llm_demo.tasks.translation import translate, TranslationSettings
 from llm_demo.ui.common import new_token_limit
 from twins import CAUSAL_POSITIONS, SEQ2SEQ_POSITIONS
 

@@ -25,12 +25,11 @@ import transformers
 import yaml
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from llm_demo.loading import KINDS
+from llm_demo.models.local.model import AUTO_CLASSES
+from llm_demo.registry import KIND_OF_TASK
 from tiny_models import CORPUS, MINILM_DIR
 
-TASK_KINDS = {"translation": "seq2seq", "generation": "causal-lm", "classification": "sequence-classification",
-              "sentiment": "sequence-classification", "qa": "question-answering", "fill_mask": "masked-lm",
-              "finetune": "encoder"}
+TASK_KINDS = {**KIND_OF_TASK, "finetune": "encoder"}  # a fine-tuning base is a bare encoder: the app adds the head
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 SEQ2SEQ_SMALL = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                      decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64)
@@ -304,7 +303,7 @@ def build_twin(conventions: Conventions, kind: str, folder: Path) -> Path:
     if not conventions.tokenizer_limit:
         tokenizer.model_max_length = int(1e30)  # what transformers assumes when a checkpoint states no limit
     torch.manual_seed(0)
-    model = getattr(transformers, KINDS[kind]).from_config(config)
+    model = getattr(transformers, AUTO_CLASSES[kind]).from_config(config)
     if model.can_generate():
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)

@@ -65,7 +65,8 @@ def run(arguments: argparse.Namespace) -> int:
     from ..settings import get_settings
     from . import html_report, report
     from .reading import guess_columns, open_table
-    from .runner import WINDOW_ROWS, BeyondAccuracy, evaluate
+    from .recipes import BeyondAccuracy
+    from .run import WINDOW_ROWS, evaluate
 
     if arguments.batch_size is not None and arguments.batch_size < 1:
         raise InputError("bad_batch_size", "--batch-size must be at least 1.")
@@ -100,7 +101,7 @@ def run(arguments: argparse.Namespace) -> int:
 def endpoint_registry(arguments: argparse.Namespace, settings):
     """The models named on the command line, all served at --endpoint: what models.yaml entries would say."""
     from ..registry import TASKS, ModelEntry, Registry, check_endpoint_options
-    from .runner import task_named
+    from .recipes import task_named
 
     task = task_named(arguments.task)
     options = {"endpoint": arguments.endpoint, "max_concurrency": arguments.max_concurrency,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import __version__
 from . import report
-from .runner import EvaluationResult
+from .results import EvaluationResult
 
 TEXT = {
     "report.title": ("Evaluation report", "评测报告"),

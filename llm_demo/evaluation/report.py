@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..plotting import font_families
 from .robustness import RobustnessResult
-from .runner import EvaluationResult, ModelResult
+from .results import EvaluationResult, ModelResult
 from .slices import SliceResult
 from .store import RunFolder
 
@@ -244,7 +244,7 @@ def robustness_summary(result: EvaluationResult, say: Callable[..., str] = engli
 
 
 def _shorten(text: str) -> str:
-    from .runner import INPUT_CHARS
+    from .run import INPUT_CHARS
 
     return text if len(text) <= INPUT_CHARS else text[:INPUT_CHARS - 1] + "…"
 

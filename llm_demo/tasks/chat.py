@@ -1,7 +1,7 @@
 """A conversation with a chat model: the history as chat messages, cut to the model's window, kept and exported.
 
-Token counting is a function passed in (`CountTokens`), so trimming works the same whether the model's
-tokenizer is in this process or the model sits behind an endpoint that counts for us.
+Token counting is a function passed in (`ConversationCounter`), so trimming can be tested on its own; by default it
+is the model's own count through its chat template, wherever the model runs.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelError
-from ..loading import LoadedModel
-from ..remote import RemoteModel, served
-from .generation import Message, chat_ids
+from ..models import Model
+from ..models.types import Message
 
-CountTokens = Callable[[list[Message]], int]  # tokens of a conversation through the chat template
+ConversationCounter = Callable[[list[Message]], int]  # tokens of a conversation through the chat template
 MAX_SAVED = 50  # conversations kept in a browser; the oldest go first
 TITLE_CHARS = 40
 
@@ -72,7 +71,7 @@ def _turns(messages: list[Message]) -> list[list[Message]]:
     return turns
 
 
-def fit_window(messages: list[Message], count_tokens: CountTokens, window: int, max_new_tokens: int) -> ChatPrompt:
+def fit_window(messages: list[Message], count_tokens: ConversationCounter, window: int, max_new_tokens: int) -> ChatPrompt:
     """Drop the oldest turns until the conversation plus the reply fits the window; the system prompt and
     the newest turn always stay. If they leave less room than `max_new_tokens`, the reply is cut to what is
     left (generation caps it); only if they alone fill the window is that the user's to fix."""
@@ -89,24 +88,15 @@ def fit_window(messages: list[Message], count_tokens: CountTokens, window: int, 
                      "tokens; shorten it.", tokens=tokens, window=window)
 
 
-def template_counter(loaded: LoadedModel) -> CountTokens:
-    """Count with the model's own chat template and tokenizer (on a server, the server's, through vLLM's /tokenize)."""
-    if isinstance(loaded, RemoteModel):
-        return lambda messages: served.count_tokens(loaded, messages=messages)
-    return lambda messages: len(chat_ids(loaded, messages))
-
-
-def prepare(loaded: LoadedModel, messages: list[Message], max_new_tokens: int,
-            count_tokens: CountTokens | None = None) -> ChatPrompt:
+def prepare(model: Model, messages: list[Message], max_new_tokens: int,
+            count_tokens: ConversationCounter | None = None) -> ChatPrompt:
     """The conversation cut to this model's window."""
-    return fit_window(messages, count_tokens or template_counter(loaded), loaded.token_limit, max_new_tokens)
+    return fit_window(messages, count_tokens or model.count_chat_tokens, model.token_limit, max_new_tokens)
 
 
-def reply_tokens(loaded: LoadedModel, text: str) -> int:
+def reply_tokens(model: Model, text: str) -> int:
     """How many tokens a reply is, as the model's tokenizer reads it."""
-    if isinstance(loaded, RemoteModel):
-        return served.count_tokens(loaded, text=text)
-    return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return model.count_tokens(text)
 
 
 # --- conversations kept in the browser --------------------------------------------------------------

@@ -1,95 +1,31 @@
-"""Text classification with a fine-tuned head (fixed labels) and zero-shot with the user's labels (NLI)."""
+"""Text classification with a fine-tuned head (fixed labels) and zero-shot with the user's own labels."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 
-import torch
+from ..errors import InputError
+from ..models import Model
+from ..models.types import DEFAULT_HYPOTHESIS, Classification, in_input_order
 
-from ..batching import default_budget, encoder_inputs, in_input_order, run_in_batches
-from ..errors import InputError, ModelError
-from ..loading import LoadedModel
-from ..remote import RemoteModel, served
-
-DEFAULT_HYPOTHESIS = "This example is {}."
+__all__ = ["Classification", "classify", "is_nli", "label_names", "parse_labels", "zero_shot"]
 
 
-@dataclass(frozen=True)
-class LabelScore:
-    label: str
-    score: float
+def label_names(model: Model) -> list[str]:
+    """Label names in class-id order, as the model states them (models.yaml's `labels` for a server)."""
+    return model.labels
 
 
-@dataclass(frozen=True)
-class Classification:
-    """Every label's score, best first; `label` and `score` are the top one."""
-
-    scores: list[LabelScore]
-
-    @property
-    def label(self) -> str:
-        return self.scores[0].label
-
-    @property
-    def score(self) -> float:
-        return self.scores[0].score
+def is_nli(model: Model) -> bool:
+    """Whether the model can score labels it was never trained on: an NLI model here, or an instruct model on
+    a server that models.yaml marks zero_shot."""
+    return model.can_zero_shot
 
 
-def label_names(loaded: LoadedModel) -> list[str]:
-    """Label names in class-id order, as the model's config states them (models.yaml's `labels` for a server)."""
-    if isinstance(loaded, RemoteModel):
-        return list(loaded.labels)
-    id2label = loaded.model.config.id2label
-    return [str(id2label[index]) for index in range(len(id2label))]
-
-
-def encode(loaded: LoadedModel, texts: list[str], pairs: list[str] | None = None) -> list[list[int]]:
-    """Tokenize every text once, truncated to what the model can read; no padding yet."""
-    encoded = loaded.tokenizer(texts, pairs, truncation=True, max_length=loaded.token_limit)
-    return encoded["input_ids"]
-
-
-def forward_logits(loaded: LoadedModel, batch: list[list[int]]) -> torch.Tensor:
-    """Logits (rows, labels) for already tokenized rows, in float32 on the CPU."""
-    with torch.inference_mode():
-        logits = loaded.model(**encoder_inputs(loaded, batch)).logits
-    return logits.float().cpu()
-
-
-def _probabilities(loaded: LoadedModel, logits: torch.Tensor) -> torch.Tensor:
-    if loaded.model.config.problem_type == "multi_label_classification":
-        return logits.sigmoid()
-    return logits.softmax(dim=-1)
-
-
-def _ranked(names: list[str], probabilities: torch.Tensor) -> Classification:
-    order = probabilities.argsort(descending=True).tolist()
-    return Classification([LabelScore(names[i], float(probabilities[i])) for i in order])
-
-
-def iter_classify(loaded: LoadedModel, token_ids: list[list[int]],
-                  budget: int | None = None) -> Iterator[tuple[list[int], list[Classification]]]:
-    """Classify pre-tokenized rows batch by batch: (input indices, results) for progress and cancelling."""
-    names = label_names(loaded)
-
-    def process(batch: list[list[int]]) -> list[Classification]:
-        probabilities = _probabilities(loaded, forward_logits(loaded, batch))
-        return [_ranked(names, row) for row in probabilities]
-
-    return run_in_batches(token_ids, [len(ids) for ids in token_ids], process,
-                          budget or default_budget(loaded.device))
-
-
-def classify(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> list[Classification]:
+def classify(model: Model, texts: list[str], budget: int | None = None) -> list[Classification]:
     """Batched classification with a fixed-label model, results in input order."""
-    if isinstance(loaded, RemoteModel):
-        return served.classify(loaded, texts)
-    return in_input_order(len(texts), iter_classify(loaded, encode(loaded, texts), budget))
+    return in_input_order(len(texts), model.classify(texts, budget))
 
-
-# --- zero-shot -----------------------------------------------------------------------------------
 
 def parse_labels(text: str | list[str], multi_label: bool) -> list[str]:
     """Candidate labels from "a, b, c" (Chinese commas too); duplicates and a lone single-label choice are refused."""
@@ -107,57 +43,14 @@ def parse_labels(text: str | list[str], multi_label: bool) -> list[str]:
     return labels
 
 
-def _nli_positions(loaded: LoadedModel) -> tuple[int | None, int | None]:
-    """Positions of 'entailment' and 'contradiction' among the model's labels, None where absent."""
-    lowered = {name.lower(): index for index, name in enumerate(label_names(loaded))}
-    entail = next((i for name, i in lowered.items() if name.startswith("entail")), None)
-    contra = next((i for name, i in lowered.items() if name.startswith("contra")), None)
-    return entail, contra
-
-
-def is_nli(loaded: LoadedModel) -> bool:
-    """Whether the model judges entailment, and so can score labels it was never trained on (on a server:
-    whether models.yaml marks it zero_shot, an instruct model that picks among labels)."""
-    if isinstance(loaded, RemoteModel):
-        return loaded.zero_shot
-    return None not in _nli_positions(loaded)
-
-
-def _nli_indices(loaded: LoadedModel) -> tuple[int, int]:
-    entail, contra = _nli_positions(loaded)
-    if entail is None or contra is None:
-        raise ModelError("not_nli", "'{model}' is not a natural-language-inference model (its labels are {labels}), "
-                         "so it cannot do zero-shot classification.",
-                         model=loaded.model_id, labels=", ".join(label_names(loaded)))
-    return entail, contra
-
-
-def zero_shot(loaded: LoadedModel, texts: list[str], labels: list[str], multi_label: bool = False,
-              hypothesis: str = DEFAULT_HYPOTHESIS, budget: int | None = None) -> list[Classification]:
-    """Score each label as the hypothesis "This example is {label}." against each text as the premise
-    (on a server, an instruct model picks among the labels)."""
-    if isinstance(loaded, RemoteModel):
-        return served.zero_shot(loaded, texts, labels, multi_label)
-    return in_input_order(len(texts), iter_zero_shot(loaded, texts, labels, multi_label, hypothesis, budget))
-
-
-def iter_zero_shot(loaded: LoadedModel, texts: list[str], labels: list[str], multi_label: bool = False,
-                   hypothesis: str = DEFAULT_HYPOTHESIS,
-                   budget: int | None = None) -> Iterator[tuple[list[int], list[Classification]]]:
-    """Zero-shot batch by batch; one batch holds whole texts so each result is complete when yielded."""
-    entail, contra = _nli_indices(loaded)
-    hypotheses = [hypothesis.format(label) for label in labels]
-    pair_ids = encode(loaded, [t for t in texts for _ in labels], hypotheses * len(texts))
-    per_text = [pair_ids[i * len(labels):(i + 1) * len(labels)] for i in range(len(texts))]
-
-    def process(batch: list[list[list[int]]]) -> list[Classification]:
-        logits = forward_logits(loaded, [ids for text_pairs in batch for ids in text_pairs])
-        logits = logits.view(len(batch), len(labels), -1)  # (texts, labels, nli classes)
-        if multi_label:
-            probabilities = logits[..., [contra, entail]].softmax(dim=-1)[..., 1]
-        else:
-            probabilities = logits[..., entail].softmax(dim=-1)
-        return [_ranked(labels, row) for row in probabilities]
-
-    lengths = [max(len(ids) for ids in pairs) * len(labels) for pairs in per_text]
-    return run_in_batches(per_text, lengths, process, budget or default_budget(loaded.device))
+def zero_shot(
+    model: Model,
+    texts: list[str],
+    labels: list[str],
+    multi_label: bool = False,
+    hypothesis: str = DEFAULT_HYPOTHESIS,
+    budget: int | None = None,
+) -> list[Classification]:
+    """Score the user's labels against each text: an NLI model reads each label as the hypothesis "This example
+    is {label}." about the text; on a server, an instruct model picks among them."""
+    return in_input_order(len(texts), model.zero_shot(texts, labels, multi_label, hypothesis, budget))

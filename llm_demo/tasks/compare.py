@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-CountTokens = Callable[[str], int]
+TokenCounter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
-class Progress:
+class ModelProgress:
     """One model's answer so far and its figures; figures that need the whole answer come when `done`."""
 
     text: str = ""
@@ -30,14 +30,14 @@ class Progress:
         return self.tokens / self.seconds
 
 
-def _finished(progress: Progress, started: float, count: CountTokens | None) -> Progress:
+def _finished(progress: ModelProgress, started: float, count: TokenCounter | None) -> ModelProgress:
     seconds = time.perf_counter() - started
     return replace(progress, done=True, seconds=seconds,
                    tokens=count(progress.text) if count and progress.error is None else None)
 
 
 def side_by_side(streams: Sequence[Callable[[], Iterator[str]]],
-                 counters: Sequence[CountTokens | None]) -> Iterator[list[Progress]]:
+                 counters: Sequence[TokenCounter | None]) -> Iterator[list[ModelProgress]]:
     """Run every stream at once, each read by its own thread, and yield everyone's progress at each new text.
 
     Closing this iterator (Stop) closes every stream, which stops its generation.
@@ -60,7 +60,7 @@ def side_by_side(streams: Sequence[Callable[[], Iterator[str]]],
             updates.put((index, None, error))
         updates.put((index, None, None))
 
-    progress = [Progress() for _ in streams]
+    progress = [ModelProgress() for _ in streams]
     for index, start in enumerate(streams):
         threading.Thread(target=read, args=(index, start), daemon=True, name=f"llm_demo-compare-{index}").start()
     try:
@@ -80,15 +80,15 @@ def side_by_side(streams: Sequence[Callable[[], Iterator[str]]],
         stop.set()
 
 
-def one_by_one(calls: Sequence[Callable[[], str]], counters: Sequence[CountTokens | None]) -> Iterator[list[Progress]]:
+def one_by_one(calls: Sequence[Callable[[], str]], counters: Sequence[TokenCounter | None]) -> Iterator[list[ModelProgress]]:
     """Run one-shot tasks (translation, classification) in turn, on this thread, each timed from its own start:
     they use every core each, so running them at once would only slow each down."""
-    progress = [Progress() for _ in calls]
+    progress = [ModelProgress() for _ in calls]
     for index, call in enumerate(calls):
         started = time.perf_counter()
         try:
-            progress[index] = Progress(text=call())
+            progress[index] = ModelProgress(text=call())
         except Exception as error:  # noqa: BLE001 - shown in that model's column, the others go on
-            progress[index] = Progress(error=error)
+            progress[index] = ModelProgress(error=error)
         progress[index] = _finished(progress[index], started, counters[index])
         yield list(progress)

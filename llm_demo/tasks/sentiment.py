@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..loading import LoadedModel
+from ..inputs import split_lines
+from ..models import Model
 from .classification import classify
-from .inputs import split_lines
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,11 @@ class SentimentRow:
     score: float
 
 
-def analyse(loaded: LoadedModel, texts: list[str]) -> list[SentimentRow]:
+def analyse(model: Model, texts: list[str]) -> list[SentimentRow]:
     """One row per text, in input order, with the model's own label names."""
-    return [SentimentRow(text, result.label, result.score) for text, result in zip(texts, classify(loaded, texts))]
+    return [SentimentRow(text, result.label, result.score) for text, result in zip(texts, classify(model, texts))]
 
 
-def analyse_lines(loaded: LoadedModel, text: str) -> list[SentimentRow]:
+def analyse_lines(model: Model, text: str) -> list[SentimentRow]:
     """Each non-blank line is its own text: how people paste a list of reviews."""
-    return analyse(loaded, split_lines(text))
+    return analyse(model, split_lines(text))

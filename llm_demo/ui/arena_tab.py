@@ -11,9 +11,9 @@ import pandas as pd
 from ..arena import OUTCOMES, Arena, leaderboard, leaderboard_rows, write_csv
 from ..registry import Registry
 from ..tasks.chat import reply_tokens
-from ..tasks.compare import Progress, side_by_side
+from ..tasks.compare import ModelProgress, side_by_side
 from ..tasks.generation import GenerationSettings, stream
-from ..tasks.inputs import clean_text
+from ..inputs import clean_text
 from .common import ResultTable, bind, download_folder, load_picked, result_table, say, user_errors
 from .compare_tab import shown_text
 from .generation_tab import GENERATION_CONCURRENCY
@@ -59,7 +59,7 @@ HEADERS = ("arena.col_rank", "arena.col_model", "arena.col_rating", "arena.col_i
            "arena.col_wins", "arena.col_ties")
 
 
-def _figures(progress: Progress, request: gr.Request | None) -> str:
+def _figures(progress: ModelProgress, request: gr.Request | None) -> str:
     if not progress.done or progress.error is not None:
         return ""
     speed = progress.tokens_per_second
@@ -74,7 +74,7 @@ def start_battle(registry: Registry, arena: Arena, prompt: str, max_new_tokens: 
     prompt = clean_text(prompt, "prompt")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens)).checked()
     battle = arena.start(registry.choices("generation"), prompt)
-    models = [load_picked(registry, "generation", name, "causal-lm", show_loading=False)  # progress would name them
+    models = [load_picked(registry, "generation", name, show_loading=False)  # progress would name them
               for name in (battle.left, battle.right)]
     for left, right in side_by_side([lambda loaded=loaded: stream(loaded, prompt, settings) for loaded in models],
                                     [lambda reply, loaded=loaded: reply_tokens(loaded, reply) for loaded in models]):

@@ -11,7 +11,7 @@ from ..registry import Registry
 from ..tasks.chat import (SavedConversation, as_json, as_markdown, conversation, current_of, plain_history, prepare,
                           saved_list, store, title_for, without_last_turn)
 from ..tasks.generation import GenerationSettings, stream_chat
-from ..tasks.inputs import clean_text
+from ..inputs import clean_text
 from .common import (bind, download_folder, load_picked, model_picker, model_status, new_token_slider, on_page_load,
                      page_state, runs_on, say, user_errors)
 from .generation_tab import GENERATION_CONCURRENCY, MAX_NEW_TOKENS
@@ -49,7 +49,7 @@ def send(registry: Registry, message: str, history: list[dict], system_prompt: s
     """Stream the model's reply to the whole conversation; the note says when old turns were left out."""
     message = clean_text(message, "message")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
-    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
+    loaded = load_picked(registry, "generation", model, request=request)
     prompt = prepare(loaded, conversation(history, system_prompt, message), settings.max_new_tokens)
     note = say("chat.dropped", request, count=prompt.dropped_turns, window=loaded.token_limit) \
         if prompt.dropped_turns else ""

@@ -6,7 +6,7 @@ import gradio as gr
 
 from ..registry import Registry
 from ..tasks.classification import Classification, classify, is_nli, parse_labels, zero_shot
-from ..tasks.inputs import clean_text
+from ..inputs import clean_text
 from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
@@ -36,7 +36,7 @@ def scores_for_label_widget(result: Classification) -> dict[str, float]:
 def run_classification(registry: Registry, text: str, model: str, labels: str, multi_label: bool,
                        request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "classification", model, "sequence-classification", request=request)
+    loaded = load_picked(registry, "classification", model, request=request)
     if is_nli(loaded):
         result = zero_shot(loaded, [text], parse_labels(labels, bool(multi_label)), bool(multi_label))[0]
     else:  # a fixed-label model uses its own labels, as the labels box says; what the hidden box holds is ignored

@@ -18,9 +18,9 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import UserFacingError
-from ..loading import DOWNLOADING, LoadedModel, LoadProgress, get_model, max_new_tokens, read_config, reporting_loads
-from ..remote import RemoteModel
-from ..registry import Registry, Tasks
+from ..models import Model, get_model, longest_reply
+from ..models.hub import DOWNLOADING, LoadProgress, reporting_loads
+from ..registry import KIND_OF_TASK, Registry, Tasks
 from .i18n import language_of, t
 
 log = logging.getLogger("llm_demo")
@@ -146,8 +146,7 @@ def new_token_limit(registry: Registry, task: Tasks, choice: str | None, ceiling
     """What a max-new-tokens slider may go up to for the picked model: the app's ceiling, or less where the
     model's config says its positions end. Reads the config alone; an unreadable one leaves the ceiling."""
     try:
-        entry = registry.resolve(task, choice)  # a server's model: its window, from the server
-        limit = get_model(entry, "causal-lm").token_limit - 1 if entry.endpoint else max_new_tokens(read_config(entry))
+        limit = longest_reply(registry.resolve(task, choice))
     except UserFacingError:
         return ceiling
     return min(ceiling, limit or ceiling)
@@ -192,11 +191,13 @@ def model_status() -> gr.Markdown:
     return gr.Markdown(elem_classes=["model-status"])
 
 
-def load_picked(registry: Registry, task: Tasks, choice: str | None, kind: str, request: gr.Request | None = None,
-                show_loading: bool = True, **options: Any) -> LoadedModel:
-    """The picked model, loaded once; a first load shows its download and then its loading in the tab
-    (unless `show_loading` is off, as in the blind arena, where the progress text would name the model)."""
+def load_picked(registry: Registry, task: Tasks, choice: str | None, request: gr.Request | None = None,
+                show_loading: bool = True, kind: str | None = None, **options: Any) -> Model:
+    """The picked model, loaded once as its task's kind of model (or `kind`); a first load shows its download
+    and then its loading in the tab (unless `show_loading` is off, as in the blind arena, where the progress
+    text would name the model)."""
     entry = registry.resolve(task, choice)
+    kind = kind or KIND_OF_TASK[entry.task]
     if not show_loading:
         return get_model(entry, kind, **options)
     with showing_loads(request):
@@ -227,12 +228,8 @@ def say(key: str, request: gr.Request | None, **params: object) -> str:
     return translations().text(key, language_of(request), **params)
 
 
-def runs_on(loaded: LoadedModel | RemoteModel, request: gr.Request | None) -> str:
-    """The status line under a tab: model, device, dtype and load time, in the reader's language; for a model
-    on a server, the server, and whether the answer is generated from a prompt."""
-    if isinstance(loaded, RemoteModel):
-        key = "common.generated_by" if loaded.generates_answers else "common.served_by"
-        return f"`{loaded.model_id}` · {say(key, request, endpoint=loaded.endpoint.base_url)}"
-    line = say("common.runs_on", request, device=loaded.device, dtype=str(loaded.dtype).removeprefix("torch."),
-               seconds=loaded.load_seconds)
-    return f"`{loaded.model_id}` · {line}"
+def runs_on(model: Model, request: gr.Request | None) -> str:
+    """The status line under a tab, in the reader's language: model, then device, dtype and load time, or the
+    server and whether the answer is generated from a prompt."""
+    key, values = model.status()
+    return f"`{model.model_id}` · {say(key, request, **values)}"

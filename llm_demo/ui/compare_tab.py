@@ -8,13 +8,13 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import InputError
-from ..loading import LoadedModel
+from ..models import Model
 from ..registry import Registry
 from ..tasks.chat import reply_tokens
 from ..tasks.classification import Classification, classify, is_nli, parse_labels, zero_shot
-from ..tasks.compare import Progress, one_by_one, side_by_side
+from ..tasks.compare import ModelProgress, one_by_one, side_by_side
 from ..tasks.generation import GenerationSettings, stream
-from ..tasks.inputs import clean_text
+from ..inputs import clean_text
 from ..tasks.sentiment import analyse_lines
 from ..tasks.translation import translate
 from .common import ResultTable, bind, error_message, load_picked, result_table, runs_on, say, user_errors
@@ -44,8 +44,7 @@ ERRORS_ZH = {
     "compare_two": "请至少选择两个模型进行对比。",
 }
 SLOTS = 4
-KINDS = {"generation": "causal-lm", "translation": "seq2seq", "classification": "sequence-classification",
-         "sentiment": "sequence-classification"}
+COMPARED_TASKS = ("generation", "translation", "classification", "sentiment")
 HEADERS = ("compare.col_model", "compare.col_runs_on", "compare.col_first", "compare.col_seconds",
            "compare.col_tokens", "compare.col_speed")
 
@@ -54,13 +53,13 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def figures(progress: Progress) -> list:
+def figures(progress: ModelProgress) -> list:
     """First token, total seconds, tokens and tokens/s of one answer, rounded for reading."""
     return [_rounded(progress.first_token_s, 3), _rounded(progress.seconds, 3), progress.tokens,
             _rounded(progress.tokens_per_second, 1)]
 
 
-def shown_text(progress: Progress, request: gr.Request | None) -> str:
+def shown_text(progress: ModelProgress, request: gr.Request | None) -> str:
     """An answer, or why that model could not give one."""
     return f"⚠ {error_message(progress.error, request)}" if progress.error is not None else progress.text
 
@@ -69,7 +68,7 @@ def _scores(result: Classification) -> str:
     return "\n".join(f"{score.label}: {score.score:.3f}" for score in result.scores)
 
 
-def _one_shot(task: str, loaded: LoadedModel, text: str, labels: str) -> Callable[[], str]:
+def _one_shot(task: str, loaded: Model, text: str, labels: str) -> Callable[[], str]:
     """The task's own function for one model, as a call that returns the text to show."""
     if task == "translation":
         return lambda: translate(loaded, [text])[0]
@@ -80,8 +79,8 @@ def _one_shot(task: str, loaded: LoadedModel, text: str, labels: str) -> Callabl
     return lambda: _scores(classify(loaded, [text])[0])
 
 
-def run_all(task: str, models: list[LoadedModel], text: str, labels: str,
-            settings: GenerationSettings) -> Iterator[list[Progress]]:
+def run_all(task: str, models: list[Model], text: str, labels: str,
+            settings: GenerationSettings) -> Iterator[list[ModelProgress]]:
     """Generation streams side by side; the other tasks run model after model with their task functions."""
     if task == "generation":
         return side_by_side([lambda loaded=loaded: stream(loaded, text, settings) for loaded in models],
@@ -96,15 +95,15 @@ def run_compare(registry: Registry, task: str, text: str, model_1: str | None, m
                 model_3: str | None, model_4: str | None, labels: str, max_new_tokens: float, temperature: float,
                 request: gr.Request) -> Iterator[list]:
     """Load the picked models, then stream every answer into its column and the figures into the table."""
-    if task not in KINDS:
+    if task not in COMPARED_TASKS:
         raise InputError("unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=task,
-                         tasks=", ".join(KINDS))
+                         tasks=", ".join(COMPARED_TASKS))
     text = clean_text(text)
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
     picked = [choice for choice in (model_1, model_2, model_3, model_4) if (choice or "").strip()]
     if len(picked) < 2:
         raise InputError("compare_two", "Pick at least two models to compare.")
-    models = [load_picked(registry, task, choice, KINDS[task], request=request) for choice in picked]
+    models = [load_picked(registry, task, choice, request=request) for choice in picked]
     places = [runs_on(loaded, request) for loaded in models]
     headers = [say(key, request) for key in HEADERS]
     for progress in run_all(task, models, text, labels, settings):
@@ -115,7 +114,7 @@ def run_compare(registry: Registry, task: str, text: str, model_1: str | None, m
 
 def models_for(registry: Registry, task: str) -> list[dict]:
     """The pickers of a task: its first two models picked, the other slots empty."""
-    choices = registry.choices(task) if task in KINDS else []
+    choices = registry.choices(task) if task in COMPARED_TASKS else []
     return [gr.update(choices=choices, value=choices[slot] if slot < min(2, len(choices)) else None)
             for slot in range(SLOTS)]
 
@@ -123,7 +122,7 @@ def models_for(registry: Registry, task: str) -> list[dict]:
 def build(registry: Registry) -> list[ResultTable]:
     with gr.Tab(t("compare.tab"), id="compare", elem_id="tab-compare"):
         with gr.Row():
-            task = gr.Radio([(t(f"compare.task_{name}"), name) for name in KINDS], value="generation",
+            task = gr.Radio([(t(f"compare.task_{name}"), name) for name in COMPARED_TASKS], value="generation",
                             label=t("compare.task"))
         text = gr.Textbox(label=t("compare.input"), lines=3)
         choices = registry.choices("generation")

@@ -14,7 +14,9 @@ from ..errors import InputError
 from ..evaluation import html_report, report
 from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
 from ..evaluation.robustness import TASK_METRICS
-from ..evaluation.runner import BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_copies, task_named
+from ..evaluation.recipes import BeyondAccuracy, perturbed_copies, task_named
+from ..evaluation.results import EvaluationResult, RunProgress
+from ..evaluation.run import Evaluation
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
@@ -248,13 +250,13 @@ def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str], b
     return download_folder(f"evaluation-{key}")
 
 
-def _progress_text(step: Progress, say) -> str:
+def _progress_text(step: RunProgress, say) -> str:
     eta = f"{step.eta_seconds:.0f} s" if step.eta_seconds is not None else "…"
     return say("evaluation.progress", model=step.model, done=step.done, total=step.total,
                rate=step.rows_per_second, eta=eta)
 
 
-def _outputs(result: EvaluationResult, say, partial: Progress | None = None, page: Path | None = None) -> tuple:
+def _outputs(result: EvaluationResult, say, partial: RunProgress | None = None, page: Path | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
     robustness and slices."""
     paths = [*report.write_downloads(result), *([page] if page else [])]
@@ -264,7 +266,7 @@ def _outputs(result: EvaluationResult, say, partial: Progress | None = None, pag
             report.slices_frame(result, say))
 
 
-def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
+def _status(result: EvaluationResult, say, partial: RunProgress | None) -> str:
     rows = result.table.rows
     if partial is not None:
         lines = [say("evaluation.status_partial", done=partial.done, total=partial.total)]

@@ -12,7 +12,8 @@ from ..errors import InputError
 from ..evaluation.reading import guess_columns, read_table
 from ..finetune import (EpochResult, FinetuneJob, FinetuneSettings, base_models, labelled_rows, output_folder,
                         push_to_hub, resolve_base_model, zip_model)
-from ..loading import download
+from ..models import with_weights_here
+from ..models.hub import download
 from ..registry import Registry
 from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
 from .i18n import t
@@ -224,7 +225,7 @@ def _hyperparameters(max_epochs: int) -> list[gr.components.Component]:
 
 
 def build(registry: Registry) -> list[ResultTable]:
-    registry = registry.local_only()  # training needs the weights here, not behind a server
+    registry = with_weights_here(registry)  # training needs the weights here, not behind a server
     with gr.Tab(t("finetune.tab"), id="finetune", elem_id="tab-finetune"):
         gr.Markdown(t("finetune.intro"))
         with gr.Row():

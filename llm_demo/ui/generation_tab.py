@@ -7,8 +7,8 @@ import gradio as gr
 
 from ..registry import Registry
 from ..tasks.generation import GenerationSettings, fit_to_window, stream
-from ..tasks.inputs import clean_text
-from ..tasks.scheduler import MAX_RUNNING
+from ..inputs import clean_text
+from ..models.local.scheduler import MAX_RUNNING
 from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
                      say, user_errors)
 from .i18n import t
@@ -50,7 +50,7 @@ def run_generation(registry: Registry, prompt: str, model: str, system_prompt: s
                                   repetition_penalty=repetition_penalty,
                                   seed=None if seed is None else int(seed),
                                   system_prompt=(system_prompt or "").strip() or None).checked()
-    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
+    loaded = load_picked(registry, "generation", model, request=request)
     fitted = fit_to_window(loaded, prompt, settings)
     status = runs_on(loaded, request)
     if fitted.max_new_tokens < settings.max_new_tokens:

@@ -12,13 +12,14 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import UserFacingError
-from ..loading import read_config
+from ..models import with_weights_here
+from ..models.hub import read_config
 from ..plotting import font_families
 from ..registry import Registry
 from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
 from ..tasks.fill_mask import Filler, fill_mask, mask_token
-from ..tasks.inputs import check_range, clean_text
+from ..inputs import check_range, clean_text
 from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
                      user_errors)
 from .i18n import t
@@ -94,6 +95,9 @@ ATTENTION_EXAMPLES = [["The animal didn't cross the street because it was too ti
 EXPLAIN_EXAMPLES = [["I loved this film, the acting was wonderful."], ["The service was slow and the food cold."],
                     ["这家店的服务太好了，下次还来！"]]
 SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], ["今天天气很好，我们去公园散步吧。"]]
+# The numbers these views show (attention rows summing to 1, attributions adding up to the score's change) hold
+# to fp32 precision only when computed in it, so their models load in fp32 even where the tabs run in bf16.
+INSIDE_DTYPE = "float32"
 ENCODER_TASKS = ("fill_mask", "classification")  # any encoder can show its attention
 LABEL_TASKS = ("sentiment", "classification")  # classifiers, a sentiment model first (a zero-shot one needs labels)
 SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
@@ -126,7 +130,7 @@ def _filler_names(fillers: list[Filler]) -> list[str]:
 def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
                   request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "fill_mask", model, "masked-lm", request=request)
+    loaded = load_picked(registry, "fill_mask", model, request=request, dtype=INSIDE_DTYPE)
     fillers = fill_mask(loaded, [text], top_k)[0]
     return dict(zip(_filler_names(fillers), (filler.probability for filler in fillers))), runs_on(loaded, request)
 
@@ -134,7 +138,7 @@ def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
 @user_errors
 def insert_mask(registry: Registry, text: str, model: str, request: gr.Request) -> str:
     """Append the picked model's own mask token, since models spell it differently ([MASK], <mask>)."""
-    mask = mask_token(load_picked(registry, "fill_mask", model, "masked-lm", request=request))
+    mask = mask_token(load_picked(registry, "fill_mask", model, request=request, dtype=INSIDE_DTYPE))
     return f"{(text or '').rstrip()} {mask}".lstrip()
 
 
@@ -196,7 +200,8 @@ def _attention_table(maps: AttentionMaps, layer: int, head: int, request: gr.Req
 def run_attention(registry: Registry, text: str, model: str, layer: float, head: float,
                   request: gr.Request) -> tuple[object, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, ENCODER_TASKS, model, "encoder", attn_implementation="eager", request=request)
+    loaded = load_picked(registry, ENCODER_TASKS, model, request=request, kind="encoder", attn_implementation="eager",
+                         dtype=INSIDE_DTYPE)
     maps = attention_maps(loaded, [text])[0]
     layer = int(check_range("Layer", layer, 1, maps.layers)) - 1
     head = int(check_range("Head", head, 1, maps.heads)) - 1
@@ -251,7 +256,7 @@ def _build_attention(registry: Registry) -> ResultTable:
 def run_explain(registry: Registry, text: str, model: str,
                 request: gr.Request) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, LABEL_TASKS, model, "sequence-classification", request=request)
+    loaded = load_picked(registry, LABEL_TASKS, model, request=request, dtype=INSIDE_DTYPE)
     result = explain(loaded, text)
     strongest = max((abs(score) for score in result.scores), default=0.0)
     summary = say("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
@@ -286,7 +291,7 @@ def _build_explain(registry: Registry) -> None:
 def run_surprise(registry: Registry, text: str, model: str,
                  request: gr.Request) -> tuple[list[tuple[str, float | None]], float, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
+    loaded = load_picked(registry, "generation", model, request=request, dtype=INSIDE_DTYPE)
     result = surprise(loaded, text)
     scored = [span for span in result.spans if span.score is not None]
     most_surprised = max((-span.score for span in scored), default=0.0)
@@ -320,7 +325,7 @@ def _build_surprise(registry: Registry) -> ResultTable:
 
 
 def build(registry: Registry) -> list[ResultTable]:
-    local = registry.local_only()  # these views read the weights, which a model server keeps to itself
+    local = with_weights_here(registry)  # these views read the weights, which a model server keeps to itself
     with gr.Tab(t("inside.tab"), id="inside", elem_id="tab-inside"):
         gr.Markdown(t("inside.intro"))
         with gr.Tabs():

@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from ..registry import Registry
-from ..tasks.inputs import check_range, clean_text
+from ..inputs import check_range, clean_text
 from ..tasks.qa import Answer, QASettings, answer
 from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
                      user_errors)
@@ -52,7 +52,7 @@ def run_qa(registry: Registry, question: str, context: str, model: str, top_k: f
     settings = QASettings(top_k=int(check_range("Answers to show", top_k, 1, 20)),
                           max_answer_tokens=int(check_range("Max answer length", max_answer, 1, 512)),
                           allow_no_answer=bool(allow_no_answer))
-    loaded = load_picked(registry, "qa", model, "question-answering", request=request)
+    loaded = load_picked(registry, "qa", model, request=request)
     answers = answer(loaded, [question], [context], settings)[0]
     no_answer = say("qa.no_answer_found", request)
     headers = [say(key, request) for key in CANDIDATE_HEADERS]

@@ -27,7 +27,7 @@ EXAMPLES = [
 
 @user_errors
 def run_sentiment(registry: Registry, texts: str, model: str, request: gr.Request) -> tuple[pd.DataFrame, str]:
-    loaded = load_picked(registry, "sentiment", model, "sequence-classification", request=request)
+    loaded = load_picked(registry, "sentiment", model, request=request)
     rows = analyse_lines(loaded, texts)
     headers = [say(key, request) for key in HEADERS]
     table = pd.DataFrame([(row.text, row.label, round(row.score, 4)) for row in rows], columns=headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..registry import Registry
-from ..tasks.inputs import check_range, clean_text
+from ..inputs import check_range, clean_text
 from ..tasks.translation import TranslationSettings, translate
 from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
                      user_errors)
@@ -42,7 +42,7 @@ def run_translation(registry: Registry, text: str, model: str, beams: float, max
                                    max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, MAX_NEW_TOKENS)),
                                    source_lang=(source_lang or "").strip() or None,
                                    target_lang=(target_lang or "").strip() or None)
-    loaded = load_picked(registry, "translation", model, "seq2seq", request=request)
+    loaded = load_picked(registry, "translation", model, request=request)
     return translate(loaded, [text], settings)[0], runs_on(loaded, request)
 
 

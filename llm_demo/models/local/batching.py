@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import torch
 
-from .errors import ModelError
-from .settings import get_settings
+from ...errors import ModelError
+from ...settings import get_settings
+from .loaded import LoadedModel
 from .threads import on_batch_thread
-
-if TYPE_CHECKING:
-    from .loading import LoadedModel
 
 CPU_TOKEN_BUDGET = 2048  # on the CPU, batches that stay in cache run fastest (bench/run.py: 1.4x over 8192)
 ACCELERATOR_TOKEN_BUDGET = 16384  # a GPU wants wide batches to stay busy
@@ -76,15 +74,6 @@ def run_in_batches(items: Sequence[Item], lengths: Sequence[int], process: Calla
         yield batch, process_halving_on_oom(process, [items[i] for i in batch])
 
 
-def in_input_order(count: int, batches: Iterator[tuple[list[int], list[Result]]]) -> list[Result]:
-    """Put batched results back in the order the inputs came."""
-    results: list[Result | None] = [None] * count
-    for indices, batch_results in batches:
-        for index, result in zip(indices, batch_results, strict=True):
-            results[index] = result
-    return results  # type: ignore[return-value]
-
-
 def pad(sequences: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad token ids to one width; returns (input_ids, attention_mask), shape (rows, longest)."""
     width = max(len(sequence) for sequence in sequences)
@@ -105,7 +94,7 @@ def segment_ids(input_ids: torch.Tensor, sep_id: int | None) -> torch.Tensor:
     return ((is_sep.cumsum(-1) - is_sep) > 0).long()
 
 
-def encoder_inputs(loaded: "LoadedModel", batch: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+def encoder_inputs(loaded: LoadedModel, batch: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
     """Padded ids and mask on the model's device, plus segment ids where the model was trained with them.
 
     BERT and ELECTRA read the second text of a pair (a QA context, an NLI hypothesis) through a segment

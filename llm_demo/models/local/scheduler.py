@@ -18,16 +18,12 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 import torch
 
-from ..batching import pad
-from ..errors import ModelError
-
-if TYPE_CHECKING:
-    from ..loading import LoadedModel
-    from .generation import GenerationSettings
+from ...errors import ModelError
+from ..types import GenerationSettings
+from .batching import pad
+from .loaded import LoadedModel
 
 MAX_RUNNING = 16  # rows decoded together per model; more requests wait for a row to free up
 

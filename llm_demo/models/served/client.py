@@ -7,15 +7,14 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import ModelError, UserFacingError
-from ..registry import ModelEntry
-from ..settings import get_settings
+from ...errors import ModelError, UserFacingError
+from ...registry import ModelEntry
+from ...settings import get_settings
 
 DEFAULT_CONCURRENCY = 16  # requests in flight per server when models.yaml does not say
 DEFAULT_WINDOW = 2048  # tokens, for servers that do not report their max_model_len
@@ -74,52 +73,12 @@ def _slots(base_url: str, count: int) -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(count)
 
 
-@dataclass(frozen=True)
-class RemoteModel:
-    """A model a server runs, with what the UI reads from a LoadedModel (model_id, describe, token_limit)."""
-
-    model_id: str  # the name the server serves it under
-    kind: str  # what the task asked for, as in loading.KINDS
-    endpoint: Endpoint
-    token_limit: int  # the server's max_model_len
-    load_seconds: float  # time to reach the server and find the model there
-    chat: bool = True  # generation through /v1/chat/completions (False: /v1/completions, plain completion)
-    zero_shot: bool = False  # classification by prompting an instruct model with the user's labels
-    labels: tuple[str, ...] = ()  # class names in id order (models.yaml `labels`); /classify names only the top one
-
-    @property
-    def device(self) -> str:
-        """Where it runs, for timings and status lines."""
-        return self.endpoint.base_url
-
-    @property
-    def generates_answers(self) -> bool:
-        """Translation, QA and zero-shot on a server are written by an instruct model from a prompt."""
-        return self.kind in ("seq2seq", "question-answering") or self.zero_shot
-
-    def describe(self) -> str:
-        return f"{self.model_id} · {self.endpoint.base_url} · window {self.token_limit} tokens"
-
-
 def served_models(endpoint: Endpoint) -> dict[str, Any]:
     """The models a server serves, by name (GET /v1/models)."""
     return {model.id: model for model in call(endpoint, lambda client: client.models.list().data)}
 
 
-def connect(entry: ModelEntry, kind: str) -> RemoteModel:
-    """Reach the server and check that it serves the entry's model; its window is the server's max_model_len."""
-    endpoint = Endpoint.of(entry)
-    started = time.perf_counter()
-    served = served_models(endpoint)
-    if entry.model not in served:
-        raise _unknown_model(endpoint, entry.model, served)
-    window = (served[entry.model].model_extra or {}).get("max_model_len") or DEFAULT_WINDOW
-    return RemoteModel(model_id=entry.model, kind=kind, endpoint=endpoint, token_limit=int(window),
-                       load_seconds=time.perf_counter() - started, chat=bool(entry.option("chat", True)),
-                       zero_shot=bool(entry.option("zero_shot")), labels=tuple(entry.option("labels") or ()))
-
-
-def _unknown_model(endpoint: Endpoint, model: str, served: dict[str, Any]) -> ModelError:
+def unknown_model(endpoint: Endpoint, model: str, served: dict[str, Any]) -> ModelError:
     return ModelError("unknown_served_model", "The server at {endpoint} does not serve '{model}'. It serves: "
                       "{served}.", endpoint=endpoint.base_url, model=model, served=", ".join(served) or "nothing")
 
@@ -135,7 +94,7 @@ def _server_message(error: Exception) -> str:
     return str(getattr(error, "message", None) or error)[:300]
 
 
-def explain(error: Exception, endpoint: Endpoint, model: str | None = None, what: str = "this task") -> ModelError:
+def readable_error(error: Exception, endpoint: Endpoint, model: str | None = None, what: str = "this task") -> ModelError:
     """Turn a failed request into one sentence a user can act on."""
     import openai
 
@@ -159,7 +118,7 @@ def explain(error: Exception, endpoint: Endpoint, model: str | None = None, what
                           model=model or url)
     if status == 404 and model and "does not exist" in reason:
         try:
-            return _unknown_model(endpoint, model, served_models(endpoint))
+            return unknown_model(endpoint, model, served_models(endpoint))
         except ModelError as listing_failed:
             return listing_failed
     if status in (400, 404, 405, 501) and ("not support" in reason.lower() or reason.strip() == "Not Found"):
@@ -183,20 +142,20 @@ def call(endpoint: Endpoint, request: Callable[[Any], Result], model: str | None
         try:
             return request(endpoint.client())
         except openai.OpenAIError as error:
-            raise explain(error, endpoint, model, what) from error
+            raise readable_error(error, endpoint, model, what) from error
 
 
-def stream_text(model: RemoteModel, open_stream: Callable[[Any], Any], piece_of: Callable[[Any], str | None],
-                what: str = "text generation") -> Iterator[str]:
+def stream_text(endpoint: Endpoint, model: str, open_stream: Callable[[Any], Any],
+                piece_of: Callable[[Any], str | None], what: str = "text generation") -> Iterator[str]:
     """Yield the reply so far as pieces arrive. Closing the iterator (Stop) closes the connection, and
     vLLM aborts a request whose client went away."""
     import openai
 
-    with model.endpoint.slot():
+    with endpoint.slot():
         try:
-            stream = open_stream(model.endpoint.client())
+            stream = open_stream(endpoint.client())
         except openai.OpenAIError as error:
-            raise explain(error, model.endpoint, model.model_id, what) from error
+            raise readable_error(error, endpoint, model, what) from error
         text = ""
         try:
             for chunk in stream:
@@ -205,7 +164,7 @@ def stream_text(model: RemoteModel, open_stream: Callable[[Any], Any], piece_of:
                     text += piece
                     yield text
         except openai.OpenAIError as error:
-            raise explain(error, model.endpoint, model.model_id, what) from error
+            raise readable_error(error, endpoint, model, what) from error
         finally:
             stream.close()
 
@@ -253,16 +212,3 @@ def map_concurrently(endpoint: Endpoint, items: Sequence[Item], work: Callable[[
                 yield chunk, [error] * len(chunk)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def gather(count: int, batches: Iterator[tuple[list[int], list[Any]]]) -> list[Any]:
-    """Results in input order, for one-off requests: the first failed row is the error the user sees."""
-    results: list[Any] = [None] * count
-    for indices, batch in batches:
-        failure = next((result for result in batch if isinstance(result, UserFacingError)), None)
-        if failure is not None:
-            getattr(batches, "close", lambda: None)()
-            raise failure
-        for index, result in zip(indices, batch, strict=True):
-            results[index] = result
-    return results

@@ -1,0 +1,243 @@
+"""What differs between tasks when evaluating, one small class each: which cells a row needs, what the model
+reads and what it is compared with, which Model operation predicts, and how a prediction is tallied. The run
+loop (run.py) is written once for all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from ..models import Model, get_model
+from ..models.types import QASettings, TranslationSettings
+from ..registry import KIND_OF_TASK, ModelEntry, Registry
+from ..tasks.classification import parse_labels
+from .reading import ROLES, Table, TableFile, answers_in
+from .results import Predictor
+from .robustness import extra_rows, perturb_rows
+from .tallies import ClassificationTally, GenerationTally, QATally, Tally, TranslationTally, row_perplexity
+
+
+class TaskEvaluation:
+    """The parts of an evaluation that differ by task; the base class reads single-text rows."""
+
+    name = ""
+    registry_task = ""  # where its models are listed in models.yaml
+    score_name = ""  # what the per-row score is
+    optional_roles: tuple[str, ...] = ()  # roles whose cell may be empty
+    reads_labels_first = False  # whether its models need every label of the file before the first row
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ROLES[self.name]
+
+    @property
+    def shown_roles(self) -> tuple[str, ...]:
+        """The cells the worst-rows table shows: the input, then the reference (if the task has one)."""
+        return self.roles
+
+    def input_of(self, cells: dict[str, str]) -> Any:
+        return cells["text"]
+
+    def evaluable(self, cells: dict[str, str]) -> bool:
+        """Whether a row has every cell the task needs (cells by role)."""
+        return all(cells[role] or role in self.optional_roles for role in self.roles)
+
+    def reference_of(self, cells: dict[str, str]) -> Any:
+        return cells.get("label")
+
+    @property
+    def kind(self) -> str:
+        """What its models are loaded as."""
+        return KIND_OF_TASK[self.registry_task]
+
+    def predictor(self, model: Model, entry: ModelEntry, file_labels: list[str], budget: int | None) -> Predictor:
+        """The model as the run loop calls it: a list of inputs in, (input indices, results) batches out."""
+        raise NotImplementedError
+
+    def prediction_of(self, result: Any) -> tuple[str, float | None]:
+        """The prediction cell and the per-row score of one model result."""
+        raise NotImplementedError
+
+    def tally(self, predictor: Predictor) -> Tally:
+        raise NotImplementedError
+
+
+class ClassificationEvaluation(TaskEvaluation):
+    name, registry_task, score_name = "classification", "classification", "score"
+
+    def predictor(self, model, entry, file_labels, budget):
+        return Predictor(entry.name, lambda texts: model.classify(texts, budget), labels=model.labels or None,
+                         device=model.placement)
+
+    def prediction_of(self, result):
+        return result.label, result.score
+
+    def tally(self, predictor):
+        return ClassificationTally(predictor.labels)
+
+
+class SentimentEvaluation(ClassificationEvaluation):
+    name, registry_task = "sentiment", "sentiment"
+
+
+class ZeroShotEvaluation(ClassificationEvaluation):
+    """Classification with an NLI model whose candidate labels are the labels found in the file."""
+
+    name, registry_task = "zero-shot", "classification"
+    reads_labels_first = True
+
+    def predictor(self, model, entry, file_labels, budget):
+        labels = parse_labels(file_labels, multi_label=False)
+        return Predictor(entry.name, lambda texts: model.zero_shot(texts, labels, budget=budget), labels=labels,
+                         device=model.placement)
+
+
+def candidate_labels(references: Iterable[str]) -> list[str]:
+    """Each distinct label of a file once (ignoring case), as first written, in order of first appearance."""
+    seen: dict[str, str] = {}
+    for label in references:
+        seen.setdefault(label.strip().casefold(), label.strip())
+    return list(seen.values())
+
+
+class QAEvaluation(TaskEvaluation):
+    name, registry_task, score_name = "qa", "qa", "f1"
+    optional_roles = ("answer",)  # an empty answer cell: the context has no answer
+    shown_roles = ("question", "answer")
+
+    def input_of(self, cells):
+        return cells["question"], cells["context"]
+
+    def reference_of(self, cells):
+        return answers_in(cells["answer"])
+
+    def predictor(self, model, entry, file_labels, budget):
+        settings = QASettings(allow_no_answer=bool(entry.option("no_answer")))
+        return Predictor(entry.name, lambda pairs: model.answer([q for q, _ in pairs], [c for _, c in pairs],
+                                                                settings, budget), device=model.placement)
+
+    def prediction_of(self, result):
+        return result[0].text, result[0].score
+
+    def tally(self, predictor):
+        return QATally()
+
+
+class TranslationEvaluation(TaskEvaluation):
+    name, registry_task, score_name = "translation", "translation", "chrf"
+
+    def input_of(self, cells):
+        return cells["source"]
+
+    def reference_of(self, cells):
+        return cells["reference"]
+
+    def predictor(self, model, entry, file_labels, budget):
+        settings = TranslationSettings(source_lang=entry.option("source_lang"), target_lang=entry.option("target_lang"))
+        return Predictor(entry.name, lambda texts: model.translate(texts, settings, budget), device=model.placement)
+
+    def prediction_of(self, result):
+        return result, None
+
+    def tally(self, predictor):
+        return TranslationTally()
+
+
+class GenerationEvaluation(TaskEvaluation):
+    name, registry_task, score_name = "generation", "generation", "perplexity"
+
+    def reference_of(self, cells):
+        return None
+
+    def predictor(self, model, entry, file_labels, budget):
+        return Predictor(entry.name, lambda texts: model.token_logprobs(texts, budget), device=model.placement)
+
+    def prediction_of(self, result):
+        value = row_perplexity(result)
+        return ("" if value is None else f"{value:.4f}"), value
+
+    def tally(self, predictor):
+        return GenerationTally()
+
+
+EVALUATIONS: dict[str, TaskEvaluation] = {task.name: task for task in (
+    ClassificationEvaluation(), SentimentEvaluation(), ZeroShotEvaluation(), QAEvaluation(),
+    TranslationEvaluation(), GenerationEvaluation())}
+
+
+def task_named(name: str) -> TaskEvaluation:
+    if name not in EVALUATIONS:
+        raise InputError("unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=name,
+                         tasks=", ".join(EVALUATIONS))
+    return EVALUATIONS[name]
+
+
+@dataclass(frozen=True)
+class BeyondAccuracy:
+    """What to measure besides the metrics: robustness to perturbed inputs, and metrics per slice."""
+
+    robustness: bool = False
+    slice_column: str | None = None  # a column of the file whose values are the slices
+    propose_slices: bool = False  # slices by text length, digits and writing system
+    seed: int = 0  # of the perturbations' random choices
+
+    @property
+    def asked(self) -> bool:
+        return self.robustness or bool(self.slice_column) or self.propose_slices
+
+
+def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int]:
+    """Every role of the task has a column of the file; returns their positions, in role order."""
+    for role in task.roles:
+        column = columns.get(role)
+        if not column:
+            raise InputError("missing_column", "Choose the {role} column (the file has: {columns}).", role=role,
+                             columns=", ".join(table.columns))
+        if column not in table.columns:
+            raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
+                             name=table.source_name, column=column, columns=", ".join(table.columns))
+    return [table.columns.index(columns[role]) for role in task.roles]
+
+
+def prepare_models(task: TaskEvaluation, models: list[Predictor | str], file_labels: list[str], registry=None,
+                   budget: int | None = None, batch_size: int | None = None) -> list[Predictor]:
+    """Load every model before running any, so an unknown model fails at once rather than after the first.
+
+    Names and ids are resolved through `registry`, the deployment's models.yaml when none is given."""
+    registry = registry or Registry.load()
+    predictors = []
+    for model in models:
+        if not isinstance(model, Predictor):
+            entry = registry.resolve(task.registry_task, model)
+            model = task.predictor(get_model(entry, task.kind), entry, file_labels, budget)
+        predictors.append(at_most_rows(model, batch_size) if batch_size else model)
+    return predictors
+
+
+def at_most_rows(predictor: Predictor, max_rows: int) -> Predictor:
+    """At most `max_rows` rows per batch on top of the token budget: rows sorted by length, longest first,
+    are handed to the model `max_rows` at a time."""
+    def run(inputs: list[Any]) -> Iterator[tuple[list[int], list[Any]]]:
+        order = sorted(range(len(inputs)), key=lambda i: -len(str(inputs[i])))
+        for start in range(0, len(order), max_rows):
+            chunk = order[start:start + max_rows]
+            for indices, results in predictor.run([inputs[i] for i in chunk]):
+                yield [chunk[i] for i in indices], results
+    return Predictor(predictor.name, run, predictor.labels, predictor.device)
+
+
+def perturbed_copies(task: str, table: Table | TableFile, columns: dict[str, str | None],
+                     seed: int = 0) -> tuple[int, int]:
+    """(rows evaluated, perturbed copies of them) in `table`: what a robustness run adds to each model's calls.
+    On the head of a file, an estimate for the whole of it."""
+    evaluation = task_named(task)
+    positions = check_columns(evaluation, table, columns)
+    inputs = []
+    for chunk in table.chunks():
+        for row in chunk.rows:
+            cells = {role: row[position].strip() for role, position in zip(evaluation.roles, positions)}
+            if evaluation.evaluable(cells):
+                inputs.append(evaluation.input_of(cells))
+    return len(inputs), extra_rows(perturb_rows(inputs, seed))

@@ -1,0 +1,403 @@
+"""Batched inference of one or more models over a table, as a recipe of named steps, in memory that does
+not grow with the number of rows.
+
+After Hugging Face evaluate's Evaluator: check the columns -> prepare the models -> call the models
+(timed, batch by batch, with progress and cancelling) -> compute the metrics. The table is read a window
+of rows at a time; each model sorts a window by length and batches it by token budget (a window of
+8,192 rows pads 0.8% more than sorting the whole file, bench/run.py), its predictions are appended to
+predictions.csv, and what they add to the metrics is kept as a Tally: counts and sums, not rows. After
+each window the run's state is saved, so a run stopped for any reason continues from there and ends
+with the metrics of a run never stopped.
+
+What differs between tasks lives in one small class per task; the recipe is written once. The models
+are called only through the tasks' iter_* functions; any callable yielding (indices, results) batches
+can stand in for a model.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, UserFacingError
+from .reading import Chunk, Table, TableFile, open_table
+from .recipes import BeyondAccuracy, at_most_rows, candidate_labels, check_columns, prepare_models, task_named
+from .results import (CANCELLED, COMPLETE, DONE, FAILED, NOT_FINISHED, NOT_RUN, ROW_FAILED, RUNNING, SKIPPED,
+                      EvaluationResult, ModelResult, Predictor, RunProgress, Timing, WorstRow)
+from .robustness import TASK_METRICS, Pair, PerturbedRows, perturb_rows, text_of
+from .slices import CONFIDENT, column_slicer, proposed_slicers
+from .store import RunFolder
+from .tallies import Outcome, Tally, WorstRows
+
+WINDOW_ROWS = 8192  # rows sorted and batched together; bench/run.py measures the padding per window size
+INPUT_CHARS = 200  # of each input kept for the worst-rows table
+STATE_VERSION = 1
+
+
+@dataclass
+class RowBlock:
+    """Consecutive rows of the table as one model call sees them: the rows whose cells the task needs, then
+    (with robustness) their perturbed copies, which the models read in the same batches."""
+
+    start: int  # table row of the first row
+    cells: list[list[str]]  # every row of the window as read, for predictions.csv
+    rows: list[int] = field(default_factory=list)  # window row of each row input (the first len(rows) inputs)
+    inputs: list[Any] = field(default_factory=list)  # what the model reads: a text, (question, context)...
+    references: list[Any] = field(default_factory=list)  # a label, accepted answers, a translation; None
+    skipped: set[int] = field(default_factory=set)  # window rows with an empty required cell
+    perturbed: list[PerturbedRows] = field(default_factory=list)  # inputs after the row inputs, per perturbation
+
+    def row_inputs(self, indices: Iterable[int]) -> int:
+        """How many of these input indices are rows of the table rather than perturbed copies."""
+        return sum(1 for i in indices if i < len(self.rows))
+
+
+def failed_inputs(results: dict[int, Any]) -> dict[int, UserFacingError]:
+    """The inputs a model server could not answer: their result is the error."""
+    return {index: result for index, result in results.items() if isinstance(result, UserFacingError)}
+
+
+class Evaluation:
+    """One run: a task, a table, its column mapping and the models, writing into `folder`; step through it
+    (steps, then finish) or call evaluate(). With resume=True it continues the run stopped in `folder`."""
+
+    def __init__(self, task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
+                 models: list[Predictor | str], folder: str | Path, registry=None, budget: int | None = None,
+                 batch_size: int | None = None, resume: bool = False, window: int = WINDOW_ROWS,
+                 beyond: BeyondAccuracy | None = None) -> None:
+        self.task = task_named(task)
+        self.table = table if isinstance(table, (Table, TableFile)) else open_table(table)
+        self.columns, self.window = columns, window
+        self.role_columns = check_columns(self.task, self.table, columns)
+        self.beyond = beyond or BeyondAccuracy()
+        if self.beyond.asked and self.task.name not in TASK_METRICS:
+            raise InputError("nothing_to_compare", "Robustness and slices compare predictions with references; "
+                             "{task} has none.", task=self.task.name)
+        self.store = RunFolder(folder)
+        self.identity = {"version": STATE_VERSION, "file": self.table.fingerprint(), "rows": self.table.rows,
+                         "task": self.task.name, "columns": [columns[role] for role in self.task.roles],
+                         "models": [m.name if isinstance(m, Predictor) else m for m in models],
+                         "window": window, "batch_size": batch_size, "budget": budget,
+                         "beyond": vars(self.beyond)}
+        saved = self._saved_state() if resume else None
+        if saved is None:
+            self._check_something_to_evaluate()
+        labels = candidate_labels(self._column_cells("label")) if self.task.reads_labels_first else []
+        self.slicers = self._slicers()
+        self.outcomes = [self._outcome(p) for p in prepare_models(self.task, models, labels, registry, budget,
+                                                                   batch_size)]
+        self.next_row, self.rows_skipped, self.current = 0, 0, None
+        if saved is None:
+            self.store.start(self._header())
+            self._commit(finished=False)
+        else:
+            self.store.continue_from(saved)
+            self.next_row, self.rows_skipped = saved["next_row"], saved["rows_skipped"]
+            for outcome, state in zip(self.outcomes, saved["models"]):
+                outcome.restore(state)
+
+    # --- setting up
+
+    def _saved_state(self) -> dict:
+        saved = self.store.saved_state()
+        if saved is None:
+            raise InputError("nothing_to_resume", "There is no stopped run to continue in '{folder}'.",
+                             folder=str(self.store.folder))
+        different = [key for key, value in self.identity.items() if saved.get("identity", {}).get(key) != value]
+        if different:
+            raise InputError("resume_mismatch", "The run in '{folder}' was started with another {what}; run without "
+                             "resuming to start over.", folder=str(self.store.folder), what=", ".join(different))
+        return saved
+
+    def _role_cells(self, chunk: Chunk) -> Iterator[dict[str, str]]:
+        for row in chunk.rows:
+            yield {role: row[column].strip() for role, column in zip(self.task.roles, self.role_columns)}
+
+    def _evaluated_rows(self) -> Iterator[tuple[list[str], dict[str, str]]]:
+        """Every row that is evaluated, with its cells by role, in a pass over the whole table."""
+        for chunk in self.table.chunks():
+            for row, cells in zip(chunk.rows, self._role_cells(chunk)):
+                if self._evaluable(cells):
+                    yield row, cells
+
+    def _column_cells(self, role: str) -> Iterator[str]:
+        """One role's cell of every row that is evaluated."""
+        return (cells[role] for _, cells in self._evaluated_rows())
+
+    def _slicers(self) -> dict[str, tuple[Callable[[str], str], int | None]]:
+        """Slice column -> (the slice of a cell, the cell's column; None for the input's text), from a pass
+        over the table, since quartiles need every value first."""
+        slicers: dict[str, tuple[Callable[[str], str], int | None]] = {}
+        column = self.beyond.slice_column
+        if column:
+            if column not in self.table.columns:
+                raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
+                                 name=self.table.source_name, column=column, columns=", ".join(self.table.columns))
+            position = self.table.columns.index(column)
+            slicers[column] = column_slicer(column, (row[position] for row, _ in self._evaluated_rows())), position
+        if self.beyond.propose_slices:
+            texts = (text_of(self.task.input_of(cells)) for _, cells in self._evaluated_rows())
+            slicers.update((name, (slicer, None)) for name, slicer in proposed_slicers(texts).items())
+        return slicers
+
+    def _outcome(self, predictor: Predictor) -> Outcome:
+        """A model's outcome, with a tally per perturbation and per slice when those are asked for."""
+        def make_tally() -> Tally:
+            return self.task.tally(predictor)
+
+        perturbations = [PerturbationTally(name, self.task.name, make_tally)
+                         for name in (PERTURBATIONS if self.beyond.robustness else ())]
+        return Outcome(predictor, make_tally(), perturbations=perturbations,
+                        slices=SliceTally(make_tally) if self.slicers else None)
+
+    def _evaluable(self, cells: dict[str, str]) -> bool:
+        return self.task.evaluable(cells)
+
+    def _check_something_to_evaluate(self) -> None:
+        """Stop at the first row that has every cell it needs (usually the first row); refuse when none has."""
+        if not any(self._evaluable(cells) for chunk in self.table.chunks() for cells in self._role_cells(chunk)):
+            raise InputError("nothing_to_evaluate", "No row of '{name}' has all of: {columns}.",
+                             name=self.table.source_name, columns=", ".join(self.identity["columns"]))
+
+    def _header(self) -> list[str]:
+        """The file's columns, then per model its prediction, score and row status; `prediction` is the first
+        model's, and with several models each also gets `prediction [model]`."""
+        header = list(self.table.columns)
+        several = len(self.outcomes) > 1
+        for index, outcome in enumerate(self.outcomes):
+            suffix = f" [{outcome.predictor.name}]" if several else ""
+            header += ["prediction"] if index == 0 else []
+            header += [f"prediction{suffix}"] if several else []
+            header += [f"{self.task.score_name}{suffix}"] if self._writes_score else []
+            header.append(f"status{suffix}")
+        return header
+
+    @property
+    def _writes_score(self) -> bool:
+        return self.task.score_name not in ("", "perplexity")  # a perplexity is the prediction itself
+
+    def _window(self, chunk: Chunk) -> RowBlock:
+        window = RowBlock(chunk.start, chunk.rows)
+        for row, cells in enumerate(self._role_cells(chunk)):
+            if not self._evaluable(cells):
+                window.skipped.add(row)
+                continue
+            window.rows.append(row)
+            window.inputs.append(self.task.input_of(cells))
+            window.references.append(self.task.reference_of(cells))
+        if self.beyond.robustness:
+            window.perturbed = perturb_rows(window.inputs, self.beyond.seed)
+            window.inputs = window.inputs + [item for perturbed in window.perturbed for item in perturbed.inputs]
+        return window
+
+    # --- running
+
+    def steps(self) -> Iterator[RunProgress]:
+        """Run the models window by window, yielding progress after every batch; stop iterating to cancel."""
+        total = (self.table.rows - self.next_row) * len(self.outcomes)
+        done, started = 0, time.perf_counter()
+        for chunk in self.table.chunks(self.window, self.next_row):
+            self.current = window = self._window(chunk)
+            done += len(window.skipped) * len(self.outcomes)
+            for outcome in self.outcomes:
+                if outcome.status != FAILED:
+                    outcome.status = RUNNING
+                    for rows_in_batch in self.call_model(outcome, window):
+                        done += rows_in_batch
+                        yield RunProgress(outcome.predictor.name, done, total, time.perf_counter() - started)
+                done += len(window.rows) - window.row_inputs(outcome.results)  # a failed model's rows count as passed
+            self._fold(window)
+            self._commit(finished=False)
+        for outcome in self.outcomes:
+            if outcome.status in (RUNNING, NOT_RUN):
+                outcome.status = COMPLETE
+        self._commit(finished=True)
+
+    def call_model(self, outcome: Outcome, window: RowBlock) -> Iterator[int]:
+        """Run one model over a window batch by batch, timing each; a failure keeps the rows that finished."""
+        outcome.results = {}
+        clock = time.perf_counter()
+        batches = iter(outcome.predictor.run(window.inputs))
+        try:
+            while True:
+                started = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                outcome.batch_seconds.append(time.perf_counter() - started)
+                outcome.results.update(zip(*batch))
+                yield window.row_inputs(batch[0])  # progress counts rows of the table, not perturbed copies
+        except GeneratorExit:
+            outcome.status = CANCELLED
+            raise
+        except UserFacingError as error:
+            outcome.status, outcome.error = FAILED, str(error)
+        except Exception as error:  # noqa: BLE001 - keep what finished, say what failed
+            outcome.status, outcome.error = FAILED, f"{type(error).__name__}: {error}"
+        finally:
+            outcome.seconds += time.perf_counter() - clock
+            getattr(batches, "close", lambda: None)()
+
+    def _fold(self, window: RowBlock) -> None:
+        """Add the window's results to each model's tally and worst rows, and its rows to predictions.csv."""
+        columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, status
+        for outcome in self.outcomes:
+            columns.append(self._fold_model(outcome, outcome.tally, outcome.worst, window))
+            self._fold_beyond(outcome, outcome.perturbations, outcome.slices, window)
+            failed = failed_inputs(outcome.results)
+            failed_rows = window.row_inputs(failed)
+            outcome.rows_done += window.row_inputs(outcome.results) - failed_rows
+            outcome.rows_failed += failed_rows
+            outcome.failure = outcome.failure or next((str(error) for error in failed.values()), None)
+            outcome.results = {}
+        self.rows_skipped += len(window.skipped)
+        several = len(self.outcomes) > 1
+        rows = []
+        for row, cells in enumerate(window.cells):
+            out = list(cells)
+            for index, model_columns in enumerate(columns):
+                prediction, score, status = model_columns[row]
+                out += [prediction] if index == 0 else []
+                out += [prediction] if several else []
+                out += [score] if self._writes_score else []
+                out.append(status)
+            rows.append(out)
+        self.store.append(rows)
+        self.next_row = window.start + len(window.cells)
+        self.current = None
+
+    def _fold_model(self, outcome: Outcome, tally: Tally, worst: WorstRows, window: RowBlock) -> list[list[Any]]:
+        """Count one model's finished rows of the window into `tally` and `worst`; its three cells per row."""
+        failed = failed_inputs(outcome.results)
+        finished = sorted(i for i in outcome.results if i < len(window.rows) and i not in failed)
+        results = [outcome.results[i] for i in finished]
+        predictions = [self.task.prediction_of(result)[0] for result in results]
+        references = [window.references[i] for i in finished]
+        scores = tally.add(references, predictions, results) if finished else []
+        cells = [["", "", SKIPPED if row in window.skipped else NOT_FINISHED] for row in range(len(window.cells))]
+        for index, prediction, reference, score in zip(finished, predictions, references, scores):
+            row = window.rows[index]
+            cells[row] = [prediction, "" if score is None else round(score, 4), DONE]
+            worst.offer(tally.badness(reference, prediction, score), window.start + row,
+                        lambda: self._worst_row(window, row, prediction, score))
+        for index in failed:
+            if index < len(window.rows):  # a perturbed copy has no cell of its own
+                cells[window.rows[index]] = ["", "", ROW_FAILED]
+        return cells
+
+    def _fold_beyond(self, outcome: Outcome, perturbations: list[PerturbationTally], slices: SliceTally | None,
+                     window: RowBlock) -> None:
+        """Count one model's finished rows of the window into its perturbation and slice tallies."""
+        failed = failed_inputs(outcome.results)
+        results = {i: result for i, result in outcome.results.items() if i not in failed}
+        start = len(window.rows)
+        for tally, perturbed in zip(perturbations, window.perturbed):
+            tally.add([Pair(window.start + window.rows[i], window.references[i], window.inputs[i], item, results[i],
+                            results[start + j])
+                       for j, (i, item) in enumerate(zip(perturbed.rows, perturbed.inputs))
+                       if i in results and start + j in results], self.task.prediction_of)
+            start += len(perturbed.rows)
+        if slices is None:
+            return
+        finished = sorted(i for i in results if i < len(window.rows))
+        cells = [self.task.prediction_of(results[i]) for i in finished]
+        predictions = [prediction for prediction, _ in cells]
+        references = [window.references[i] for i in finished]
+        wrong = [outcome.tally.wrong(reference, prediction) for reference, prediction in zip(references, predictions)]
+        confident = None if None in wrong else [w and (score or 0) > CONFIDENT for w, (_, score) in zip(wrong, cells)]
+        for column, (slicer, position) in self.slicers.items():
+            groups = [slicer(window.cells[window.rows[i]][position] if position is not None
+                             else text_of(window.inputs[i])) for i in finished]
+            slices.add(column, groups, references, predictions, [results[i] for i in finished], confident)
+
+    def _worst_row(self, window: RowBlock, row: int, prediction: str, score: float | None) -> WorstRow:
+        shown = [window.cells[row][self.table.columns.index(self.columns[role])] for role in self.task.shown_roles]
+        text = " | ".join(shown[:-1] if len(shown) > 1 else shown)
+        reference = shown[-1] if len(shown) > 1 else ""
+        shorten = (lambda s: s if len(s) <= INPUT_CHARS else s[:INPUT_CHARS - 1] + "…")
+        return WorstRow(window.start + row, shorten(text), shorten(reference), prediction,
+                        None if score is None else round(score, 4))
+
+    def _commit(self, finished: bool) -> None:
+        self.store.commit({"identity": self.identity, "next_row": self.next_row, "rows_skipped": self.rows_skipped,
+                           "finished": finished, "models": [outcome.state() for outcome in self.outcomes]})
+
+    def finish(self) -> None:
+        """After steps() ran out or was stopped: write the rows of a stopped run that did not finish, so
+        predictions.csv lists every row (state.json still counts only whole windows: a continued run
+        redoes the window that was under way)."""
+        stopped = any(outcome.status in (RUNNING, NOT_RUN, CANCELLED) for outcome in self.outcomes)
+        if not stopped:
+            return
+        for outcome in self.outcomes:
+            if outcome.status in (RUNNING, NOT_RUN):
+                outcome.status = CANCELLED
+        if self.current is not None:
+            self._fold(self.current)
+        for chunk in self.table.chunks(self.window, self.next_row):
+            self._fold(RowBlock(chunk.start, chunk.rows, skipped={
+                row for row, cells in enumerate(self._role_cells(chunk)) if not self._evaluable(cells)}))
+
+    def result(self, bootstrap: int = 1000) -> EvaluationResult:
+        """The results so far: complete after steps() ran out, partial (the window under way included) before."""
+        return EvaluationResult(self.task.name, self.table, self.columns,
+                                [self._model_result(outcome, bootstrap) for outcome in self.outcomes],
+                                self._rows_skipped(), self.store.folder)
+
+    def _model_result(self, outcome: Outcome, bootstrap: int) -> ModelResult:
+        tally, worst, done, failed = outcome.tally, outcome.worst, outcome.rows_done, outcome.rows_failed
+        failure = outcome.failure
+        perturbations, slices = outcome.perturbations, outcome.slices
+        if self.current is not None and outcome.results:
+            tally, worst, perturbations, slices = copy.deepcopy((tally, worst, perturbations, slices))
+            self._fold_model(outcome, tally, worst, self.current)
+            self._fold_beyond(outcome, perturbations, slices, self.current)
+            failing = failed_inputs(outcome.results)
+            failing_rows = self.current.row_inputs(failing)
+            done = done + self.current.row_inputs(outcome.results) - failing_rows
+            failed += failing_rows
+            failure = failure or next((str(error) for error in failing.values()), None)
+        not_finished = self.table.rows - self._rows_skipped() - done
+        error = outcome.error or (f"{failed} rows failed: {failure}" if failed else None)
+        metrics = tally.metrics(bootstrap)
+        return ModelResult(outcome.predictor.name, outcome.status, error, metrics,
+                           self._timing(outcome, done - outcome.rows_before), tally.unknown_labels(), worst.rows(),
+                           done, not_finished, failed, [perturbation.result(bootstrap) for perturbation in perturbations],
+                           slices.results(TASK_METRICS[self.task.name], metrics, bootstrap) if slices else [])
+
+    def _rows_skipped(self) -> int:
+        """Rows skipped so far, in the windows read (the window under way included)."""
+        return self.rows_skipped + (len(self.current.skipped) if self.current else 0)
+
+    @staticmethod
+    def _timing(outcome: Outcome, rows: int) -> Timing:
+        import numpy as np
+
+        latencies = outcome.batch_seconds or [0.0]
+        return Timing(outcome.predictor.device, outcome.seconds,
+                      rows / outcome.seconds if outcome.seconds > 0 else 0.0,
+                      float(np.mean(latencies)), float(np.percentile(latencies, 95)), len(outcome.batch_seconds))
+
+
+def evaluate(task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
+             models: list[Predictor | str], folder: str | Path, registry=None,
+             on_progress: Callable[[RunProgress], None] | None = None, cancel: threading.Event | None = None,
+             budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000, resume: bool = False,
+             window: int = WINDOW_ROWS, beyond: BeyondAccuracy | None = None) -> EvaluationResult:
+    """Evaluate models on a table, writing predictions.csv into `folder` as rows finish; setting `cancel`
+    stops after the current batch and keeps what finished."""
+    run = Evaluation(task, table, columns, models, folder, registry, budget, batch_size, resume, window, beyond)
+    steps = run.steps()
+    for progress in steps:
+        if on_progress:
+            on_progress(progress)
+        if cancel is not None and cancel.is_set():
+            steps.close()
+            break
+    run.finish()
+    return run.result(bootstrap)

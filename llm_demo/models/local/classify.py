@@ -1,0 +1,105 @@
+"""Classification with the weights here: a fine-tuned head's fixed labels, and zero-shot with the user's labels
+through a natural-language-inference model (each label as a hypothesis about the text)."""
+
+from __future__ import annotations
+
+import torch
+
+from ...errors import ModelError
+from ..types import DEFAULT_HYPOTHESIS, Batches, Classification, LabelScore
+from .batching import default_budget, encoder_inputs, run_in_batches
+from .loaded import LoadedModel
+
+
+def label_names(loaded: LoadedModel) -> list[str]:
+    """Label names in class-id order, as the model's config states them."""
+    id2label = loaded.model.config.id2label
+    return [str(id2label[index]) for index in range(len(id2label))]
+
+
+def encode(loaded: LoadedModel, texts: list[str], pairs: list[str] | None = None) -> list[list[int]]:
+    """Tokenize every text once, truncated to what the model can read; no padding yet."""
+    encoded = loaded.tokenizer(texts, pairs, truncation=True, max_length=loaded.token_limit)
+    return encoded["input_ids"]
+
+
+def forward_logits(loaded: LoadedModel, batch: list[list[int]]) -> torch.Tensor:
+    """Logits (rows, labels) for already tokenized rows, in float32 on the CPU."""
+    with torch.inference_mode():
+        logits = loaded.model(**encoder_inputs(loaded, batch)).logits
+    return logits.float().cpu()
+
+
+def _probabilities(loaded: LoadedModel, logits: torch.Tensor) -> torch.Tensor:
+    if loaded.model.config.problem_type == "multi_label_classification":
+        return logits.sigmoid()
+    return logits.softmax(dim=-1)
+
+
+def _ranked(names: list[str], probabilities: torch.Tensor) -> Classification:
+    order = probabilities.argsort(descending=True).tolist()
+    return Classification([LabelScore(names[i], float(probabilities[i])) for i in order])
+
+
+def classify(loaded: LoadedModel, texts: list[str], budget: int | None = None) -> Batches:
+    """Classify texts batch by batch: (input indices, results) for progress and cancelling."""
+    names = label_names(loaded)
+    token_ids = encode(loaded, texts)
+
+    def process(batch: list[list[int]]) -> list[Classification]:
+        probabilities = _probabilities(loaded, forward_logits(loaded, batch))
+        return [_ranked(names, row) for row in probabilities]
+
+    return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, budget or default_budget(loaded.device))
+
+
+# --- zero-shot ------------------------------------------------------------------------------------
+
+
+def nli_positions(loaded: LoadedModel) -> tuple[int | None, int | None]:
+    """Positions of 'entailment' and 'contradiction' among the model's labels, None where absent."""
+    lowered = {name.lower(): index for index, name in enumerate(label_names(loaded))}
+    entail = next((i for name, i in lowered.items() if name.startswith("entail")), None)
+    contra = next((i for name, i in lowered.items() if name.startswith("contra")), None)
+    return entail, contra
+
+
+def nli_indices(loaded: LoadedModel) -> tuple[int, int]:
+    entail, contra = nli_positions(loaded)
+    if entail is None or contra is None:
+        raise ModelError(
+            "not_nli",
+            "'{model}' is not a natural-language-inference model (its labels are {labels}), "
+            "so it cannot do zero-shot classification.",
+            model=loaded.model_id,
+            labels=", ".join(label_names(loaded)),
+        )
+    return entail, contra
+
+
+def zero_shot(
+    loaded: LoadedModel,
+    texts: list[str],
+    labels: list[str],
+    multi_label: bool = False,
+    hypothesis: str = DEFAULT_HYPOTHESIS,
+    budget: int | None = None,
+) -> Batches:
+    """Score each label as the hypothesis "This example is {label}." against each text as the premise, batch
+    by batch; one batch holds whole texts so each result is complete when yielded."""
+    entail, contra = nli_indices(loaded)
+    hypotheses = [hypothesis.format(label) for label in labels]
+    pair_ids = encode(loaded, [t for t in texts for _ in labels], hypotheses * len(texts))
+    per_text = [pair_ids[i * len(labels) : (i + 1) * len(labels)] for i in range(len(texts))]
+
+    def process(batch: list[list[list[int]]]) -> list[Classification]:
+        logits = forward_logits(loaded, [ids for text_pairs in batch for ids in text_pairs])
+        logits = logits.view(len(batch), len(labels), -1)  # (texts, labels, nli classes)
+        if multi_label:
+            probabilities = logits[..., [contra, entail]].softmax(dim=-1)[..., 1]
+        else:
+            probabilities = logits[..., entail].softmax(dim=-1)
+        return [_ranked(labels, row) for row in probabilities]
+
+    lengths = [max(len(ids) for ids in pairs) * len(labels) for pairs in per_text]
+    return run_in_batches(per_text, lengths, process, budget or default_budget(loaded.device))
