@@ -3,10 +3,12 @@ table, columns and folder. Plain data, read by the tab, the command line and the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..models.types import Batches
 from .reading import Table, TableFile
 from .robustness import RobustnessResult
 from .slices import SliceResult

@@ -26,11 +26,11 @@ from typing import Any
 
 from ..errors import InputError, UserFacingError
 from .reading import Chunk, Table, TableFile, open_table
-from .recipes import BeyondAccuracy, at_most_rows, candidate_labels, check_columns, prepare_models, task_named
+from .recipes import BeyondAccuracy, candidate_labels, check_columns, prepare_models, task_named
 from .results import (CANCELLED, COMPLETE, DONE, FAILED, NOT_FINISHED, NOT_RUN, ROW_FAILED, RUNNING, SKIPPED,
                       EvaluationResult, ModelResult, Predictor, RunProgress, Timing, WorstRow)
-from .robustness import TASK_METRICS, Pair, PerturbedRows, perturb_rows, text_of
-from .slices import CONFIDENT, column_slicer, proposed_slicers
+from .robustness import PERTURBATIONS, TASK_METRICS, Pair, PerturbationTally, PerturbedRows, perturb_rows, text_of
+from .slices import CONFIDENT, SliceTally, column_slicer, proposed_slicers
 from .store import RunFolder
 from .tallies import Outcome, Tally, WorstRows
 
