@@ -497,7 +497,8 @@ def _mapped_column(given: str | None, guessed: dict[str, str | None], role: str)
 
 
 def run_command(arguments: argparse.Namespace) -> int:
-    from .evaluation.reading import guess_columns, read_table
+    from .evaluation.reading import read_table
+    from .evaluation.columns import guess_columns
 
     if not arguments.csv.is_file():
         raise InputError("no_such_file", "There is no file '{name}'.", name=str(arguments.csv))

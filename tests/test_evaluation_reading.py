@@ -8,7 +8,8 @@ import os
 import pytest
 
 from llm_demo.errors import InputError
-from llm_demo.evaluation.reading import answers_in, guess_columns, open_table, read_head, read_table
+from llm_demo.evaluation.reading import open_table, read_head, read_table
+from llm_demo.evaluation.columns import answers_in, guess_columns
 
 
 def write(tmp_path, name: str, content: str | bytes):

@@ -54,7 +54,8 @@ def test_bad_upload_gets_a_clear_message_in_the_readers_language(app_url, tmp_pa
 
 
 def test_every_example_file_reads_and_has_its_columns_guessed():
-    from llm_demo.evaluation.reading import guess_columns, read_table
+    from llm_demo.evaluation.reading import read_table
+    from llm_demo.evaluation.columns import guess_columns
 
     for name, task in EXAMPLES:
         table = read_table(EXAMPLES_DIR / name)
@@ -87,7 +88,7 @@ def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, 
 
 
 def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tmp_path, monkeypatch):
-    from llm_demo.evaluation import runner
+    from llm_demo.evaluation import run as runner
     from llm_demo.ui import evaluation_tab
 
     monkeypatch.setattr(evaluation_tab, "SNAPSHOT_SECONDS", -1)

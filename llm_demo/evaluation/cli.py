@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .reading import ROLES
+from .columns import ROLES
 
 COLUMN_OPTIONS = ("text", "label", "question", "context", "answer", "source", "reference")
 PARTIAL = 1  # exit code when a model failed or the run was interrupted: the files hold the rows that finished
@@ -64,7 +64,8 @@ def run(arguments: argparse.Namespace) -> int:
     from ..registry import Registry
     from ..settings import get_settings
     from . import html_report, report
-    from .reading import guess_columns, open_table
+    from .reading import open_table
+    from .columns import guess_columns
     from .recipes import BeyondAccuracy
     from .run import WINDOW_ROWS, evaluate
 

@@ -13,7 +13,8 @@ from ..models import Model, get_model
 from ..models.types import QASettings, TranslationSettings
 from ..registry import KIND_OF_TASK, ModelEntry, Registry
 from ..tasks.classification import parse_labels
-from .reading import ROLES, Table, TableFile, answers_in
+from .reading import Table, TableFile
+from .columns import ROLES, answers_in
 from .results import Predictor
 from .robustness import extra_rows, perturb_rows
 from .tallies import ClassificationTally, GenerationTally, QATally, Tally, TranslationTally, row_perplexity

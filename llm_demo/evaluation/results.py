@@ -21,7 +21,7 @@ COMPLETE, RUNNING, CANCELLED, FAILED, NOT_RUN = "complete", "running", "cancelle
 
 @dataclass
 class Predictor:
-    """A model as the runner sees it: `run` maps a list of inputs to (input indices, results) batches."""
+    """A model as the run loop sees it: `run` maps a list of inputs to (input indices, results) batches."""
 
     name: str
     run: Callable[[list[Any]], Batches]

@@ -281,7 +281,7 @@ class PerturbationTally:
     def __init__(self, perturbation: str, task: str, make_tally: Callable[[], Any]) -> None:
         self.perturbation, self.task = perturbation, task
         self.rows = self.fails = 0
-        self.before, self.after = make_tally(), make_tally()  # runner.Tally of the task
+        self.before, self.after = make_tally(), make_tally()  # tallies.Tally of the task
         self.flips: list[Flip] = []
 
     def add(self, pairs: list[Pair], prediction_of: Callable[[Any], tuple[str, float | None]]) -> None:

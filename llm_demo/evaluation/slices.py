@@ -2,7 +2,7 @@
 itself (length quartiles, with or without digits, writing system). A model that is good on average can be
 poor on short texts or on Chinese; the gap to the whole file says where.
 
-Each slice keeps the task's own tally (runner.Tally): counts and sums, so a slice's accuracy is computed
+Each slice keeps the task's own tally (tallies.Tally): counts and sums, so a slice's accuracy is computed
 exactly as the main table's, in memory that does not grow with the rows, and survives a continued run.
 Slices that need the whole file first (quartiles) are fixed by a pass over it before the run.
 """
@@ -111,7 +111,7 @@ class SliceTally:
 
     def __init__(self, make_tally: Callable[[], Any]) -> None:
         self.make_tally = make_tally
-        self.slices: dict[tuple[str, str], Any] = {}  # (column, slice) -> runner.Tally
+        self.slices: dict[tuple[str, str], Any] = {}  # (column, slice) -> tallies.Tally
         self.rows: dict[tuple[str, str], int] = {}
         self.confident_wrong: dict[tuple[str, str], int] = {}
 

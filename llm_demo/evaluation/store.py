@@ -1,5 +1,5 @@
 """A run's folder: predictions.csv, appended window by window as rows finish, and state.json, the small
-record from which a stopped run continues (runner.Evaluation decides what goes in it).
+record from which a stopped run continues (run.Evaluation decides what goes in it).
 
 The state is written after the rows it counts and replaces the old one whole, so a run stopped at any
 moment, by a kill -9 too, leaves a state that matches a prefix of predictions.csv; continuing cuts off

@@ -139,7 +139,7 @@ OnProgress = Callable[[LoadProgress], None]
 
 # Who is watching loads in this request. The listener belongs to the request, not the model, so it must not
 # become part of the cache key or of every signature between a tab and load_model; a context variable set for
-# one `with` block reaches load_model through the cache (and the evaluation runner) in the same thread.
+# one `with` block reaches load_model through the cache (and the evaluation run) in the same thread.
 _load_listener: ContextVar[OnProgress | None] = ContextVar("load_listener", default=None)
 
 

@@ -12,15 +12,17 @@ import gradio as gr
 
 from ..errors import InputError
 from ..evaluation import html_report, report
-from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
+from ..evaluation.reading import open_table, read_head
+from ..evaluation.columns import ROLES, guess_columns
 from ..evaluation.robustness import TASK_METRICS
 from ..evaluation.recipes import BeyondAccuracy, perturbed_copies, task_named
-from ..evaluation.results import EvaluationResult, RunProgress
 from ..evaluation.run import Evaluation
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
 from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
+from .evaluation_results import (FLIPS_HEADERS, PER_CLASS_HEADERS, ROBUSTNESS_HEADERS, SLICES_HEADERS, SUMMARY_HEADERS,
+                                 WORST_HEADERS, outputs, progress_text)
 from .i18n import language_of, t
 
 TEXT = {
@@ -227,10 +229,10 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
     shown = time.monotonic()
     try:
         for step in steps:
-            progress((step.done, step.total), desc=_progress_text(step, say))
+            progress((step.done, step.total), desc=progress_text(step, say))
             if time.monotonic() - shown > SNAPSHOT_SECONDS:
                 shown = time.monotonic()
-                yield _outputs(run.result(bootstrap=0), say, partial=step)
+                yield outputs(run.result(bootstrap=0), say, partial=step)
     except GeneratorExit:  # Cancel: the downloads list every row, the unfinished ones marked
         steps.close()
         run.finish()
@@ -240,7 +242,7 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
     result = run.result()
     page = html_report.write_report(result, html_report.FileInfo.of(path, result), result.folder, say,
                                     language_of(request))
-    yield _outputs(result, say, page=page)
+    yield outputs(result, say, page=page)
 
 
 def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str], beyond: BeyondAccuracy) -> Path:
@@ -248,55 +250,6 @@ def _run_folder(fingerprint: str, task: str, columns: dict, models: list[str], b
     run that stopped."""
     key = hashlib.sha256(json.dumps([fingerprint, task, columns, models, vars(beyond)]).encode()).hexdigest()[:24]
     return download_folder(f"evaluation-{key}")
-
-
-def _progress_text(step: RunProgress, say) -> str:
-    eta = f"{step.eta_seconds:.0f} s" if step.eta_seconds is not None else "…"
-    return say("evaluation.progress", model=step.model, done=step.done, total=step.total,
-               rate=step.rows_per_second, eta=eta)
-
-
-def _outputs(result: EvaluationResult, say, partial: RunProgress | None = None, page: Path | None = None) -> tuple:
-    """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
-    robustness and slices."""
-    paths = [*report.write_downloads(result), *([page] if page else [])]
-    return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
-            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
-            report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),
-            report.slices_frame(result, say))
-
-
-def _status(result: EvaluationResult, say, partial: RunProgress | None) -> str:
-    rows = result.table.rows
-    if partial is not None:
-        lines = [say("evaluation.status_partial", done=partial.done, total=partial.total)]
-    else:
-        lines = [say("evaluation.status_done", rows=rows, models=len(result.models))]
-        lines += [say("evaluation.status_incomplete", model=m.model, status=say(f"evaluation.status.{m.status}"),
-                      done=m.rows_done, total=rows, error=m.error or "")
-                  for m in result.models if m.status != "complete" or m.error]  # rows a server failed
-    if result.rows_skipped:
-        lines.append(say("evaluation.status_skipped", rows=result.rows_skipped))
-    lines += [say("evaluation.status_unknown", model=m.model,
-                  labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
-              for m in result.models if m.unknown_labels]
-    lines += report.robustness_summary(result, say)
-    return "\n\n".join(lines)
-
-
-SUMMARY_HEADERS = ("evaluation.col.model", "evaluation.col.status", "evaluation.col.rows",
-                   "evaluation.col.rows_per_second", "evaluation.col.device")
-PER_CLASS_HEADERS = ("evaluation.col.model", "evaluation.col.label", "evaluation.col.precision",
-                     "evaluation.col.recall", "evaluation.col.f1", "evaluation.col.support")
-WORST_HEADERS = ("evaluation.col.model", "evaluation.col.row", "evaluation.col.input", "evaluation.col.reference",
-                 "evaluation.col.prediction", "evaluation.col.score")
-ROBUSTNESS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
-    "model", "perturbation", "changed_rows", "fail_rate", "fail_rate_ci", "metric", "original", "perturbed", "drop",
-    "severity"))
-FLIPS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
-    "model", "perturbation", "row", "original_input", "perturbed_input", "original_prediction", "perturbed_prediction"))
-SLICES_HEADERS = ("evaluation.col.model", "evaluation.col.slice_column", "evaluation.col.slice",
-                  "evaluation.col.slice_rows")
 
 
 def build(registry: Registry) -> list[ResultTable]:

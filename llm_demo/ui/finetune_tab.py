@@ -9,7 +9,8 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import InputError
-from ..evaluation.reading import guess_columns, read_table
+from ..evaluation.reading import read_table
+from ..evaluation.columns import guess_columns
 from ..finetune import (EpochResult, FinetuneJob, FinetuneSettings, base_models, labelled_rows, output_folder,
                         push_to_hub, resolve_base_model, zip_model)
 from ..models import with_weights_here

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import queue
-import random
 import threading
 import weakref
 from collections import deque
@@ -24,6 +23,7 @@ from ...errors import ModelError
 from ..types import GenerationSettings
 from .batching import pad
 from .loaded import LoadedModel
+from .sampling import choose_tokens, seeded_generator
 
 MAX_RUNNING = 16  # rows decoded together per model; more requests wait for a row to free up
 
@@ -64,52 +64,6 @@ class Request:
         if pieces[-1] is None:
             self.tokens.put(None)  # hand out these ids now and the end on the next call
         return ids
-
-
-def seeded_generator(seed: int | None) -> torch.Generator:
-    return torch.Generator().manual_seed(random.getrandbits(63) if seed is None else int(seed))
-
-
-# --- choosing the next token, row by row with each row's own settings ------------------------------
-
-def penalise_repetition(logits: torch.Tensor, seen: list[torch.Tensor], penalties: list[float]) -> torch.Tensor:
-    """CTRL's repetition penalty, as transformers applies it: seen tokens' logits shrink towards 'unlikely'."""
-    for row, (ids, penalty) in enumerate(zip(seen, penalties)):
-        if penalty != 1.0:
-            scores = logits[row, ids]
-            logits[row, ids] = torch.where(scores < 0, scores * penalty, scores / penalty)
-    return logits
-
-
-def keep_top_p(logits: torch.Tensor, top_p: torch.Tensor, top_k: int | None) -> torch.Tensor:
-    """Mask all but the smallest set of tokens whose probability reaches top_p (per row), after top_k."""
-    if top_k:
-        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, -float("inf"))
-    ordered, order = logits.sort(dim=-1)  # ascending, as transformers' TopPLogitsWarper
-    dropped = ordered.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
-    dropped[:, -1] = False  # the most likely token always stays
-    return logits.masked_fill(dropped.scatter(1, order, dropped), -float("inf"))
-
-
-def choose_tokens(logits: torch.Tensor, requests: list[Request], seen: list[torch.Tensor],
-                  top_k: int | None) -> list[int]:
-    """The next token of every row (B, V): greedy where temperature is 0, sampled from its own generator else.
-
-    Runs on the CPU, where the requests' generators live; (B, V) floats are little to move.
-    """
-    logits = penalise_repetition(logits.float().cpu(), seen, [r.settings.repetition_penalty for r in requests])
-    greedy = logits.argmax(dim=-1).tolist()
-    sampled = [row for row, request in enumerate(requests) if request.settings.temperature > 0]
-    if not sampled:
-        return greedy
-    rows = torch.tensor(sampled)
-    temperature = torch.tensor([[float(requests[row].settings.temperature)] for row in sampled])
-    top_p = torch.tensor([[float(requests[row].settings.top_p)] for row in sampled])
-    probs = keep_top_p(logits[rows] / temperature, top_p, top_k).softmax(dim=-1)
-    for index, row in enumerate(sampled):
-        greedy[row] = int(torch.multinomial(probs[index], 1, generator=requests[row].generator))
-    return greedy
 
 
 # --- the running batch: rows of one model's KV cache, left-padded ----------------------------------
@@ -283,7 +237,8 @@ class Scheduler:
 
     def _hand_out(self, batch: Batch, logits: torch.Tensor) -> None:
         """Choose every row's next token from its logits (B, V) and hand it to the row's reader."""
-        chosen = choose_tokens(logits, batch.requests, batch.seen, self.top_k)
+        chosen = choose_tokens(logits, [request.settings for request in batch.requests],
+                               [request.generator for request in batch.requests], batch.seen, self.top_k)
         for row, (request, token) in enumerate(zip(batch.requests, chosen)):
             batch.seen[row] = torch.cat([batch.seen[row], batch.seen[row].new_tensor([token])])
             request.produced += 1
