@@ -12,7 +12,7 @@ import pytest
 from llm_demo.errors import ModelError
 from llm_demo.evaluation.results import Predictor
 from llm_demo.evaluation.run import evaluate
-from llm_demo.registry import ModelEntry, read_models_file
+from llm_demo.registry import read_models_file
 from llm_demo.models.served.client import Endpoint
 from llm_demo.models import with_weights_here
 from llm_demo.models.served.model import ServedModel

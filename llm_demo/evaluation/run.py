@@ -19,47 +19,23 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UserFacingError
 from .reading import Chunk, Table, TableFile, open_table
 from .recipes import BeyondAccuracy, candidate_labels, check_columns, prepare_models, task_named
-from .results import (CANCELLED, COMPLETE, DONE, FAILED, NOT_FINISHED, NOT_RUN, ROW_FAILED, RUNNING, SKIPPED,
-                      EvaluationResult, ModelResult, Predictor, RunProgress, Timing, WorstRow)
-from .robustness import PERTURBATIONS, TASK_METRICS, Pair, PerturbationTally, PerturbedRows, perturb_rows, text_of
-from .slices import CONFIDENT, SliceTally, column_slicer, proposed_slicers
+from .results import (CANCELLED, COMPLETE, FAILED, NOT_RUN, RUNNING, EvaluationResult, ModelResult, Predictor, RunProgress, Timing, WorstRow)
+from .robustness import PERTURBATIONS, TASK_METRICS, PerturbationTally, perturb_rows, text_of
+from .slices import SliceTally, column_slicer, proposed_slicers
 from .store import RunFolder
-from .tallies import Outcome, Tally, WorstRows
+from .blocks import RowBlock, failed_inputs, fold_beyond, fold_model
+from .tallies import Outcome, Tally
 
 WINDOW_ROWS = 8192  # rows sorted and batched together; bench/run.py measures the padding per window size
 INPUT_CHARS = 200  # of each input kept for the worst-rows table
 STATE_VERSION = 1
-
-
-@dataclass
-class RowBlock:
-    """Consecutive rows of the table as one model call sees them: the rows whose cells the task needs, then
-    (with robustness) their perturbed copies, which the models read in the same batches."""
-
-    start: int  # table row of the first row
-    cells: list[list[str]]  # every row of the window as read, for predictions.csv
-    rows: list[int] = field(default_factory=list)  # window row of each row input (the first len(rows) inputs)
-    inputs: list[Any] = field(default_factory=list)  # what the model reads: a text, (question, context)...
-    references: list[Any] = field(default_factory=list)  # a label, accepted answers, a translation; None
-    skipped: set[int] = field(default_factory=set)  # window rows with an empty required cell
-    perturbed: list[PerturbedRows] = field(default_factory=list)  # inputs after the row inputs, per perturbation
-
-    def row_inputs(self, indices: Iterable[int]) -> int:
-        """How many of these input indices are rows of the table rather than perturbed copies."""
-        return sum(1 for i in indices if i < len(self.rows))
-
-
-def failed_inputs(results: dict[int, Any]) -> dict[int, UserFacingError]:
-    """The inputs a model server could not answer: their result is the error."""
-    return {index: result for index, result in results.items() if isinstance(result, UserFacingError)}
 
 
 class Evaluation:
@@ -247,8 +223,8 @@ class Evaluation:
         """Add the window's results to each model's tally and worst rows, and its rows to predictions.csv."""
         columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, status
         for outcome in self.outcomes:
-            columns.append(self._fold_model(outcome, outcome.tally, outcome.worst, window))
-            self._fold_beyond(outcome, outcome.perturbations, outcome.slices, window)
+            columns.append(fold_model(self.task, outcome, outcome.tally, outcome.worst, window, self._worst_row))
+            fold_beyond(self.task, outcome, outcome.perturbations, outcome.slices, window, self.slicers)
             failed = failed_inputs(outcome.results)
             failed_rows = window.row_inputs(failed)
             outcome.rows_done += window.row_inputs(outcome.results) - failed_rows
@@ -270,50 +246,6 @@ class Evaluation:
         self.store.append(rows)
         self.next_row = window.start + len(window.cells)
         self.current = None
-
-    def _fold_model(self, outcome: Outcome, tally: Tally, worst: WorstRows, window: RowBlock) -> list[list[Any]]:
-        """Count one model's finished rows of the window into `tally` and `worst`; its three cells per row."""
-        failed = failed_inputs(outcome.results)
-        finished = sorted(i for i in outcome.results if i < len(window.rows) and i not in failed)
-        results = [outcome.results[i] for i in finished]
-        predictions = [self.task.prediction_of(result)[0] for result in results]
-        references = [window.references[i] for i in finished]
-        scores = tally.add(references, predictions, results) if finished else []
-        cells = [["", "", SKIPPED if row in window.skipped else NOT_FINISHED] for row in range(len(window.cells))]
-        for index, prediction, reference, score in zip(finished, predictions, references, scores):
-            row = window.rows[index]
-            cells[row] = [prediction, "" if score is None else round(score, 4), DONE]
-            worst.offer(tally.badness(reference, prediction, score), window.start + row,
-                        lambda: self._worst_row(window, row, prediction, score))
-        for index in failed:
-            if index < len(window.rows):  # a perturbed copy has no cell of its own
-                cells[window.rows[index]] = ["", "", ROW_FAILED]
-        return cells
-
-    def _fold_beyond(self, outcome: Outcome, perturbations: list[PerturbationTally], slices: SliceTally | None,
-                     window: RowBlock) -> None:
-        """Count one model's finished rows of the window into its perturbation and slice tallies."""
-        failed = failed_inputs(outcome.results)
-        results = {i: result for i, result in outcome.results.items() if i not in failed}
-        start = len(window.rows)
-        for tally, perturbed in zip(perturbations, window.perturbed):
-            tally.add([Pair(window.start + window.rows[i], window.references[i], window.inputs[i], item, results[i],
-                            results[start + j])
-                       for j, (i, item) in enumerate(zip(perturbed.rows, perturbed.inputs))
-                       if i in results and start + j in results], self.task.prediction_of)
-            start += len(perturbed.rows)
-        if slices is None:
-            return
-        finished = sorted(i for i in results if i < len(window.rows))
-        cells = [self.task.prediction_of(results[i]) for i in finished]
-        predictions = [prediction for prediction, _ in cells]
-        references = [window.references[i] for i in finished]
-        wrong = [outcome.tally.wrong(reference, prediction) for reference, prediction in zip(references, predictions)]
-        confident = None if None in wrong else [w and (score or 0) > CONFIDENT for w, (_, score) in zip(wrong, cells)]
-        for column, (slicer, position) in self.slicers.items():
-            groups = [slicer(window.cells[window.rows[i]][position] if position is not None
-                             else text_of(window.inputs[i])) for i in finished]
-            slices.add(column, groups, references, predictions, [results[i] for i in finished], confident)
 
     def _worst_row(self, window: RowBlock, row: int, prediction: str, score: float | None) -> WorstRow:
         shown = [window.cells[row][self.table.columns.index(self.columns[role])] for role in self.task.shown_roles]
@@ -355,8 +287,8 @@ class Evaluation:
         perturbations, slices = outcome.perturbations, outcome.slices
         if self.current is not None and outcome.results:
             tally, worst, perturbations, slices = copy.deepcopy((tally, worst, perturbations, slices))
-            self._fold_model(outcome, tally, worst, self.current)
-            self._fold_beyond(outcome, perturbations, slices, self.current)
+            fold_model(self.task, outcome, tally, worst, self.current, self._worst_row)
+            fold_beyond(self.task, outcome, perturbations, slices, self.current, self.slicers)
             failing = failed_inputs(outcome.results)
             failing_rows = self.current.row_inputs(failing)
             done = done + self.current.row_inputs(outcome.results) - failing_rows
