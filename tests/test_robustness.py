@@ -195,7 +195,7 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
 
     import pandas as pd
 
-    from llm_demo.evaluation import report
+    from llm_demo.evaluation import downloads, report
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.runner import BeyondAccuracy, evaluate
 
@@ -212,7 +212,7 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     assert (upper.rows, upper.fail_rate, upper.severity) == (3, pytest.approx(2 / 3), "major")
     assert [flip.row for flip in upper.flips] == [1, 4]  # table rows
     assert (upper.metric, upper.metric_drop) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
-    _, path = report.write_downloads(result)
+    _, path = downloads.write_downloads(result)
     with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
         predictions = [row["prediction"] for row in csv.DictReader(file)]
     assert predictions == ["", "positive", "negative", "negative", "positive"]  # the main run is unchanged
@@ -248,7 +248,7 @@ def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(
 
     import pandas as pd
 
-    from llm_demo.evaluation import report
+    from llm_demo.evaluation import downloads
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.runner import BeyondAccuracy, evaluate
 
@@ -261,7 +261,7 @@ def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(
                         window=3, beyond=beyond, **options)
 
     def written(result):
-        model = json.loads(report.write_downloads(result)[1].read_text(encoding="utf-8"))["models"][0]
+        model = json.loads(downloads.write_downloads(result)[1].read_text(encoding="utf-8"))["models"][0]
         return model["robustness"], model["slices"]
 
     whole = written(run(tmp_path / "whole"))

@@ -112,7 +112,7 @@ def test_a_text_column_is_refused_as_a_slice_column():
 def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_json(tmp_path):
     import pandas as pd
 
-    from llm_demo.evaluation import report
+    from llm_demo.evaluation import downloads, report
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.runner import BeyondAccuracy, Predictor, evaluate
 
@@ -123,7 +123,7 @@ def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_js
                                 "source": ["web", "web", "news", "news"]}, dtype=str), 0, "t.csv")
     result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [Predictor("echo", run, ["neg", "pos"])],
                       tmp_path, bootstrap=0, window=3, beyond=BeyondAccuracy(slice_column="source", propose_slices=True))
-    _, path = report.write_downloads(result)
+    _, path = downloads.write_downloads(result)
     slices = json.loads(path.read_text(encoding="utf-8"))["models"][0]["slices"]
     by_value = {(s["column"], s["value"]): s for s in slices}
     assert {k: by_value[("source", "web")][k] for k in ("rows", "accuracy", "accuracy_gap", "confident_wrong")} == {

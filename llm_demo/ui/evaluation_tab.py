@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import InputError
-from ..evaluation import html_report, report
+from ..evaluation import downloads, figures, html_report, report
 from ..evaluation.reading import ROLES, guess_columns, open_table, read_head
 from ..evaluation.robustness import TASK_METRICS
 from ..evaluation.runner import BeyondAccuracy, Evaluation, EvaluationResult, Progress, perturbed_copies, task_named
@@ -232,7 +232,7 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
     except GeneratorExit:  # Cancel: the downloads list every row, the unfinished ones marked
         steps.close()
         run.finish()
-        report.write_downloads(run.result())
+        downloads.write_downloads(run.result())
         raise
     run.finish()
     result = run.result()
@@ -257,11 +257,11 @@ def _progress_text(step: Progress, say) -> str:
 def _outputs(result: EvaluationResult, say, partial: Progress | None = None, page: Path | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
     robustness and slices."""
-    paths = [*report.write_downloads(result), *([page] if page else [])]
+    paths = [*downloads.write_downloads(result), *([page] if page else [])]
     return (_status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
-            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
-            report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),
-            report.slices_frame(result, say))
+            report.worst_rows_frame(result, say), figures.confusion_figure(result, say), [str(p) for p in paths],
+            report.robustness_frame(result, say), figures.fail_rate_figure(result, say),
+            report.flips_frame(result, say), report.slices_frame(result, say))
 
 
 def _status(result: EvaluationResult, say, partial: Progress | None) -> str:
