@@ -35,6 +35,7 @@ def test_typos_differ_between_seeds():
     ("extra_whitespace", "a b  c", "a  b   c"),
     ("punctuation_width", "你好，世界!", "你好,世界！"),
     ("punctuation_width", "他说：“好。”", "他说:“好.”"),
+    ("punctuation_width", "ありがとう、またね!", "ありがとう,またね！"),
     ("simplified_traditional", "简体中文的电影", "簡體中文的電影"),
     ("simplified_traditional", "繁體中文的電影", "繁体中文的电影"),
 ])
@@ -45,6 +46,8 @@ def test_perturbation_changes_what_it_claims(name, text, expected):
 def test_added_punctuation_is_a_closing_mark_of_the_text_s_script():
     assert perturb("add_punctuation", "Good film") in {"Good film.", "Good film!"}
     assert perturb("add_punctuation", "好电影") in {"好电影。", "好电影！"}
+    assert perturb("add_punctuation", "ありがとう") in {"ありがとう。", "ありがとう！"}
+    assert perturb("add_punctuation", "감사합니다") in {"감사합니다.", "감사합니다!"}
 
 
 def test_extra_whitespace_puts_one_space_into_text_without_spaces():

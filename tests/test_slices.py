@@ -90,6 +90,7 @@ def test_quartiles_merge_when_values_repeat():
 
 def test_script_of_kana_and_hangul_is_cjk():
     assert (script_of("ありがとう"), script_of("감사합니다"), script_of("Café")) == ("cjk", "cjk", "latin")
+    assert (script_of("ㅋㅋㅋ"), script_of("䷀"), script_of("123")) == ("cjk", "none", "none")  # a hexagram is no letter
 
 
 def test_a_column_of_few_values_slices_by_value_and_names_empty_cells():
