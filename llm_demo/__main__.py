@@ -13,7 +13,7 @@ import sys
 from .errors import UserFacingError
 
 # Modules that each expose add_parser(subparsers), registering a subcommand with set_defaults(run=callable).
-COMMANDS = ("llm_demo.evaluation.cli", "llm_demo.finetune", "llm_demo.download")
+COMMANDS = ("llm_demo.evaluation.cli", "llm_demo.finetune.cli", "llm_demo.warm_start")
 USAGE_ERROR = 2
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from llm_demo.errors import InputError, ModelError
-from llm_demo.evaluation import report
+from llm_demo.evaluation import downloads
 from llm_demo.evaluation.reading import Table
 from llm_demo.evaluation.results import Predictor, WorstRow
 from llm_demo.evaluation.tallies import match_label, WorstRows
@@ -107,7 +107,7 @@ def test_a_failure_half_way_keeps_the_rows_that_finished(tmp_path):
     assert (model.status, model.error) == ("failed", "Out of memory.")
     assert model.rows_done == 2
     assert written(result, "status") == ["not_finished"] * 3 + ["done"] * 2
-    _, metrics_path = report.write_downloads(result)
+    _, metrics_path = downloads.write_downloads(result)
     assert '"rows_not_finished": 3' in metrics_path.read_text(encoding="utf-8")
 
 
@@ -152,7 +152,7 @@ def test_predictions_csv_has_every_row_and_escapes_formulas(tmp_path):
                      label=["positive", "negative", "positive", "negative", "positive"])
     result = evaluate("sentiment", table, COLUMNS, [echo_predictor(), echo_predictor(batch_size=5)], tmp_path,
                       bootstrap=0)
-    predictions_path, _ = report.write_downloads(result)
+    predictions_path, _ = downloads.write_downloads(result)
     with predictions_path.open(encoding="utf-8-sig", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [row["text"] for row in rows] == ["'=HYPERLINK(1) positive", "'+1 negative", "'@x positive",

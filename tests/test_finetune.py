@@ -267,7 +267,7 @@ class _ScriptedTraining:
 ])
 def test_early_stopping_ends_after_patience_epochs_without_improvement(monkeypatch, tmp_path, script, patience,
                                                                       epochs_run, best_epoch):
-    import llm_demo.finetune as module
+    import llm_demo.finetune.training as module
 
     monkeypatch.setattr(_ScriptedTraining, "script", script)
     monkeypatch.setattr(module, "_Training", _ScriptedTraining)

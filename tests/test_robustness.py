@@ -35,6 +35,7 @@ def test_typos_differ_between_seeds():
     ("extra_whitespace", "a b  c", "a  b   c"),
     ("punctuation_width", "你好，世界!", "你好,世界！"),
     ("punctuation_width", "他说：“好。”", "他说:“好.”"),
+    ("punctuation_width", "ありがとう、またね!", "ありがとう,またね！"),
     ("simplified_traditional", "简体中文的电影", "簡體中文的電影"),
     ("simplified_traditional", "繁體中文的電影", "繁体中文的电影"),
 ])
@@ -45,6 +46,8 @@ def test_perturbation_changes_what_it_claims(name, text, expected):
 def test_added_punctuation_is_a_closing_mark_of_the_text_s_script():
     assert perturb("add_punctuation", "Good film") in {"Good film.", "Good film!"}
     assert perturb("add_punctuation", "好电影") in {"好电影。", "好电影！"}
+    assert perturb("add_punctuation", "ありがとう") in {"ありがとう。", "ありがとう！"}
+    assert perturb("add_punctuation", "감사합니다") in {"감사합니다.", "감사합니다!"}
 
 
 def test_extra_whitespace_puts_one_space_into_text_without_spaces():
@@ -195,7 +198,7 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
 
     import pandas as pd
 
-    from llm_demo.evaluation import report
+    from llm_demo.evaluation import downloads, report
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.recipes import BeyondAccuracy
     from llm_demo.evaluation.run import evaluate
@@ -213,7 +216,7 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     assert (upper.rows, upper.fail_rate, upper.severity) == (3, pytest.approx(2 / 3), "major")
     assert [flip.row for flip in upper.flips] == [1, 4]  # table rows
     assert (upper.metric, upper.metric_drop) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
-    _, path = report.write_downloads(result)
+    _, path = downloads.write_downloads(result)
     with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
         predictions = [row["prediction"] for row in csv.DictReader(file)]
     assert predictions == ["", "positive", "negative", "negative", "positive"]  # the main run is unchanged
@@ -250,7 +253,7 @@ def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(
 
     import pandas as pd
 
-    from llm_demo.evaluation import report
+    from llm_demo.evaluation import downloads
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.recipes import BeyondAccuracy
     from llm_demo.evaluation.run import evaluate
@@ -264,7 +267,7 @@ def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(
                         window=3, beyond=beyond, **options)
 
     def written(result):
-        model = json.loads(report.write_downloads(result)[1].read_text(encoding="utf-8"))["models"][0]
+        model = json.loads(downloads.write_downloads(result)[1].read_text(encoding="utf-8"))["models"][0]
         return model["robustness"], model["slices"]
 
     whole = written(run(tmp_path / "whole"))

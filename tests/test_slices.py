@@ -90,6 +90,7 @@ def test_quartiles_merge_when_values_repeat():
 
 def test_script_of_kana_and_hangul_is_cjk():
     assert (script_of("ありがとう"), script_of("감사합니다"), script_of("Café")) == ("cjk", "cjk", "latin")
+    assert (script_of("ㅋㅋㅋ"), script_of("䷀"), script_of("123")) == ("cjk", "none", "none")  # a hexagram is no letter
 
 
 def test_a_column_of_few_values_slices_by_value_and_names_empty_cells():
@@ -112,7 +113,7 @@ def test_a_text_column_is_refused_as_a_slice_column():
 def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_json(tmp_path):
     import pandas as pd
 
-    from llm_demo.evaluation import report
+    from llm_demo.evaluation import downloads, report
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.recipes import BeyondAccuracy
     from llm_demo.evaluation.results import Predictor
@@ -125,7 +126,7 @@ def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_js
                                 "source": ["web", "web", "news", "news"]}, dtype=str), 0, "t.csv")
     result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [Predictor("echo", run, ["neg", "pos"])],
                       tmp_path, bootstrap=0, window=3, beyond=BeyondAccuracy(slice_column="source", propose_slices=True))
-    _, path = report.write_downloads(result)
+    _, path = downloads.write_downloads(result)
     slices = json.loads(path.read_text(encoding="utf-8"))["models"][0]["slices"]
     by_value = {(s["column"], s["value"]): s for s in slices}
     assert {k: by_value[("source", "web")][k] for k in ("rows", "accuracy", "accuracy_gap", "confident_wrong")} == {

@@ -1,26 +1,15 @@
-"""Translation: sentence splitting, batching, language codes."""
+"""Translation: batching, language codes, each sentence translated (splitting them is in test_text.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from llm_demo.errors import InputError
-from llm_demo.tasks.translation import translate, TranslationSettings
 from llm_demo.models.local.translate import generation_options
-from llm_demo.text import join_sentences, split_sentences
+from llm_demo.tasks.translation import translate, TranslationSettings
+from llm_demo.text import join_sentences
 
 GREEDY = TranslationSettings(num_beams=1, max_new_tokens=6)
-
-
-def test_long_text_is_split_into_sentences_keeping_line_breaks():
-    text = "First one. Second one? Third!\n\n今天很好。明天也好。\nLast line"
-    assert split_sentences(text) == [["First one.", "Second one?", "Third!"], [], ["今天很好。", "明天也好。"],
-                                      ["Last line"]]
-
-
-def test_sentences_join_with_spaces_except_between_chinese():
-    assert join_sentences(["Hello.", "Bye."]) == "Hello. Bye."
-    assert join_sentences(["你好。", "再见。"]) == "你好。再见。"
 
 
 @pytest.fixture(scope="module")

@@ -63,9 +63,9 @@ def run(arguments: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..registry import Registry
     from ..settings import get_settings
-    from . import html_report, report
-    from .reading import open_table
+    from . import downloads, html_report, report
     from .columns import guess_columns
+    from .reading import open_table
     from .recipes import BeyondAccuracy
     from .run import WINDOW_ROWS, evaluate
 
@@ -87,7 +87,7 @@ def run(arguments: argparse.Namespace) -> int:
                           beyond=BeyondAccuracy(arguments.robustness, arguments.slice_column,
                                                 arguments.propose_slices, arguments.seed))
     _clear_progress()
-    predictions, metrics = report.write_downloads(result)
+    predictions, metrics = downloads.write_downloads(result)
     page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), result.folder)
     print(report.text_tables(result))
     print(f"\nWrote {metrics}, {predictions} and {page}")

@@ -2,7 +2,8 @@
 
 Everything is inline: the CSS, and the confusion matrix and fail-rate chart as base64 PNGs. The page is a function of the
 EvaluationResult and the evaluated file's metadata, built from one small function per section (SECTIONS), so
-a new section is one function added to that tuple. Tables and the plot come from report.py, as in the tab.
+a new section is one function added to that tuple. Tables and charts come from report.py and figures.py, as in
+the tab.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from . import report
+from . import figures, report
 from .results import EvaluationResult
 
 TEXT = {
@@ -112,7 +113,7 @@ def _figure(figure, title: str) -> str:
 
 
 def confusion_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
-    figure = report.confusion_figure(result, say)
+    figure = figures.confusion_figure(result, say)
     if figure is None:
         return ""
     title = say("report.confusion")
@@ -131,7 +132,7 @@ def robustness_section(result: EvaluationResult, file: FileInfo, say: Say) -> st
         return ""
     title = say("report.robustness")
     sentences = "".join(f"<p>{html.escape(line)}</p>" for line in report.robustness_summary(result, say))
-    figure = report.fail_rate_figure(result, say)
+    figure = figures.fail_rate_figure(result, say)
     flips = report.flips_frame(result, say)
     return (f"<h2>{html.escape(title)}</h2>{sentences}{_figure(figure, title) if figure is not None else ''}"
             f"{_table(frame)}" + ("" if flips.empty else f"<h3>{html.escape(say('report.flips'))}</h3>{_table(flips)}"))

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..text import HAN
+
 CI_LEVEL = 0.95
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def _is_punctuation(ch: str) -> bool:
 
 def _answer_tokens(text: str) -> list[str]:
     """Words of a normalised answer; each Chinese character is a word, since Chinese has no spaces."""
-    return _CJK.sub(r" \1 ", normalize_answer(text)).split()
+    return HAN.sub(r" \g<0> ", normalize_answer(text)).split()
 
 
 def exact_match(prediction: str, gold: str) -> float:
@@ -210,11 +211,6 @@ class TranslationMetrics:
     signatures: dict[str, str]  # sacrebleu's record of the exact settings, for reproducible numbers
 
 
-def _mostly_cjk(texts: list[str]) -> bool:
-    characters = "".join(texts)
-    return bool(characters) and len(_CJK.findall(characters)) > 0.3 * len(characters.replace(" ", ""))
-
-
 def _translation_scorers(cjk: bool) -> dict:
     from sacrebleu.metrics import BLEU, CHRF, TER
 
@@ -233,7 +229,7 @@ class TranslationStatistics:
 
     def add(self, references: list[str], hypotheses: list[str]) -> list[float]:
         """Count these rows in; returns each row's chrF (for finding the worst translations)."""
-        self.cjk_characters += sum(len(_CJK.findall(text)) for text in references)
+        self.cjk_characters += sum(len(HAN.findall(text)) for text in references)
         self.characters += sum(len(text.replace(" ", "")) for text in references)
         per_row: list[float] = []
         for cjk in (False, True):

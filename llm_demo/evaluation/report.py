@@ -1,25 +1,19 @@
-"""What an evaluation shows and hands out: metric tables, worst rows, the confusion matrix, and the
-predictions CSV and metrics JSON. Shared by the evaluation tab and the command line, so no Gradio here.
+"""What an evaluation shows as tables: headline metrics, per class, worst rows, robustness and slices, and
+all of them as plain text for the command line. Shared by the evaluation tab and the command line, so no
+Gradio here; the charts are in figures.py, the downloaded files in downloads.py.
 
-Table headers come from TEXT through a `say(key)` function: English by default (the command line),
+Table and chart words come from TEXT through a `say(key)` function: English by default (the command line),
 the reader's language in the tab (whose TEXT includes this one).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..plotting import font_families
-from .robustness import RobustnessResult
 from .results import EvaluationResult, ModelResult
-from .slices import SliceResult
-from .store import RunFolder
 
 TEXT = {
     "evaluation.col.model": ("Model", "模型"),
@@ -181,29 +175,6 @@ def worst_rows_frame(result: EvaluationResult, say: Say = english) -> pd.DataFra
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
 
 
-def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english):
-    """A confusion-matrix heat map per classification model, side by side; None for other tasks."""
-    models = [model for model in result.models if hasattr(model.metrics, "confusion")]
-    if not models:
-        return None
-    import matplotlib
-    from matplotlib.figure import Figure
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    size = max(len(model.metrics.labels) for model in models)
-    side = min(4 + 0.5 * size, 12)
-    with matplotlib.rc_context({"font.family": list(font_families())}):  # Chinese titles and labels too
-        figure = Figure(figsize=(side * len(models), side), layout="constrained")
-        for axes, model in zip(figure.subplots(1, len(models), squeeze=False)[0], models):
-            display = ConfusionMatrixDisplay(pd.DataFrame(model.metrics.confusion).to_numpy(),
-                                             display_labels=model.metrics.labels)
-            display.plot(ax=axes, colorbar=False, xticks_rotation=45, cmap="Blues")
-            axes.set_title(say("evaluation.confusion_title", model=model.model))
-            axes.set_xlabel(say("evaluation.confusion_predicted"))
-            axes.set_ylabel(say("evaluation.confusion_true"))
-    return figure
-
-
 # --- beyond accuracy: robustness to perturbations, metrics per slice ------------------------------
 
 def _metric_name(name: str, say: Say) -> str:
@@ -291,107 +262,6 @@ def _slice_column(column: str, say: Say) -> str:
 def _slice_value(column: str, value: str, say: Say) -> str:
     key = f"evaluation.slice.value.{value}"
     return say(key) if column in ("digits", "script") and key in TEXT else value
-
-
-def fail_rate_figure(result: EvaluationResult, say: Callable[..., str] = english):
-    """Horizontal bars of each perturbation's fail rate per model, with their 95% intervals and the
-    medium and major thresholds; None without a robustness run."""
-    from .robustness import MAJOR, MEDIUM
-
-    measured = [model for model in result.models if any(item.rows for item in model.robustness)]
-    if not measured:
-        return None
-    import matplotlib
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    names = list(dict.fromkeys(item.perturbation for model in measured for item in model.robustness if item.rows))
-    height = 0.8 / len(measured)
-    with matplotlib.rc_context({"font.family": list(font_families())}):
-        figure = Figure(figsize=(9, 1 + 0.45 * len(names) * len(measured)), layout="constrained")
-        axes = figure.subplots()
-        for number, model in enumerate(measured):
-            found = {item.perturbation: item for item in model.robustness if item.rows}
-            rates = np.array([100 * found[name].fail_rate if name in found else np.nan for name in names])
-            spans = [found[name].fail_rate_ci if name in found and found[name].fail_rate_ci else None for name in names]
-            errors = np.array([[rate - 100 * span[0], 100 * span[1] - rate] if span else [0, 0]
-                               for rate, span in zip(rates, spans)]).T
-            axes.barh(np.arange(len(names)) + number * height, rates, height, xerr=errors, label=model.model,
-                      capsize=3)
-        for threshold, severity in ((MEDIUM, "medium"), (MAJOR, "major")):
-            axes.axvline(100 * threshold, color="grey", linestyle="--", linewidth=1)
-            axes.annotate(say(f"evaluation.severity.{severity}"), (100 * threshold, 1),
-                          xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points", color="grey")
-        axes.set_yticks(np.arange(len(names)) + height * (len(measured) - 1) / 2,
-                        [say(f"evaluation.perturbation.{name}") for name in names])
-        axes.invert_yaxis()
-        axes.set_xlabel(say("evaluation.fail_rate_axis"))
-        axes.set_title(say("evaluation.fail_rate_title"))
-        if len(measured) > 1:
-            axes.legend()
-    return figure
-
-
-# --- downloads ---------------------------------------------------------------------------------
-
-def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
-    """Everything measured, JSON-ready: per model its metrics, speed, unknown labels and row counts
-    (which rows were done, skipped or not finished is in predictions.csv)."""
-    return {
-        "task": result.task,
-        "file": result.table.source_name,
-        "rows": result.table.rows,
-        "blank_lines_skipped": result.table.blank_lines_skipped,
-        "rows_skipped": result.rows_skipped,
-        "columns": result.columns,
-        "finished": result.finished,
-        "models": [_model_dict(model) for model in result.models],
-    }
-
-
-def _model_dict(model: ModelResult) -> dict[str, Any]:
-    return {
-        "model": model.model,
-        "status": model.status,
-        "error": model.error,
-        "rows_done": model.rows_done,
-        "rows_not_finished": model.rows_not_finished,
-        "rows_failed": model.rows_failed,  # by a model server, even after retries (counted as not finished)
-        "metrics": dataclasses.asdict(model.metrics) if model.metrics is not None else None,
-        "timing": dataclasses.asdict(model.timing),
-        "unknown_labels": model.unknown_labels,
-        "robustness": [robustness_dict(item) for item in model.robustness],
-        "slices": [slice_dict(item) for item in model.slices],
-    }
-
-
-def robustness_dict(item: RobustnessResult) -> dict[str, Any]:
-    """One perturbation as metrics.json has it: the headline metric flat, every metric and the flips below
-    (their rows 1-based, as data rows are counted everywhere in the file)."""
-    return {"perturbation": item.perturbation, "rows": item.rows, "fail_rate": item.fail_rate,
-            "fail_rate_ci": item.fail_rate_ci, "metric": item.metric, "metric_drop": item.metric_drop,
-            "severity": item.severity, "metric_name": item.metrics[0].name if item.metrics else None,
-            "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
-            "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips]}
-
-
-def slice_dict(item: SliceResult) -> dict[str, Any]:
-    """One slice as metrics.json has it: the task's metrics under their usual names, `_ci` and `_gap` beside."""
-    entry: dict[str, Any] = {"column": item.column, "value": item.value, "rows": item.rows}
-    for name, value in item.metrics.items():
-        entry[name] = value
-        if name in item.intervals:
-            entry[f"{name}_ci"] = item.intervals[name]
-        entry[f"{name}_gap"] = item.gaps[name]
-    entry["confident_wrong"] = item.confident_wrong
-    return entry
-
-
-def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
-    """metrics.json beside the predictions.csv the run has written; both paths."""
-    metrics = RunFolder(result.folder).metrics
-    metrics.write_text(json.dumps(metrics_dict(result), ensure_ascii=False, indent=2), encoding="utf-8")
-    return result.predictions_path, metrics
 
 
 def text_tables(result: EvaluationResult) -> str:

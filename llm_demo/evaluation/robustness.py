@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..text import HAN, UNSPACED
 from .metrics import bootstrap_share_interval, normalize_answer
 
 TYPO_RATE = 0.05  # typos per letter of a text, at least one
@@ -31,7 +32,6 @@ HALF_TO_FULL = {**{c: chr(ord(c) + 0xFEE0) for c in string.punctuation}, ".": "�
 FULL_TO_HALF = {**{full: half for half, full in HALF_TO_FULL.items()}, "．": ".", "、": ","}
 CLOSING_MARKS = (".", "!")  # what "add punctuation" appends to a Latin text
 CLOSING_MARKS_CJK = ("。", "！")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\S+")
 
@@ -94,13 +94,13 @@ def strip_punctuation(text: str, rng: random.Random) -> str:
 
 
 def add_punctuation(text: str, rng: random.Random) -> str:
-    """A closing mark appended (Chinese 。！ after Chinese text); a text that already ends with one gets it twice."""
+    """A closing mark appended (。！ after Chinese or Japanese); a text that already ends with one gets it twice."""
     stripped = text.rstrip()
     if not stripped:
         return text
     if _is_punctuation(stripped[-1]):
         return stripped + stripped[-1] + text[len(stripped):]
-    marks = CLOSING_MARKS_CJK if _CJK.match(stripped[-1]) else CLOSING_MARKS
+    marks = CLOSING_MARKS_CJK if UNSPACED.match(stripped[-1]) else CLOSING_MARKS
     return stripped + rng.choice(marks) + text[len(stripped):]
 
 
@@ -115,8 +115,8 @@ def extra_whitespace(text: str, rng: random.Random) -> str:
 
 
 def swap_punctuation_width(text: str, rng: random.Random) -> str:
-    """In Chinese text, full-width punctuation written half-width and half-width written full-width."""
-    if not _CJK.search(text):
+    """In Chinese or Japanese text, full-width punctuation written half-width and half-width written full-width."""
+    if not UNSPACED.search(text):
         return text
     return "".join(FULL_TO_HALF.get(ch) or HALF_TO_FULL.get(ch, ch) for ch in text)
 
@@ -130,7 +130,7 @@ def _converter(config: str):
 
 def simplified_traditional(text: str, rng: random.Random) -> str:
     """Simplified Chinese written in Traditional characters, and Traditional in Simplified (OpenCC)."""
-    if not _CJK.search(text):
+    if not HAN.search(text):
         return text
     traditional = _converter("s2t").convert(text)
     return traditional if traditional != text else _converter("t2s").convert(text)

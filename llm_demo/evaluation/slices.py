@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
+from ..text import CJK
 
 MAX_SLICES = 20  # distinct values a slice column may have; a numeric column with more is cut into quartiles
 CONFIDENT = 0.9  # a wrong prediction scored above this is a confident mistake
 PROPOSED = ("length", "digits", "script")  # the slices proposed from the text, by name
 EMPTY = "(empty)"
 _DIGIT = re.compile(r"\d")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")  # kana, Han, Hangul
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 
@@ -63,7 +63,7 @@ class Quartiles:
 
 def script_of(text: str) -> str:
     """latin, cjk, mixed (both), other (letters of neither) or none (no letters at all)."""
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
+    cjk, latin = len(CJK.findall(text)), len(_LATIN.findall(text))
     if cjk and latin:
         return "mixed"
     if cjk or latin:

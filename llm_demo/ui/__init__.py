@@ -9,9 +9,9 @@ from typing import Any
 
 import gradio as gr
 
-from ..download import preload_defaults
 from ..registry import Registry
 from ..settings import ASSETS_DIR, get_settings
+from ..warm_start import preload_defaults
 from .common import ResultTable, bind
 from .i18n import Translations, language_of, t
 

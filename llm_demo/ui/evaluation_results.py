@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..evaluation import report
+from ..evaluation import downloads, figures, report
 from ..evaluation.results import COMPLETE, EvaluationResult, RunProgress
 
 
@@ -18,10 +18,10 @@ def progress_text(step: RunProgress, say) -> str:
 def outputs(result: EvaluationResult, say, partial: RunProgress | None = None, page: Path | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
     robustness and slices."""
-    paths = [*report.write_downloads(result), *([page] if page else [])]
+    paths = [*downloads.write_downloads(result), *([page] if page else [])]
     return (status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
-            report.worst_rows_frame(result, say), report.confusion_figure(result, say), [str(p) for p in paths],
-            report.robustness_frame(result, say), report.fail_rate_figure(result, say), report.flips_frame(result, say),
+            report.worst_rows_frame(result, say), figures.confusion_figure(result, say), [str(p) for p in paths],
+            report.robustness_frame(result, say), figures.fail_rate_figure(result, say), report.flips_frame(result, say),
             report.slices_frame(result, say))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import InputError
-from ..evaluation import html_report, report
+from ..evaluation import downloads, html_report, report
 from ..evaluation.reading import open_table, read_head
 from ..evaluation.columns import ROLES, guess_columns
 from ..evaluation.robustness import TASK_METRICS
@@ -236,7 +236,7 @@ def _evaluate(registry: Registry, path: str | None, task: str, models: list[str]
     except GeneratorExit:  # Cancel: the downloads list every row, the unfinished ones marked
         steps.close()
         run.finish()
-        report.write_downloads(run.result())
+        downloads.write_downloads(run.result())
         raise
     run.finish()
     result = run.result()

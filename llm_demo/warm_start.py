@@ -3,6 +3,8 @@
 `python -m llm_demo download [--task TASK ...] [--model MODEL ...] [--all]` fills the Hugging Face cache
 (for container images and air-gapped machines); `LLM_DEMO_PRELOAD=1` has the app load each tab's default
 model at start-up while the page already answers. Heavy modules are imported only when the command runs.
+The command keeps its documented name; the module is named for its purpose, apart from models.hub.download(),
+which fetches one model.
 """
 
 from __future__ import annotations

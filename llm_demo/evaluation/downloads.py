@@ -1,0 +1,74 @@
+"""The files an evaluation hands out: metrics.json, written beside the predictions.csv the run has written."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from .robustness import RobustnessResult
+from .results import EvaluationResult, ModelResult
+from .slices import SliceResult
+from .store import RunFolder
+
+
+def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
+    """Everything measured, JSON-ready: per model its metrics, speed, unknown labels and row counts
+    (which rows were done, skipped or not finished is in predictions.csv)."""
+    return {
+        "task": result.task,
+        "file": result.table.source_name,
+        "rows": result.table.rows,
+        "blank_lines_skipped": result.table.blank_lines_skipped,
+        "rows_skipped": result.rows_skipped,
+        "columns": result.columns,
+        "finished": result.finished,
+        "models": [_model_dict(model) for model in result.models],
+    }
+
+
+def _model_dict(model: ModelResult) -> dict[str, Any]:
+    return {
+        "model": model.model,
+        "status": model.status,
+        "error": model.error,
+        "rows_done": model.rows_done,
+        "rows_not_finished": model.rows_not_finished,
+        "rows_failed": model.rows_failed,  # by a model server, even after retries (counted as not finished)
+        "metrics": dataclasses.asdict(model.metrics) if model.metrics is not None else None,
+        "timing": dataclasses.asdict(model.timing),
+        "unknown_labels": model.unknown_labels,
+        "robustness": [robustness_dict(item) for item in model.robustness],
+        "slices": [slice_dict(item) for item in model.slices],
+    }
+
+
+def robustness_dict(item: RobustnessResult) -> dict[str, Any]:
+    """One perturbation as metrics.json has it: the headline metric flat, every metric and the flips below
+    (their rows 1-based, as data rows are counted everywhere in the file)."""
+    return {"perturbation": item.perturbation, "rows": item.rows, "fail_rate": item.fail_rate,
+            "fail_rate_ci": item.fail_rate_ci, "metric": item.metric, "metric_drop": item.metric_drop,
+            "severity": item.severity, "metric_name": item.metrics[0].name if item.metrics else None,
+            "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
+            "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips]}
+
+
+def slice_dict(item: SliceResult) -> dict[str, Any]:
+    """One slice as metrics.json has it: the task's metrics under their usual names, `_ci` and `_gap` beside."""
+    entry: dict[str, Any] = {"column": item.column, "value": item.value, "rows": item.rows}
+    for name, value in item.metrics.items():
+        entry[name] = value
+        if name in item.intervals:
+            entry[f"{name}_ci"] = item.intervals[name]
+        entry[f"{name}_gap"] = item.gaps[name]
+    entry["confident_wrong"] = item.confident_wrong
+    return entry
+
+
+def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
+    """metrics.json beside the predictions.csv the run has written; both paths."""
+    metrics = RunFolder(result.folder).metrics
+    metrics.write_text(json.dumps(metrics_dict(result), ensure_ascii=False, indent=2), encoding="utf-8")
+    return result.predictions_path, metrics
+
