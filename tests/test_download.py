@@ -7,17 +7,15 @@ import dataclasses
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import test_browser
-from served_app import served_app
+from served_app import app_process, free_port, served_app, wait_for
 from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from fake_hub import serving
@@ -194,12 +192,6 @@ def test_preload_loads_each_tabs_default_while_the_page_already_answers(tiny, mo
                       ("Tiny BERT sentiment", "sequence-classification")]  # 4: $LLM_DEMO_CACHE_SIZE
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @test_browser.pytestmark
 def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, browser):  # noqa: F811
     models = tmp_path / "models.yaml"
@@ -211,9 +203,7 @@ def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, b
     with serving({"acme/tiny-sentiment": tiny.sentiment}, bytes_per_second=1_000_000) as (hub, _):
         env = {**hub_environment(hub, tmp_path / "hf"), "LLM_DEMO_MODELS": str(models),
                "GRADIO_ANALYTICS_ENABLED": "False"}
-        app = subprocess.Popen([sys.executable, "-c", start], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        try:
+        with app_process([sys.executable, "-c", start], env):
             page = test_browser._open(browser, wait_for(f"http://127.0.0.1:{port}/"), "en-US")
             page.get_by_role("tab", name="Sentiment").click()
             panel = page.locator("#tab-sentiment")
@@ -227,22 +217,6 @@ def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, b
             panel.get_by_role("gridcell", name="what a lovely day").wait_for(timeout=60_000)
             assert "acme/tiny-sentiment" in panel.locator(".model-status").first.inner_text()
             page.close()
-        finally:
-            app.terminate()
-            app.wait(30)
-
-
-def wait_for(url: str, seconds: float = 120) -> str:
-    """The URL once the app behind it answers."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return url
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_spaces_header_preloads_the_default_model_of_each_task():
