@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-import transformers
 
 from llm_demo.errors import ModelError
 from llm_demo.models import get_model
@@ -18,7 +17,7 @@ from llm_demo.models.local import scheduler
 from llm_demo.tasks.generation import generate, GenerationSettings, stream
 from llm_demo.models.local.generate import _replies, before_stop, prompt_ids
 from llm_demo.models.local.scheduler import Batch, engine, Scheduler
-from tiny_models import byte_level_tokenizer
+from tiny_models import byte_level_tokenizer, save_qwen2
 
 PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox jumps over the lazy", "I loved"]
 
@@ -35,15 +34,9 @@ def plain(load):
 @pytest.fixture(scope="module")
 def qwen2(tmp_path_factory):
     """A tiny Qwen2 (rotary positions, grouped-query attention), the shape the benchmark uses."""
-    tokenizer = byte_level_tokenizer()
-    torch.manual_seed(0)
-    model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
-    folder = tmp_path_factory.mktemp("tiny-qwen2")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    folder = save_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), byte_level_tokenizer(), hidden_size=32,
+                        intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        max_position_embeddings=256)
     return get_model(ModelEntry(str(folder), "Tiny Qwen2", "generation"), "causal-lm")
 
 

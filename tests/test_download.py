@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import test_browser
+from served_app import app_process, free_port, wait_for
 from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from fake_hub import serving
@@ -107,10 +105,6 @@ def test_tab_progress_shows_megabytes_and_speed_then_loading(request_, downloadi
     assert _load_listener.get() is None  # the listener ends with the block
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @test_browser.pytestmark
@@ -124,9 +118,7 @@ def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, b
     with serving({"acme/tiny-sentiment": tiny.sentiment}, bytes_per_second=1_000_000) as (hub, _):
         env = {**hub_environment(hub, tmp_path / "hf"), "LLM_DEMO_MODELS": str(models),
                "GRADIO_ANALYTICS_ENABLED": "False"}
-        app = subprocess.Popen([sys.executable, "-c", start], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        try:
+        with app_process([sys.executable, "-c", start], env):
             page = test_browser._open(browser, wait_for(f"http://127.0.0.1:{port}/"), "en-US")
             page.get_by_role("tab", name="Sentiment").click()
             panel = page.locator("#tab-sentiment")
@@ -140,19 +132,3 @@ def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, b
             panel.get_by_role("gridcell", name="what a lovely day").wait_for(timeout=60_000)
             assert "acme/tiny-sentiment" in panel.locator(".model-status").first.inner_text()
             page.close()
-        finally:
-            app.terminate()
-            app.wait(30)
-
-
-def wait_for(url: str, seconds: float = 120) -> str:
-    """The URL once the app behind it answers."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return url
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)

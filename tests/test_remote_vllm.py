@@ -24,7 +24,7 @@ from llm_demo.registry import ModelEntry, Registry, read_models_file
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
 from llm_demo.tasks.generation import generate, GenerationSettings, stream_chat
-from served_app import served_app
+from served_app import free_port, served_app
 from tiny_models import CORPUS, SENTIMENT_LABELS
 from vllm_models import CHAT_WINDOW, Server, build_bert_sentiment, build_qwen2_chat, start_server
 
@@ -80,20 +80,12 @@ def remote_registry(servers, tiny, tmp_path_factory) -> Registry:
                                    "target_lang": "English"})
     listing["qa"].append({"model": "tiny-chat", "name": "Tiny Qwen2 QA (vLLM)", "endpoint": chat})
     listing["sentiment"].append({"model": "tiny-sentiment", "name": "Nobody listening", "endpoint":
-                                 f"http://127.0.0.1:{closed_port()}/v1"})
+                                 f"http://127.0.0.1:{free_port()}/v1"})
     listing["sentiment"].append({"model": "tiny-sentimnt", "name": "Misspelt served name", "endpoint": classifier,
                                  "api_key_env": KEY_ENV})
     path = tmp_path_factory.mktemp("remote-models") / "models.yaml"
     path.write_text(yaml.safe_dump(listing, allow_unicode=True), encoding="utf-8")
     return Registry(read_models_file(path), get_settings())
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +297,7 @@ def test_cli_server_errors_are_one_line_a_user_can_act_on(servers, tmp_path, cap
     data = str(write_csv(tmp_path / "one.csv", ["text", "label"], [["good", "positive"]]))
     common = ["--task", "sentiment", "--csv", data, "--out", str(tmp_path / "o")]
     url = servers.classifier.base_url
-    code, error = run_cli(capsys, *common, "--endpoint", f"http://127.0.0.1:{closed_port()}/v1", "--model", "x")
+    code, error = run_cli(capsys, *common, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--model", "x")
     assert code == 2 and "Cannot reach the model server at http://127.0.0.1:" in error
     code, error = run_cli(capsys, *common, "--endpoint", url, "--model", "tiny-sentimnt", "--api-key-env", KEY_ENV)
     assert (code, error.strip()) == (2, f"error: The server at {url} does not serve 'tiny-sentimnt'. It serves: "

@@ -54,15 +54,32 @@ def byte_level_tokenizer() -> transformers.PreTrainedTokenizerFast:
         mask_token="<mask>", model_max_length=128)
 
 
-def _bert_config(**extra) -> transformers.BertConfig:
-    return transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                   intermediate_size=64, max_position_embeddings=512, **extra)
+def bert_config(**extra) -> transformers.BertConfig:
+    """A 2-layer, 32-wide BERT over MiniLM's WordPiece vocabulary; `extra` adds labels or overrides."""
+    return transformers.BertConfig(**{"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+                                      "num_attention_heads": 2, "intermediate_size": 64,
+                                      "max_position_embeddings": 512, **extra})
 
 
-def _save(model, tokenizer, folder: Path) -> Path:
+def save_checkpoint(model, tokenizer, folder: Path) -> Path:
+    """Model and tokenizer saved in one folder, as a Hub checkpoint holds them."""
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_qwen2(folder: Path, tokenizer, **shape) -> Path:
+    """A Qwen2 causal LM of `shape` over `tokenizer` and its special tokens (random weights, seed 0), saved with it.
+
+    A tokenizer without an end-of-text token (MiniLM's WordPiece) makes a model that always generates the
+    tokens asked for, as the benchmark needs."""
+    torch.manual_seed(0)
+    config = transformers.Qwen2Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                      **shape)
+    model = transformers.Qwen2ForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return save_checkpoint(model, tokenizer, folder)
 
 
 def build_tiny_models(root: Path) -> TinyModels:
@@ -74,22 +91,23 @@ def build_tiny_models(root: Path) -> TinyModels:
     gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(
         vocab_size=len(bpe), n_embd=32, n_layer=2, n_head=2, n_positions=256, **ids))
     gpt2.generation_config.pad_token_id = bpe.pad_token_id
-    paths = {"gpt2": _save(gpt2, bpe, root / "tiny-gpt2")}
+    paths = {"gpt2": save_checkpoint(gpt2, bpe, root / "tiny-gpt2")}
     chat_tokenizer = byte_level_tokenizer()
     chat_tokenizer.chat_template = CHAT_TEMPLATE
-    paths["gpt2_chat"] = _save(gpt2, chat_tokenizer, root / "tiny-gpt2-chat")
+    paths["gpt2_chat"] = save_checkpoint(gpt2, chat_tokenizer, root / "tiny-gpt2-chat")
     bart = transformers.BartForConditionalGeneration(transformers.BartConfig(
         vocab_size=len(bpe), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
         decoder_start_token_id=bpe.eos_token_id, forced_eos_token_id=bpe.eos_token_id, **ids))
-    paths["bart"] = _save(bart, bpe, root / "tiny-bart")
-    paths["sentiment"] = _save(transformers.BertForSequenceClassification(_bert_config(
+    paths["bart"] = save_checkpoint(bart, bpe, root / "tiny-bart")
+    paths["sentiment"] = save_checkpoint(transformers.BertForSequenceClassification(bert_config(
         id2label=SENTIMENT_LABELS, label2id={v: k for k, v in SENTIMENT_LABELS.items()})),
         wordpiece, root / "tiny-bert-sentiment")
-    paths["nli"] = _save(transformers.BertForSequenceClassification(_bert_config(
+    paths["nli"] = save_checkpoint(transformers.BertForSequenceClassification(bert_config(
         id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})), wordpiece, root / "tiny-bert-nli")
-    paths["qa"] = _save(transformers.BertForQuestionAnswering(_bert_config()), wordpiece, root / "tiny-bert-qa")
-    paths["mlm"] = _save(transformers.BertForMaskedLM(_bert_config()), wordpiece, root / "tiny-bert-mlm")
+    paths["qa"] = save_checkpoint(transformers.BertForQuestionAnswering(bert_config()), wordpiece,
+                                  root / "tiny-bert-qa")
+    paths["mlm"] = save_checkpoint(transformers.BertForMaskedLM(bert_config()), wordpiece, root / "tiny-bert-mlm")
     models_file = root / "models.yaml"
     models_file.write_text(f"""\
 translation:

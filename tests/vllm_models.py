@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from tiny_models import CHAT_TEMPLATE, MINILM_DIR, SENTIMENT_LABELS, byte_level_tokenizer
+from tiny_models import CHAT_TEMPLATE, MINILM_DIR, SENTIMENT_LABELS, byte_level_tokenizer, save_qwen2
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "vllm_server.sh"
@@ -22,21 +22,13 @@ CHAT_WINDOW = 2048  # long enough that a reply of the app's most new tokens take
 
 def build_qwen2_chat(folder: Path) -> Path:
     """A two-layer Qwen2 causal LM with a chat template: /v1/chat/completions and /v1/completions."""
-    torch.manual_seed(0)
     tokenizer = byte_level_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.model_max_length = CHAT_WINDOW
-    config = transformers.Qwen2Config(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
-                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                      max_position_embeddings=CHAT_WINDOW, tie_word_embeddings=True,
-                                      initializer_range=0.2,  # sharper than the default: varied greedy text
-                                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                      pad_token_id=tokenizer.pad_token_id)
-    model = transformers.Qwen2ForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_qwen2(folder, tokenizer, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=CHAT_WINDOW,
+                      tie_word_embeddings=True,
+                      initializer_range=0.2)  # sharper than the default: varied greedy text
 
 
 def build_bert_sentiment(folder: Path) -> Path:

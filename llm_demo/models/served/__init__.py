@@ -1,0 +1,1 @@
+"""Models an OpenAI-compatible server runs (vLLM): the shared request machinery, and each operation's payload."""
