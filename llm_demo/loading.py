@@ -383,11 +383,12 @@ def _head_was_trained(loading_info: dict[str, Any]) -> bool:
 
 
 def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None = None,
-               new_head: dict[str, Any] | None = None) -> LoadedModel:
-    """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point."""
+               new_head: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> LoadedModel:
+    """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point;
+    `dtype` overrides $LLM_DEMO_DTYPE and the hardware's choice, for views whose numbers need float32."""
     settings = get_settings()
     device = pick_device(settings.device)
-    dtype = pick_dtype(device, settings.dtype)
+    dtype = dtype or pick_dtype(device, settings.dtype)
     hub_options = _offline_options(entry)
     _download_while_watched(entry, hub_options, device)
     kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype, **hub_options}

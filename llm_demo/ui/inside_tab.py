@@ -10,6 +10,7 @@ import math
 
 import gradio as gr
 import pandas as pd
+import torch
 
 from ..errors import UserFacingError
 from ..loading import read_config
@@ -97,6 +98,7 @@ SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], [
 ENCODER_TASKS = ("fill_mask", "classification")  # any encoder can show its attention
 LABEL_TASKS = ("sentiment", "classification")  # classifiers, a sentiment model first (a zero-shot one needs labels)
 SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
+VIEW_DTYPE = torch.float32  # whatever $LLM_DEMO_DTYPE says: attention rows sum to 1, attributions add up
 
 
 # --- shared display helpers ----------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def _filler_names(fillers: list[Filler]) -> list[str]:
 def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
                   request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "fill_mask", model, "masked-lm", request=request)
+    loaded = load_picked(registry, "fill_mask", model, "masked-lm", request=request, dtype=VIEW_DTYPE)
     fillers = fill_mask(loaded, [text], top_k)[0]
     return dict(zip(_filler_names(fillers), (filler.probability for filler in fillers))), runs_on(loaded, request)
 
@@ -134,7 +136,7 @@ def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
 @user_errors
 def insert_mask(registry: Registry, text: str, model: str, request: gr.Request) -> str:
     """Append the picked model's own mask token, since models spell it differently ([MASK], <mask>)."""
-    mask = mask_token(load_picked(registry, "fill_mask", model, "masked-lm", request=request))
+    mask = mask_token(load_picked(registry, "fill_mask", model, "masked-lm", request=request, dtype=VIEW_DTYPE))
     return f"{(text or '').rstrip()} {mask}".lstrip()
 
 
@@ -196,7 +198,8 @@ def _attention_table(maps: AttentionMaps, layer: int, head: int, request: gr.Req
 def run_attention(registry: Registry, text: str, model: str, layer: float, head: float,
                   request: gr.Request) -> tuple[object, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, ENCODER_TASKS, model, "encoder", attn_implementation="eager", request=request)
+    loaded = load_picked(registry, ENCODER_TASKS, model, "encoder", attn_implementation="eager", request=request,
+                         dtype=VIEW_DTYPE)
     maps = attention_maps(loaded, [text])[0]
     layer = int(check_range("Layer", layer, 1, maps.layers)) - 1
     head = int(check_range("Head", head, 1, maps.heads)) - 1
@@ -251,7 +254,8 @@ def _build_attention(registry: Registry) -> ResultTable:
 def run_explain(registry: Registry, text: str, model: str,
                 request: gr.Request) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, LABEL_TASKS, model, "sequence-classification", request=request)
+    loaded = load_picked(registry, LABEL_TASKS, model, "sequence-classification", request=request,
+                         dtype=VIEW_DTYPE)
     result = explain(loaded, text)
     strongest = max((abs(score) for score in result.scores), default=0.0)
     summary = say("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
@@ -286,7 +290,7 @@ def _build_explain(registry: Registry) -> None:
 def run_surprise(registry: Registry, text: str, model: str,
                  request: gr.Request) -> tuple[list[tuple[str, float | None]], float, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "generation", model, "causal-lm", request=request)
+    loaded = load_picked(registry, "generation", model, "causal-lm", request=request, dtype=VIEW_DTYPE)
     result = surprise(loaded, text)
     scored = [span for span in result.spans if span.score is not None]
     most_surprised = max((-span.score for span in scored), default=0.0)
