@@ -38,10 +38,16 @@ def load(registry):
     """Load a registry model by task and display name, through the app's own cache."""
     from llm_demo.loading import get_model
 
-    def _load(task: str, name: str, kind: str):
-        return get_model(registry.resolve(task, name), kind)
+    def _load(task: str, name: str, kind: str, **options):
+        return get_model(registry.resolve(task, name), kind, **options)
 
     return _load
+
+
+@pytest.fixture(scope="session")
+def plain(load):
+    """The tiny GPT-2 without a chat template, as the generation tab loads it."""
+    return load("generation", "Tiny GPT-2", "causal-lm")
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import torch
 
 from llm_demo.errors import InputError
 from llm_demo.loading import load_model
-from llm_demo.registry import ModelEntry
 from llm_demo.tasks.attribution import Span, explain, spans
 from llm_demo.tasks.classification import classify, encode, forward_logits, label_names
+from helpers import entry
 from tiny_models import MINILM_DIR
 
 TEXT = "I loved this film, but the ending was terrible."
@@ -18,7 +18,7 @@ TEXT = "I loved this film, but the ending was terrible."
 @pytest.fixture(scope="module")
 def minilm_classifier(tiny):
     """The real six-layer MiniLM with a strong random head: a far from linear function of its input."""
-    loaded = load_model(ModelEntry(model=str(MINILM_DIR), name="MiniLM", task="finetune"), "sequence-classification",
+    loaded = load_model(entry(MINILM_DIR, "MiniLM", "finetune"), "sequence-classification",
                         new_head={"id2label": {0: "no", 1: "yes"}, "label2id": {"no": 0, "yes": 1}})
     torch.manual_seed(0)
     with torch.no_grad():

@@ -13,10 +13,10 @@ import transformers
 
 from llm_demo.errors import ModelError
 from llm_demo.loading import get_model
-from llm_demo.registry import ModelEntry
 from llm_demo.tasks import scheduler
 from llm_demo.tasks.generation import GenerationSettings, _replies, before_stop, generate, prompt_ids, stream
 from llm_demo.tasks.scheduler import Batch, Scheduler, engine
+from helpers import entry
 from tiny_models import byte_level_tokenizer
 
 PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox jumps over the lazy", "I loved"]
@@ -24,11 +24,6 @@ PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox j
 
 def greedy(tokens: int) -> GenerationSettings:
     return GenerationSettings(max_new_tokens=tokens, temperature=0, repetition_penalty=1.0)
-
-
-@pytest.fixture(scope="module")
-def plain(load):
-    return load("generation", "Tiny GPT-2", "causal-lm")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def qwen2(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-qwen2")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return get_model(ModelEntry(str(folder), "Tiny Qwen2", "generation"), "causal-lm")
+    return get_model(entry(folder, "Tiny Qwen2", "generation"), "causal-lm")
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from llm_demo import loading
 from llm_demo.evaluation.metrics import classification_metrics
 from llm_demo.finetune import FinetuneSettings, LabelledRows, finetune, resolve_base_model
 from llm_demo.loading import cpu_has_bf16, load_model, pick_dtype
-from llm_demo.registry import ModelEntry
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
+
+from helpers import entry
 
 CPU = torch.device("cpu")
 TOPICS = {
@@ -59,7 +60,7 @@ def test_llm_demo_dtype_is_read_and_checked(monkeypatch):
 
 def test_the_override_loads_the_weights_in_that_dtype(monkeypatch, tiny):
     monkeypatch.setenv("LLM_DEMO_DTYPE", "bfloat16")
-    loaded = load_model(ModelEntry(str(tiny.sentiment), "tiny", "sentiment"), "sequence-classification")
+    loaded = load_model(entry(tiny.sentiment, "tiny", "sentiment"), "sequence-classification")
     assert loaded.dtype == torch.bfloat16 and next(loaded.model.parameters()).dtype == torch.bfloat16
     assert "bfloat16" in loaded.describe()
 
@@ -86,7 +87,7 @@ def test_bf16_answers_agree_with_fp32_on_a_fine_tuned_minilm(registry, monkeypat
     results = {}
     for dtype in ("float32", "bfloat16"):
         monkeypatch.setenv("LLM_DEMO_DTYPE", dtype)
-        loaded = load_model(ModelEntry(str(folder), "tuned", "classification"), "sequence-classification")
+        loaded = load_model(entry(folder, "tuned", "classification"), "sequence-classification")
         results[dtype] = classify(loaded, rows.texts)
     full, half = ([result.label for result in results[dtype]] for dtype in ("float32", "bfloat16"))
     agreement = sum(a == b for a, b in zip(full, half)) / len(rows.texts)

@@ -3,7 +3,6 @@ windows, the worst rows."""
 
 from __future__ import annotations
 
-import csv
 import random
 import threading
 import zlib
@@ -17,6 +16,8 @@ from llm_demo.evaluation.reading import Table
 from llm_demo.evaluation.runner import Predictor, WorstRow, WorstRows, evaluate, match_label
 from llm_demo.tasks.classification import Classification, LabelScore, classify
 
+from helpers import read_rows
+
 
 def table_of(**columns) -> Table:
     return Table(pd.DataFrame(columns, dtype=str), 0, "test.csv")
@@ -24,8 +25,7 @@ def table_of(**columns) -> Table:
 
 def written(result, column: str = "prediction") -> list[str]:
     """One column of the predictions.csv the run wrote."""
-    with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
-        return [row[column] for row in csv.DictReader(file)]
+    return [row[column] for row in read_rows(result.predictions_path)]
 
 
 def echo_predictor(batch_size: int = 2, fail_after: int | None = None, labels=("negative", "positive"),
@@ -150,8 +150,7 @@ def test_predictions_csv_has_every_row_and_escapes_formulas(tmp_path):
     result = evaluate("sentiment", table, COLUMNS, [echo_predictor(), echo_predictor(batch_size=5)], tmp_path,
                       bootstrap=0)
     predictions_path, _ = report.write_downloads(result)
-    with predictions_path.open(encoding="utf-8-sig", newline="") as file:
-        rows = list(csv.DictReader(file))
+    rows = read_rows(predictions_path)
     assert [row["text"] for row in rows] == ["'=HYPERLINK(1) positive", "'+1 negative", "'@x positive",
                                              "'-2 negative", "ok positive"]
     assert [row["prediction"] for row in rows] == ["positive", "negative", "positive", "negative", "positive"]

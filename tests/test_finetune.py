@@ -17,8 +17,9 @@ from llm_demo.errors import InputError, ModelError
 from llm_demo.finetune import (RECORD_FILE, EpochResult, FinetuneJob, FinetuneSettings, LabelledRows, StepLoss,
                                capped, finetune, labelled_rows, push_to_hub, resolve_base_model, split_rows)
 from llm_demo.loading import get_model
-from llm_demo.registry import ModelEntry
 from llm_demo.tasks.classification import classify, label_names
+
+from helpers import entry
 
 TOPICS = {
     "sport": ["football", "tennis", "goal", "match", "team", "coach", "stadium", "player"],
@@ -170,9 +171,9 @@ def test_unusable_data_and_settings_are_refused_before_loading_the_model(registr
         with pytest.raises(InputError) as caught:
             labelled_rows(frame, options["text_column"], "label")
     else:
-        entry = ModelEntry(model="/no/such/model", name="missing", task="finetune")  # refused before loading
+        missing = entry("/no/such/model", "missing", "finetune")  # refused before loading
         with pytest.raises(InputError) as caught:
-            finetune(entry, rows, tmp_path / "out", options.get("settings", FAST))
+            finetune(missing, rows, tmp_path / "out", options.get("settings", FAST))
     assert caught.value.key == key
 
 
@@ -272,7 +273,7 @@ def test_early_stopping_ends_after_patience_epochs_without_improvement(monkeypat
     monkeypatch.setattr(_ScriptedTraining, "script", script)
     monkeypatch.setattr(module, "_Training", _ScriptedTraining)
     settings = FinetuneSettings(epochs=len(script), patience=patience)
-    result = finetune(ModelEntry("unused", "unused", "finetune"), topic_sentences(60, seed=1), tmp_path / "out",
+    result = finetune(entry("unused", "unused", "finetune"), topic_sentences(60, seed=1), tmp_path / "out",
                       settings)
     assert len(result.epochs) == epochs_run
     assert result.best.epoch == best_epoch

@@ -17,11 +17,6 @@ def chat(load):
     return load("generation", "Tiny chat GPT-2", "causal-lm")
 
 
-@pytest.fixture(scope="module")
-def plain(load):
-    return load("generation", "Tiny GPT-2", "causal-lm")
-
-
 def test_chat_template_is_used_when_the_tokenizer_has_one(chat, plain):
     assert uses_chat_template(chat) and not uses_chat_template(plain)
     expected = chat.tokenizer("<s>system: Be brief.</s><s>user: hi</s><s>assistant:")["input_ids"]

@@ -3,7 +3,6 @@ a browser with no network and shows what metrics.json says."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from pathlib import Path
@@ -13,6 +12,8 @@ from gradio_client import Client, handle_file
 from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from llm_demo.__main__ import main
+
+from helpers import read_predictions
 
 pytestmark = test_browser.pytestmark
 ROLES = ("text", "label", "question", "context", "answer", "source", "reference")
@@ -52,8 +53,7 @@ def test_cli_report_opens_offline_in_chromium_and_shows_the_accuracy_of_metrics_
     assert facts["File"] == "reviews.csv" and facts["Rows"] == "4"
     assert facts["SHA-256 of the file"] == hashlib.sha256(data.read_bytes()).hexdigest()
     assert page.locator("img").evaluate("image => image.complete && image.naturalWidth > 0")  # confusion matrix
-    with (out / "predictions.csv").open(encoding="utf-8-sig", newline="") as file:
-        wrong = next(csv.DictReader(file))["prediction"] != "negative"
+    wrong = read_predictions(out)[0]["prediction"] != "negative"
     assert page.get_by_text(HOSTILE).count() == int(wrong)  # a misclassified row is listed, as text
     test_browser.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(test_browser.SCREENSHOTS / "report-en.png"), full_page=True)

@@ -9,11 +9,8 @@ import torch
 
 from llm_demo.errors import ModelError
 from llm_demo.loading import ModelCache, explain_load_error, get_model, pick_dtype
-from llm_demo.registry import ModelEntry
 
-
-def _entry(path, task="classification") -> ModelEntry:
-    return ModelEntry(model=str(path), name=str(path), task=task)
+from helpers import entry
 
 
 def test_concurrent_requests_for_one_model_load_it_once(tiny):
@@ -22,7 +19,7 @@ def test_concurrent_requests_for_one_model_load_it_once(tiny):
 
     def ask():
         start.wait()
-        results.append(cache.get(_entry(tiny.sentiment), "sequence-classification"))
+        results.append(cache.get(entry(tiny.sentiment), "sequence-classification"))
 
     threads = [threading.Thread(target=ask) for _ in range(6)]
     for thread in threads:
@@ -35,16 +32,16 @@ def test_concurrent_requests_for_one_model_load_it_once(tiny):
 
 def test_least_recently_used_model_is_evicted_past_capacity(tiny):
     cache = ModelCache(capacity=2)
-    cache.get(_entry(tiny.sentiment), "sequence-classification")
-    cache.get(_entry(tiny.nli), "sequence-classification")
-    cache.get(_entry(tiny.sentiment), "sequence-classification")  # now the most recently used
-    cache.get(_entry(tiny.qa), "question-answering")
+    cache.get(entry(tiny.sentiment), "sequence-classification")
+    cache.get(entry(tiny.nli), "sequence-classification")
+    cache.get(entry(tiny.sentiment), "sequence-classification")  # now the most recently used
+    cache.get(entry(tiny.qa), "question-answering")
     assert cache.loaded_ids() == [str(tiny.sentiment), str(tiny.qa)]
     assert cache.loads == 3
 
 
 def test_cpu_runs_in_float32_and_reports_where_it_runs(tiny):
-    loaded = get_model(_entry(tiny.sentiment), "sequence-classification")
+    loaded = get_model(entry(tiny.sentiment), "sequence-classification")
     assert loaded.device.type == "cpu" and loaded.dtype == torch.float32
     assert next(loaded.model.parameters()).dtype == torch.float32
     assert "cpu · float32 · loaded in" in loaded.describe()
@@ -53,7 +50,7 @@ def test_cpu_runs_in_float32_and_reports_where_it_runs(tiny):
 
 def test_a_model_of_the_wrong_architecture_is_refused(tiny):
     with pytest.raises(ModelError) as raised:
-        ModelCache(1).get(_entry(tiny.bart, "qa"), "question-answering")
+        ModelCache(1).get(entry(tiny.bart, "qa"), "question-answering")
     assert raised.value.key == "wrong_kind"
     assert "extractive question answering" in str(raised.value)
 
@@ -61,14 +58,14 @@ def test_a_model_of_the_wrong_architecture_is_refused(tiny):
 def test_a_checkpoint_without_the_task_head_is_refused(tiny):
     """A masked-LM checkpoint would load as a classifier with a random head: a silent wrong answer."""
     with pytest.raises(ModelError) as raised:
-        ModelCache(1).get(_entry(tiny.mlm), "sequence-classification")
+        ModelCache(1).get(entry(tiny.mlm), "sequence-classification")
     assert raised.value.key == "wrong_kind"
 
 
 def test_unreachable_hub_fails_fast_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError) as raised:
-        ModelCache(1).get(ModelEntry("someone/not-cached-model", "x", "qa"), "question-answering")
+        ModelCache(1).get(entry("someone/not-cached-model", "x", "qa"), "question-answering")
     assert raised.value.key == "hub_unreachable"
 
 
@@ -93,7 +90,7 @@ def test_different_models_requested_at_once_all_load(tiny):
     def ask(path, kind):
         start.wait()
         try:
-            cache.get(_entry(path), kind)
+            cache.get(entry(path), kind)
         except Exception as error:  # noqa: BLE001 - collected for the assertion
             errors.append(error)
 
@@ -106,8 +103,8 @@ def test_different_models_requested_at_once_all_load(tiny):
 
 
 def test_token_limit_is_the_smaller_of_positions_and_tokenizer_limit(tiny):
-    gpt2 = get_model(_entry(tiny.gpt2, "generation"), "causal-lm")
+    gpt2 = get_model(entry(tiny.gpt2, "generation"), "causal-lm")
     assert gpt2.model.config.n_positions == 256 and gpt2.tokenizer.model_max_length == 128
     assert gpt2.token_limit == 128
-    bert = get_model(_entry(tiny.sentiment), "sequence-classification")
+    bert = get_model(entry(tiny.sentiment), "sequence-classification")
     assert bert.token_limit == 512

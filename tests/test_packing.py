@@ -10,9 +10,10 @@ from transformers.pytorch_utils import Conv1D
 from llm_demo import packing
 from llm_demo.loading import load_model
 from llm_demo.packing import PackedLinear, pack_linear_layers, packing_works
-from llm_demo.registry import ModelEntry
 from llm_demo.tasks.attribution import explain
 from llm_demo.tasks.generation import GenerationSettings, generate, stream
+
+from helpers import entry
 
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch has no oneDNN for the CPU")
 
@@ -43,13 +44,13 @@ def test_gpt2s_transposed_conv1d_is_packed_the_right_way_round():
 @needs_onednn
 @pytest.mark.parametrize("folder", ["gpt2", "gpt2_chat"])
 def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, monkeypatch):
-    entry = ModelEntry(str(getattr(tiny, folder)), folder, "generation")
+    generator = entry(getattr(tiny, folder), folder, "generation")
     settings = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
     prompts = ["The quick brown fox", "Paris is the capital of France. Language models"]
     monkeypatch.setenv("LLM_DEMO_PACK_WEIGHTS", "0")
-    plain = load_model(entry, "causal-lm")
+    plain = load_model(generator, "causal-lm")
     monkeypatch.setenv("LLM_DEMO_PACK_WEIGHTS", "1")
-    packed = load_model(entry, "causal-lm")
+    packed = load_model(generator, "causal-lm")
     linears = sum(isinstance(module, (nn.Linear, Conv1D)) for module in plain.model.modules())
     assert sum(isinstance(module, PackedLinear) for module in packed.model.modules()) == linears > 0
     assert not any(isinstance(module, (nn.Linear, Conv1D)) for module in packed.model.modules())
@@ -62,7 +63,7 @@ def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, m
 
 
 def test_classifiers_keep_their_gradients_for_attributions(tiny):
-    loaded = load_model(ModelEntry(str(tiny.sentiment), "sentiment", "sentiment"), "sequence-classification")
+    loaded = load_model(entry(tiny.sentiment, "sentiment", "sentiment"), "sequence-classification")
     assert not any(isinstance(module, PackedLinear) for module in loaded.model.modules())
     assert len(explain(loaded, "I loved this film", steps=4).tokens) > 0
 

@@ -11,7 +11,7 @@ import pytest
 
 from llm_demo.errors import ModelError
 from llm_demo.evaluation.runner import Predictor, evaluate
-from llm_demo.registry import ModelEntry, read_models_file
+from llm_demo.registry import read_models_file
 from llm_demo.remote import Endpoint, RemoteModel
 from llm_demo.remote.client import gather, map_concurrently
 from llm_demo.ui.common import runs_on

@@ -20,10 +20,11 @@ from gradio_client.exceptions import AppError
 from llm_demo.__main__ import main
 from llm_demo.evaluation import cli
 from llm_demo.loading import get_model
-from llm_demo.registry import ModelEntry, Registry, read_models_file
+from llm_demo.registry import Registry, read_models_file
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
 from llm_demo.tasks.generation import GenerationSettings, generate, stream_chat
+from helpers import entry, read_predictions
 from served_app import served_app
 from tiny_models import CORPUS, SENTIMENT_LABELS
 from vllm_models import CHAT_WINDOW, Server, build_bert_sentiment, build_qwen2_chat, start_server
@@ -105,18 +106,13 @@ def remote_client(remote_registry):
 
 
 def local(folder: Path, kind: str):
-    return get_model(ModelEntry(str(folder), str(folder), "generation"), kind)
+    return get_model(entry(folder, task="generation"), kind)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as file:
         csv.writer(file).writerows([header, *rows])
     return path
-
-
-def read_predictions(out: Path) -> list[dict]:
-    with (out / "predictions.csv").open(encoding="utf-8-sig", newline="") as file:
-        return list(csv.DictReader(file))
 
 
 # --- through the app's API ----------------------------------------------------------------------
