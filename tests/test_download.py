@@ -16,11 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import test_browser
 from served_app import served_app
-from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from fake_hub import serving
+from helpers import screenshot
 from llm_demo.__main__ import main
 from llm_demo.loading import DOWNLOADING, LOADING, LoadProgress, files_to_fetch
 
@@ -200,8 +199,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@test_browser.pytestmark
-def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, browser):  # noqa: F811
+def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, open_app):
     models = tmp_path / "models.yaml"
     models.write_text(tiny.models_file.read_text().replace(f'"{tiny.sentiment}", name: Tiny BERT sentiment}}',
                                                            '"acme/tiny-sentiment", name: Tiny BERT sentiment}'))
@@ -214,19 +212,17 @@ def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, b
         app = subprocess.Popen([sys.executable, "-c", start], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         try:
-            page = test_browser._open(browser, wait_for(f"http://127.0.0.1:{port}/"), "en-US")
+            page = open_app(wait_for(f"http://127.0.0.1:{port}/"))
             page.get_by_role("tab", name="Sentiment").click()
             panel = page.locator("#tab-sentiment")
             panel.get_by_label("Text — one per line for several").fill("what a lovely day")
             panel.get_by_role("button", name="Analyse").click()
             shown = page.get_by_text(re.compile(r"Downloading acme/tiny-sentiment: [1-4] of 5 MB, [\d.]+ MB/s"))
             shown.first.wait_for(timeout=60_000)
-            test_browser.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(test_browser.SCREENSHOTS / "downloading-en.png"))
+            screenshot(page, "downloading-en.png", full_page=False)
             page.get_by_text("Loading acme/tiny-sentiment onto cpu…").first.wait_for(timeout=30_000)
             panel.get_by_role("gridcell", name="what a lovely day").wait_for(timeout=60_000)
             assert "acme/tiny-sentiment" in panel.locator(".model-status").first.inner_text()
-            page.close()
         finally:
             app.terminate()
             app.wait(30)

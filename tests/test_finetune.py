@@ -210,27 +210,20 @@ def test_finetune_endpoint_streams_progress_and_returns_the_zipped_model(client,
     assert Path(registry.settings.finetune_dir / "from-the-ui" / "config.json").is_file()
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
-def test_stop_button_in_the_page_ends_training_and_offers_the_best_epoch(app_url, registry, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_stop_button_in_the_page_ends_training_and_offers_the_best_epoch(open_app, app_url, registry, tmp_path):
     rows = topic_sentences(600, seed=6)
     csv = tmp_path / "topics.csv"
     pd.DataFrame({"text": rows.texts, "label": rows.labels}).to_csv(csv, index=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
-        page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
-        page.goto(app_url, wait_until="load")
-        page.get_by_role("tab", name="Fine-tuning").click()
-        panel = page.locator("#tab-finetune")
-        panel.locator("input[type=file]").first.set_input_files(str(csv))
-        panel.get_by_text("600 rows · 3 labels: food (200), sport (200), weather (200)").wait_for(timeout=30_000)
-        panel.get_by_label("Name of the new model (optional)").fill("stopped-in-the-page")
-        panel.get_by_role("button", name="Train").click()
-        panel.get_by_text("Training: step").wait_for(timeout=60_000)
-        panel.get_by_role("button", name="Stop").click()
-        panel.get_by_text("stopped by you").wait_for(timeout=60_000)
-        browser.close()
+    page = open_app(app_url)
+    page.get_by_role("tab", name="Fine-tuning").click()
+    panel = page.locator("#tab-finetune")
+    panel.locator("input[type=file]").first.set_input_files(str(csv))
+    panel.get_by_text("600 rows · 3 labels: food (200), sport (200), weather (200)").wait_for(timeout=30_000)
+    panel.get_by_label("Name of the new model (optional)").fill("stopped-in-the-page")
+    panel.get_by_role("button", name="Train").click()
+    panel.get_by_text("Training: step").wait_for(timeout=60_000)
+    panel.get_by_role("button", name="Stop").click()
+    panel.get_by_text("stopped by you").wait_for(timeout=60_000)
     record = json.loads((registry.settings.finetune_dir / "stopped-in-the-page" / RECORD_FILE).read_text())
     assert record["stopped_by"] == "user" and record["epochs"][-1]["epoch"] < 1
 
