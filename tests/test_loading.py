@@ -7,6 +7,7 @@ import threading
 import pytest
 import torch
 
+from llm_demo import loading
 from llm_demo.errors import ModelError
 from llm_demo.loading import ModelCache, explain_load_error, get_model, pick_dtype
 
@@ -40,12 +41,27 @@ def test_least_recently_used_model_is_evicted_past_capacity(tiny):
     assert cache.loads == 3
 
 
-def test_cpu_runs_in_float32_and_reports_where_it_runs(tiny):
-    loaded = get_model(entry(tiny.sentiment), "sequence-classification")
-    assert loaded.device.type == "cpu" and loaded.dtype == torch.float32
-    assert next(loaded.model.parameters()).dtype == torch.float32
-    assert "cpu · float32 · loaded in" in loaded.describe()
-    assert pick_dtype(torch.device("cpu")) == torch.float32
+@pytest.mark.parametrize("has_bf16, dtype", [(True, "bfloat16"), (False, "float32")])
+def test_a_cpu_runs_bf16_only_with_bf16_instructions_and_reports_where_it_runs(tiny, monkeypatch, has_bf16, dtype):
+    """Both kinds of CPU on any machine: whether this one has the instructions is simulated."""
+    monkeypatch.delenv("LLM_DEMO_DTYPE", raising=False)
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: has_bf16)
+    assert pick_dtype(torch.device("cpu")) == getattr(torch, dtype)
+    loaded = ModelCache(1).get(entry(tiny.sentiment), "sequence-classification")
+    assert loaded.device.type == "cpu" and loaded.dtype == getattr(torch, dtype)
+    assert {parameter.dtype for parameter in loaded.model.parameters()} == {getattr(torch, dtype)}
+    assert f"cpu · {dtype} · loaded in" in loaded.describe()
+
+
+def test_a_dtype_load_option_overrides_the_setting_and_is_cached_apart(tiny, monkeypatch):
+    monkeypatch.setenv("LLM_DEMO_DTYPE", "bfloat16")
+    cache = ModelCache(capacity=2)
+    default = cache.get(entry(tiny.sentiment), "sequence-classification")
+    full = cache.get(entry(tiny.sentiment), "sequence-classification", dtype=torch.float32)
+    assert (default.dtype, full.dtype) == (torch.bfloat16, torch.float32)
+    assert {parameter.dtype for parameter in full.model.parameters()} == {torch.float32}
+    assert cache.get(entry(tiny.sentiment), "sequence-classification", dtype=torch.float32) is full
+    assert cache.loads == 2
 
 
 def test_a_model_of_the_wrong_architecture_is_refused(tiny):
