@@ -6,7 +6,7 @@ from __future__ import annotations
 from llm_demo.tasks.classification import classify
 from llm_demo.ui.classification_tab import EXAMPLES
 
-from helpers import screenshot
+from helpers import cpu_placement, screenshot
 FIXED = "Tiny BERT classifier"  # the tiny models file's default classification model: its labels box is hidden
 
 
@@ -22,7 +22,7 @@ def test_example_clicked_with_a_fixed_label_model_classifies_in_the_browser(open
     expect(panel.get_by_label("Text to classify")).to_have_value(text)
     panel.get_by_role("button", name="Classify").click()
     expected = classify(load("classification", FIXED, "sequence-classification"), [text])[0]
-    panel.locator(".model-status").get_by_text("cpu · float32").wait_for(timeout=30_000)
+    panel.locator(".model-status").get_by_text(cpu_placement()).wait_for(timeout=30_000)
     assert page.locator(".toast-body").count() == 0  # no error message popped up
     assert panel.get_by_test_id("label-output-value").inner_text().strip() == expected.label
     screenshot(page, "classification-example-fixed.png")
@@ -31,4 +31,4 @@ def test_example_clicked_with_a_fixed_label_model_classifies_in_the_browser(open
 def test_labels_sent_to_a_fixed_label_model_are_ignored_not_an_error(client, load):
     result, status = client.predict("the match", FIXED, "sport, politics", False, api_name="/classify")
     expected = classify(load("classification", FIXED, "sequence-classification"), ["the match"])[0]
-    assert result["label"] == expected.label and "cpu · float32" in status
+    assert result["label"] == expected.label and cpu_placement() in status
