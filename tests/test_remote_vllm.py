@@ -47,7 +47,7 @@ class Servers:
 def servers(tmp_path_factory) -> Servers:
     root = tmp_path_factory.mktemp("vllm")
     chat_folder, classifier_folder = build_qwen2_chat(root / "tiny-qwen2"), build_bert_sentiment(root / "tiny-bert")
-    fp32 = ("--dtype", "float32")  # to match the weights loaded here
+    fp32 = ("--dtype", "float32")  # as `local` loads the same weights here
     with ThreadPoolExecutor(2) as pool:
         starting = [pool.submit(start_server, chat_folder, "tiny-chat", root / "chat.log", *fp32,
                                 "--max-model-len", str(CHAT_WINDOW)),
@@ -106,7 +106,8 @@ def remote_client(remote_registry):
 
 
 def local(folder: Path, kind: str):
-    return get_model(entry(folder, task="generation"), kind)
+    """The weights a server runs, loaded in this process in fp32 as the servers run them, whatever the CPU."""
+    return get_model(entry(folder, task="generation"), kind, dtype=torch.float32)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
