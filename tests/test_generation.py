@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
 from llm_demo.errors import InputError
 from llm_demo.tasks.generation import (GenerationSettings, generate, perplexity, prompt_ids, stream,
                                        token_logprobs, uses_chat_template)
+from llm_demo.tasks.scheduler import Engine, Scheduler, engine
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
 
@@ -31,11 +34,31 @@ def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain):
     assert pieces[-1] == generate(plain, ["The quick brown fox"], GREEDY)[0]
 
 
-def test_closing_the_stream_stops_generation(plain):
-    replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0))
-    first = next(replies)
+def test_closing_the_stream_stops_generation(plain, monkeypatch):
+    """The request leaves its model's batch at the next step: no token follows but the one then under way."""
+    requests, submit, forward = [], Engine.submit, Scheduler._forward
+
+    def recorded(self, *args):
+        requests.append(submit(self, *args))
+        return requests[-1]
+
+    def slow(self, *args, **options):
+        time.sleep(0.02)  # 100 tokens take 2 s or more: the close lands long before the last
+        return forward(self, *args, **options)
+
+    monkeypatch.setattr(Engine, "submit", recorded)
+    monkeypatch.setattr(Scheduler, "_forward", slow)
+    replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0, repetition_penalty=1.0))
+    next(replies)
     replies.close()  # what Gradio does when the user presses Stop
-    assert isinstance(first, str)
+    [request] = requests
+    produced_at_close = request.produced
+    deadline = time.monotonic() + 30
+    while engine().busy_models() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine().busy_models() == 0  # no scheduler holds a request any more
+    assert request.cancelled.is_set() and not request.done  # it left: it neither ended nor ran to 100 tokens
+    assert produced_at_close <= request.produced <= produced_at_close + 1 < 100
 
 
 def test_batched_generation_equals_one_by_one(plain):
