@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 from torch import nn
@@ -16,6 +18,12 @@ from llm_demo.tasks.generation import GenerationSettings, generate, stream
 from helpers import entry
 
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch has no oneDNN for the CPU")
+
+
+def linear_layers(model: nn.Module) -> dict[str, str]:
+    """Each layer that multiplies like nn.Linear, by name: its class."""
+    return {name: type(module).__name__ for name, module in model.named_modules()
+            if isinstance(module, (nn.Linear, Conv1D, PackedLinear))}
 
 
 @needs_onednn
@@ -51,9 +59,9 @@ def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, m
     plain = load_model(generator, "causal-lm")
     monkeypatch.setenv("LLM_DEMO_PACK_WEIGHTS", "1")
     packed = load_model(generator, "causal-lm")
-    linears = sum(isinstance(module, (nn.Linear, Conv1D)) for module in plain.model.modules())
-    assert sum(isinstance(module, PackedLinear) for module in packed.model.modules()) == linears > 0
-    assert not any(isinstance(module, (nn.Linear, Conv1D)) for module in packed.model.modules())
+    before, after = linear_layers(plain.model), linear_layers(packed.model)
+    assert Counter(before.values()) == {"Conv1D": 8, "Linear": 1}  # 2 blocks of c_attn, c_proj, c_fc, c_proj; lm_head
+    assert after == dict.fromkeys(before, "PackedLinear")  # every one of them, and nothing else
     ids = plain.tokenizer(prompts[1], return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         torch.testing.assert_close(packed.model(input_ids=ids).logits, plain.model(input_ids=ids).logits,
@@ -64,8 +72,11 @@ def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, m
 
 def test_classifiers_keep_their_gradients_for_attributions(tiny):
     loaded = load_model(entry(tiny.sentiment, "sentiment", "sentiment"), "sequence-classification")
-    assert not any(isinstance(module, PackedLinear) for module in loaded.model.modules())
-    assert len(explain(loaded, "I loved this film", steps=4).tokens) > 0
+    # 2 layers of query, key, value, attention output, intermediate, output; the pooler; the classifier
+    assert Counter(linear_layers(loaded.model).values()) == {"Linear": 2 * 6 + 1 + 1}
+    result = explain(loaded, "I loved this film", steps=4)
+    assert result.tokens == ["[CLS]", "i", "loved", "this", "film", "[SEP]"]
+    assert all(score != 0 for score in result.scores[1:-1])  # gradients reached every word
 
 
 def test_nothing_is_packed_where_onednn_lacks_the_dtype(monkeypatch):
