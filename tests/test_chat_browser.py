@@ -6,8 +6,11 @@ import threading
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from helpers import screenshot
+
+STORAGE_KEY = "llm_demo-chat"  # where the chat tab keeps conversations in the browser's localStorage
 
 
 @pytest.fixture
@@ -49,7 +52,9 @@ def test_conversation_is_restored_after_a_reload(open_app, app_url):
     window = panel.locator("#chat-window")
     window.get_by_text("What is a language model?").wait_for(timeout=30_000)
     page.wait_for_function("document.querySelectorAll('#chat-window .message').length >= 2", timeout=30_000)
-    time.sleep(1)  # the save to the browser's storage runs after the reply
+    # Once the reply ends the conversation is saved in the browser, and the saved list names it.
+    expect(panel.get_by_label("Saved conversations")).to_have_value("What is a language model?", timeout=30_000)
+    page.wait_for_function("key => localStorage.getItem(key) !== null", arg=STORAGE_KEY, timeout=10_000)
     screenshot(page, "chat-en.png")
     page.reload()
     panel = _chat(page)
@@ -64,10 +69,9 @@ def test_stop_ends_the_reply_and_keeps_what_was_written(open_app, app_url, slow_
     panel.get_by_role("button", name="Send").click()
     panel.locator("#chat-window").get_by_text("word word").first.wait_for(timeout=30_000)
     panel.get_by_role("button", name="Stop").click()
-    assert slow_replies["closed"].wait(10)
-    stopped_at = slow_replies["steps"]
-    time.sleep(1)
-    assert slow_replies["steps"] == stopped_at < 50
+    assert slow_replies["closed"].wait(10)  # the reply's generator was closed: it takes no step after this
+    assert slow_replies["steps"] < 50  # closed by Stop, not by running out of steps
+    expect(panel.get_by_label("Saved conversations")).to_have_value("Write a long story.")  # saved after Stop
     assert "word word" in panel.locator("#chat-window").inner_text()
 
 
