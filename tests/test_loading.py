@@ -66,7 +66,7 @@ def test_a_dtype_load_option_overrides_the_setting_and_is_cached_apart(tiny, mon
 
 def test_a_model_of_the_wrong_architecture_is_refused(tiny):
     with pytest.raises(ModelError) as raised:
-        ModelCache(1).get(entry(tiny.bart, "qa"), "question-answering")
+        ModelCache(1).get(entry(tiny.bart, task="qa"), "question-answering")
     assert raised.value.key == "wrong_kind"
     assert "extractive question answering" in str(raised.value)
 
@@ -119,7 +119,7 @@ def test_different_models_requested_at_once_all_load(tiny):
 
 
 def test_token_limit_is_the_smaller_of_positions_and_tokenizer_limit(tiny):
-    gpt2 = get_model(entry(tiny.gpt2, "generation"), "causal-lm")
+    gpt2 = get_model(entry(tiny.gpt2, task="generation"), "causal-lm")
     assert gpt2.model.config.n_positions == 256 and gpt2.tokenizer.model_max_length == 128
     assert gpt2.token_limit == 128
     bert = get_model(entry(tiny.sentiment), "sequence-classification")
