@@ -10,7 +10,7 @@ import torch
 from llm_demo.errors import InputError
 from llm_demo.tasks.generation import (GenerationSettings, generate, perplexity, prompt_ids, stream,
                                        token_logprobs, uses_chat_template)
-from llm_demo.tasks.scheduler import Engine, Scheduler, engine
+from llm_demo.tasks.scheduler import Engine, Scheduler
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
 
@@ -36,13 +36,15 @@ def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain):
 
 def test_closing_the_stream_stops_generation(plain, monkeypatch):
     """The request leaves its model's batch at the next step: no token follows but the one then under way."""
-    requests, submit, forward = [], Engine.submit, Scheduler._forward
+    requests, schedulers, submit, forward = [], set(), Engine.submit, Scheduler._forward
 
     def recorded(self, *args):
         requests.append(submit(self, *args))
         return requests[-1]
 
     def slow(self, *args, **options):
+        if self.loaded.model is plain.model:
+            schedulers.add(self)
         time.sleep(0.02)  # 100 tokens take 2 s or more: the close lands long before the last
         return forward(self, *args, **options)
 
@@ -51,13 +53,13 @@ def test_closing_the_stream_stops_generation(plain, monkeypatch):
     replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0, repetition_penalty=1.0))
     next(replies)
     replies.close()  # what Gradio does when the user presses Stop
-    [request] = requests
+    [request], [scheduler] = requests, schedulers
     produced_at_close = request.produced
     deadline = time.monotonic() + 30
-    while engine().busy_models() and time.monotonic() < deadline:
+    while (request in scheduler.running or request in scheduler.waiting) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert engine().busy_models() == 0  # no scheduler holds a request any more
-    assert request.cancelled.is_set() and not request.done  # it left: it neither ended nor ran to 100 tokens
+    assert request not in scheduler.running and request not in scheduler.waiting  # it left its model's batch
+    assert request.cancelled.is_set() and not request.done  # and neither ended by itself nor ran to 100 tokens
     assert produced_at_close <= request.produced <= produced_at_close + 1 < 100
 
 
