@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -11,6 +12,7 @@ from playwright.sync_api import expect
 from helpers import screenshot
 
 STORAGE_KEY = "llm_demo-chat"  # where the chat tab keeps conversations in the browser's localStorage
+ANSWER_FIGURES = re.compile(r"^First token [\d.]+ s · \d+ tokens · [\d.–]+ tokens/s$")  # under a finished answer
 
 
 @pytest.fixture
@@ -94,6 +96,8 @@ def test_compare_and_blind_battle_in_the_page(open_app, app_url):
     panel.locator('input[type="number"]').first.press("Tab")
     panel.get_by_role("button", name="Start a blind battle").click()
     page.wait_for_function("document.querySelector('#arena-right textarea').value.length > 0", timeout=60_000)
+    # Both answers finished (each shows its figures): an update still streaming would blank the reveal again.
+    expect(panel.get_by_text(ANSWER_FIGURES)).to_have_count(2, timeout=60_000)
     assert "Tiny" not in panel.inner_text()
     panel.get_by_label("A is better").check()
     panel.get_by_role("button", name="Vote", exact=True).click()
