@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from served_app import served_app  # noqa: E402
 from tiny_models import TinyModels, build_tiny_models  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's: Playwright's own download is not reachable from here
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +42,16 @@ def load(registry):
     """Load a registry model by task and display name, through the app's own cache."""
     from llm_demo.models import get_model
 
-    def _load(task: str, name: str, kind: str):
-        return get_model(registry.resolve(task, name), kind)
+    def _load(task: str, name: str, kind: str, **options):
+        return get_model(registry.resolve(task, name), kind, **options)
 
     return _load
+
+
+@pytest.fixture(scope="session")
+def plain(load):
+    """The tiny GPT-2 without a chat template, as the generation tab loads it."""
+    return load("generation", "Tiny GPT-2", "causal-lm")
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +93,36 @@ def twin_client(twin_registry):
 
     with served_app(twin_registry) as url:
         yield Client(url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run; each test opens its own context from it (see open_app)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_app(browser):
+    """Opens the app at a URL in a fresh browser context (its own storage, reading `locale`), once its tabs show;
+    every context it opened is closed after the test, passed or failed."""
+    contexts = []
+
+    def _open(url: str, locale: str = "en-US"):
+        context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale},
+                                      viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_role("tab").first.wait_for(timeout=30_000)
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()

@@ -1,4 +1,5 @@
-"""Integrated gradients: token attributions that add up to the change in the label's logit from the baseline."""
+"""Integrated gradients: token attributions that add up to the change in the label's logit from the baseline.
+Models load as the "Inside the model" tab loads them, in fp32 whatever the CPU."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import torch
 
 from llm_demo.errors import InputError
 from llm_demo.models.local.model import load_model
-from llm_demo.registry import ModelEntry
 from llm_demo.tasks.attribution import Span, explain, spans
 from llm_demo.tasks.classification import classify, label_names
 from llm_demo.models.local.classify import encode, forward_logits
+from llm_demo.ui.inside_tab import VIEW_DTYPE
+from helpers import entry
 from tiny_models import MINILM_DIR
 
 TEXT = "I loved this film, but the ending was terrible."
@@ -19,7 +21,7 @@ TEXT = "I loved this film, but the ending was terrible."
 @pytest.fixture(scope="module")
 def minilm_classifier(tiny):
     """The real six-layer MiniLM with a strong random head: a far from linear function of its input."""
-    loaded = load_model(ModelEntry(model=str(MINILM_DIR), name="MiniLM", task="finetune"), "sequence-classification",
+    loaded = load_model(entry(MINILM_DIR, "MiniLM", "finetune"), "sequence-classification", dtype=VIEW_DTYPE,
                         new_head={"id2label": {0: "no", 1: "yes"}, "label2id": {"no": 0, "yes": 1}})
     torch.manual_seed(0)
     with torch.no_grad():
@@ -77,7 +79,7 @@ def test_too_few_integration_steps_are_refused(minilm_classifier):
 
 
 def test_tiny_sentiment_model_explains_its_own_top_label(load):
-    loaded = load("sentiment", "Tiny BERT sentiment", "sequence-classification")
+    loaded = load("sentiment", "Tiny BERT sentiment", "sequence-classification", dtype=VIEW_DTYPE)
     result = explain(loaded, "今天天气很好")
     assert result.prediction.label in {"negative", "neutral", "positive"}
     assert "".join(span.text for span in result.spans) == "今天天气很好"

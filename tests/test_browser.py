@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SCREENSHOTS = Path(os.environ.get("LLM_DEMO_SCREENSHOTS", "/tmp/llm_demo-screenshots"))
+from helpers import screenshot
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def _open(browser, app_url: str, locale: str):
-    page = browser.new_page(locale=locale, extra_http_headers={"Accept-Language": locale},
-                            viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.get_by_role("tab").first.wait_for(timeout=30_000)
-    return page
-
-
-def test_sentiment_tab_analyses_lines_typed_in_the_page(browser, app_url):
-    page = _open(browser, app_url, "en-US")
+def test_sentiment_tab_analyses_lines_typed_in_the_page(open_app, app_url):
+    page = open_app(app_url)
     page.get_by_role("tab", name="Sentiment").click()
     panel = page.locator("#tab-sentiment")
     panel.get_by_label("Text — one per line for several").fill("what a lovely day\nterrible service")
@@ -41,19 +16,15 @@ def test_sentiment_tab_analyses_lines_typed_in_the_page(browser, app_url):
     panel.get_by_role("gridcell", name="terrible service").wait_for(timeout=30_000)
     labels = panel.locator('[role="gridcell"][data-col="1"]').all_inner_texts()
     assert len(labels) == 2 and set(label.strip() for label in labels) <= {"negative", "neutral", "positive"}
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "sentiment-en.png"), full_page=True)
-    page.close()
+    screenshot(page, "sentiment-en.png")
 
 
-def test_chinese_browser_gets_chinese_tab_names(browser, app_url):
-    page = _open(browser, app_url, "zh-CN")
+def test_chinese_browser_gets_chinese_tab_names(open_app, app_url):
+    page = open_app(app_url, "zh-CN")
     for name in ("翻译", "文本生成", "文本分类", "情感分析", "问答", "评测", "微调", "模型内部"):
         assert page.get_by_role("tab", name=name).count() == 1, name
     page.get_by_role("tab", name="问答").click()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "qa-zh.png"), full_page=True)
-    page.close()
+    screenshot(page, "qa-zh.png")
 
 
 @pytest.mark.parametrize("locale, names", [
@@ -62,11 +33,11 @@ def test_chinese_browser_gets_chinese_tab_names(browser, app_url):
     ("zh-CN", {"tab": "评测", "robustness": "稳健性", "slices": "按此列的取值分组计算指标",
                "run": "开始评测", "cost": "稳健性测试使模型调用次数增加到约", "upper": "全部大写", "table": "扰动"}),
 ])
-def test_evaluation_tab_shows_robustness_and_slices(browser, app_url, tmp_path, locale, names):
+def test_evaluation_tab_shows_robustness_and_slices(open_app, app_url, tmp_path, locale, names):
     data = tmp_path / "reviews.csv"
     data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
                     encoding="utf-8")
-    page = _open(browser, app_url, locale)
+    page = open_app(app_url, locale)
     page.get_by_role("tab", name=names["tab"]).click()
     panel = page.locator("#tab-evaluation")
     panel.locator('input[type="file"]').first.set_input_files(str(data))
@@ -83,6 +54,4 @@ def test_evaluation_tab_shows_robustness_and_slices(browser, app_url, tmp_path, 
     assert robustness.get_by_role("columnheader", name=names["table"]).count() >= 1
     slices = panel.locator("#evaluation-slices-table")
     slices.get_by_role("gridcell", name="weibo").wait_for(timeout=30_000)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"robustness-{locale}.png"), full_page=True)
-    page.close()
+    screenshot(page, f"robustness-{locale}.png")

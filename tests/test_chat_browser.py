@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 import pytest
+from playwright.sync_api import expect
 
-from test_browser import CHROMIUM, SCREENSHOTS, _open, browser  # noqa: F401 - the browser fixture
-from pathlib import Path
+from helpers import screenshot
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+STORAGE_KEY = "llm_demo-chat"  # where the chat tab keeps conversations in the browser's localStorage
+ANSWER_FIGURES = re.compile(r"^First token [\d.]+ s · \d+ tokens · [\d.–]+ tokens/s$")  # under a finished answer
 
 
 @pytest.fixture
@@ -43,8 +45,8 @@ def _chat(page, max_new_tokens: int | None = None):
     return panel
 
 
-def test_conversation_is_restored_after_a_reload(browser, app_url):
-    page = _open(browser, app_url, "en-US")
+def test_conversation_is_restored_after_a_reload(open_app, app_url):
+    page = open_app(app_url)
     panel = _chat(page, max_new_tokens=16)
     panel.get_by_label("System prompt").fill("Answer in one short sentence.")
     panel.locator("#chat-message textarea").fill("What is a language model?")
@@ -52,33 +54,31 @@ def test_conversation_is_restored_after_a_reload(browser, app_url):
     window = panel.locator("#chat-window")
     window.get_by_text("What is a language model?").wait_for(timeout=30_000)
     page.wait_for_function("document.querySelectorAll('#chat-window .message').length >= 2", timeout=30_000)
-    time.sleep(1)  # the save to the browser's storage runs after the reply
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "chat-en.png"), full_page=True)
+    # Once the reply ends the conversation is saved in the browser, and the saved list names it.
+    expect(panel.get_by_label("Saved conversations")).to_have_value("What is a language model?", timeout=30_000)
+    page.wait_for_function("key => localStorage.getItem(key) !== null", arg=STORAGE_KEY, timeout=10_000)
+    screenshot(page, "chat-en.png")
     page.reload()
     panel = _chat(page)
     panel.locator("#chat-window").get_by_text("What is a language model?").wait_for(timeout=30_000)
     assert panel.get_by_label("System prompt").input_value() == "Answer in one short sentence."
-    page.close()
 
 
-def test_stop_ends_the_reply_and_keeps_what_was_written(browser, app_url, slow_replies):
-    page = _open(browser, app_url, "en-US")
+def test_stop_ends_the_reply_and_keeps_what_was_written(open_app, app_url, slow_replies):
+    page = open_app(app_url)
     panel = _chat(page, max_new_tokens=16)
     panel.locator("#chat-message textarea").fill("Write a long story.")
     panel.get_by_role("button", name="Send").click()
     panel.locator("#chat-window").get_by_text("word word").first.wait_for(timeout=30_000)
     panel.get_by_role("button", name="Stop").click()
-    assert slow_replies["closed"].wait(10)
-    stopped_at = slow_replies["steps"]
-    time.sleep(1)
-    assert slow_replies["steps"] == stopped_at < 50
+    assert slow_replies["closed"].wait(10)  # the reply's generator was closed: it takes no step after this
+    assert slow_replies["steps"] < 50  # closed by Stop, not by running out of steps
+    expect(panel.get_by_label("Saved conversations")).to_have_value("Write a long story.")  # saved after Stop
     assert "word word" in panel.locator("#chat-window").inner_text()
-    page.close()
 
 
-def test_compare_and_blind_battle_in_the_page(browser, app_url):
-    page = _open(browser, app_url, "en-US")
+def test_compare_and_blind_battle_in_the_page(open_app, app_url):
+    page = open_app(app_url)
     page.set_viewport_size({"width": 1600, "height": 900})  # every tab name in one row, none in the overflow menu
     page.get_by_role("tab", name="Compare", exact=True).click()
     panel = page.locator("#tab-compare")
@@ -88,7 +88,7 @@ def test_compare_and_blind_battle_in_the_page(browser, app_url):
     panel.get_by_role("button", name="Compare", exact=True).click()
     page.wait_for_function("""() => { const cells = [...document.querySelectorAll('#tab-compare [role=gridcell][data-col="4"]')];
         return cells.length == 2 && cells.every(cell => cell.innerText.trim() !== ''); }""", timeout=60_000)
-    page.screenshot(path=str(SCREENSHOTS / "compare-en.png"), full_page=True)
+    screenshot(page, "compare-en.png")
     page.get_by_role("tab", name="Arena", exact=True).click()
     panel = page.locator("#tab-arena")
     panel.get_by_label("Prompt").fill("Write a haiku about the sea.")
@@ -96,20 +96,20 @@ def test_compare_and_blind_battle_in_the_page(browser, app_url):
     panel.locator('input[type="number"]').first.press("Tab")
     panel.get_by_role("button", name="Start a blind battle").click()
     page.wait_for_function("document.querySelector('#arena-right textarea').value.length > 0", timeout=60_000)
+    # Both answers finished (each shows its figures): an update still streaming would blank the reveal again.
+    expect(panel.get_by_text(ANSWER_FIGURES)).to_have_count(2, timeout=60_000)
     assert "Tiny" not in panel.inner_text()
     panel.get_by_label("A is better").check()
     panel.get_by_role("button", name="Vote", exact=True).click()
     panel.locator("#arena-revealed").get_by_text("Model A").wait_for(timeout=30_000)
     assert "Tiny" in panel.locator("#arena-revealed").inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "arena-en.png"), full_page=True)
-    page.close()
+    screenshot(page, "arena-en.png")
 
 
-def test_chinese_browser_gets_the_new_tabs_in_chinese(browser, app_url):
-    page = _open(browser, app_url, "zh-CN")
+def test_chinese_browser_gets_the_new_tabs_in_chinese(open_app, app_url):
+    page = open_app(app_url, "zh-CN")
     page.set_viewport_size({"width": 1600, "height": 900})
     for name in ("对话", "模型对比", "盲测擂台"):
         assert page.get_by_role("tab", name=name, exact=True).count() == 1, name
     page.get_by_role("tab", name="盲测擂台", exact=True).click()
     page.get_by_role("button", name="开始盲测").wait_for(timeout=10_000)
-    page.close()

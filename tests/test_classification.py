@@ -1,4 +1,5 @@
-"""Fixed-label and zero-shot classification on tiny models."""
+"""Fixed-label and zero-shot classification on tiny models, in fp32 on any CPU: these tests check our code paths
+to fp32's tolerances (bf16, which `auto` picks on some CPUs, is checked in test_dtype.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ TEXTS = ["short", "a somewhat longer sentence about the weather today", "中文�
 
 @pytest.fixture(scope="module")
 def classifier(load):
-    return load("classification", "Tiny BERT classifier", "sequence-classification")
+    return load("classification", "Tiny BERT classifier", "sequence-classification", dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
 def nli(load):
-    return load("classification", "Tiny BERT NLI", "sequence-classification")
+    return load("classification", "Tiny BERT NLI", "sequence-classification", dtype=torch.float32)
 
 
 def test_label_names_come_from_the_model_config(classifier):

@@ -3,20 +3,17 @@ box too, and Classify must still just classify, in the browser and through the A
 
 from __future__ import annotations
 
-import test_browser
-from test_browser import _open, browser  # noqa: F401 - the module-scoped Chromium fixture
-
 from llm_demo.tasks.classification import classify
 from llm_demo.ui.classification_tab import EXAMPLES
 
-pytestmark = test_browser.pytestmark
+from helpers import cpu_placement, screenshot
 FIXED = "Tiny BERT classifier"  # the tiny models file's default classification model: its labels box is hidden
 
 
-def test_example_clicked_with_a_fixed_label_model_classifies_in_the_browser(browser, app_url, load):  # noqa: F811
+def test_example_clicked_with_a_fixed_label_model_classifies_in_the_browser(open_app, app_url, load):
     from playwright.sync_api import expect
 
-    page = _open(browser, app_url, "en-US")
+    page = open_app(app_url)
     page.get_by_role("tab", name="Classification").click()
     panel = page.locator("#tab-classification")
     assert panel.get_by_label("Your labels, separated by commas (zero-shot models)").count() == 0  # hidden
@@ -25,15 +22,13 @@ def test_example_clicked_with_a_fixed_label_model_classifies_in_the_browser(brow
     expect(panel.get_by_label("Text to classify")).to_have_value(text)
     panel.get_by_role("button", name="Classify").click()
     expected = classify(load("classification", FIXED, "sequence-classification"), [text])[0]
-    panel.locator(".model-status").get_by_text("cpu · float32").wait_for(timeout=30_000)
+    panel.locator(".model-status").get_by_text(cpu_placement()).wait_for(timeout=30_000)
     assert page.locator(".toast-body").count() == 0  # no error message popped up
     assert panel.get_by_test_id("label-output-value").inner_text().strip() == expected.label
-    test_browser.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(test_browser.SCREENSHOTS / "classification-example-fixed.png"), full_page=True)
-    page.close()
+    screenshot(page, "classification-example-fixed.png")
 
 
 def test_labels_sent_to_a_fixed_label_model_are_ignored_not_an_error(client, load):
     result, status = client.predict("the match", FIXED, "sport, politics", False, api_name="/classify")
     expected = classify(load("classification", FIXED, "sequence-classification"), ["the match"])[0]
-    assert result["label"] == expected.label and "cpu · float32" in status
+    assert result["label"] == expected.label and cpu_placement() in status

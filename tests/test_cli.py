@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -18,25 +17,16 @@ from llm_demo.__main__ import main
 from llm_demo.tasks.classification import classify
 from llm_demo.tasks.qa import answer, QASettings
 
+from helpers import read_predictions, write
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def write(tmp_path, name: str, content: str | bytes) -> str:
-    path = tmp_path / name
-    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-    return str(path)
-
-
-def read_predictions(out: Path) -> list[dict]:
-    with (out / "predictions.csv").open(encoding="utf-8-sig", newline="") as file:
-        return list(csv.DictReader(file))
 
 
 def test_evaluate_writes_metrics_and_predictions_in_a_fresh_process(tiny, tmp_path, load):
     data = write(tmp_path, "reviews.csv", "\ufeffreview;stars\n\"good, really\";POSITIVE\n\nbad;0\nmeh;5\n")
     out = tmp_path / "out"
     process = subprocess.run([sys.executable, "-m", "llm_demo", "evaluate", "--task", "sentiment", "--model",
-                              "Tiny BERT sentiment", "--csv", data, "--text-column", "review", "--label-column",
+                              "Tiny BERT sentiment", "--csv", str(data), "--text-column", "review", "--label-column",
                               "stars", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert process.returncode == 0, process.stderr
@@ -55,7 +45,7 @@ def test_several_models_get_a_prediction_column_each(tiny, tmp_path, load):
     data = write(tmp_path, "qa.csv", 'question,context,answers\nWhere?,"The tower is in Paris.","[""Paris""]"\n')
     out = tmp_path / "out"
     assert main(["evaluate", "--task", "qa", "--model", "Tiny BERT QA", "--model", "Tiny BERT QA (SQuAD2)",
-                 "--csv", data, "--out", str(out), "--batch-size", "1"]) == 0
+                 "--csv", str(data), "--out", str(out), "--batch-size", "1"]) == 0
     row = read_predictions(out)[0]
     loaded = load("qa", "Tiny BERT QA", "question-answering")
     expected = answer(loaded, ["Where?"], ["The tower is in Paris."])[0][0].text
@@ -68,12 +58,12 @@ def test_several_models_get_a_prediction_column_each(tiny, tmp_path, load):
 
 def test_translation_and_generation_report_their_corpus_metrics(tiny, tmp_path, capsys):
     data = write(tmp_path, "pairs.tsv", "source\treference\nHello there.\tBonjour.\n")
-    assert main(["evaluate", "--task", "translation", "--model", "Tiny BART", "--csv", data,
+    assert main(["evaluate", "--task", "translation", "--model", "Tiny BART", "--csv", str(data),
                  "--out", str(tmp_path / "t")]) == 0
     assert set(json.loads((tmp_path / "t" / "metrics.json").read_text())["models"][0]["metrics"]) == {
         "bleu", "chrf", "ter", "signatures"}
     data = write(tmp_path, "texts.jsonl", '{"text": "Hello world, how are you today?"}\n')
-    assert main(["evaluate", "--task", "generation", "--model", "Tiny GPT-2", "--csv", data,
+    assert main(["evaluate", "--task", "generation", "--model", "Tiny GPT-2", "--csv", str(data),
                  "--out", str(tmp_path / "g")]) == 0
     assert "Perplexity" in capsys.readouterr().out
 
@@ -90,7 +80,7 @@ def test_translation_and_generation_report_their_corpus_metrics(tiny, tmp_path, 
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny, tmp_path, capsys, name, content, extra, message):
     data = write(tmp_path, name, content)
     model = [] if "--model" in extra else ["--model", "Tiny BERT sentiment"]
-    code = main(["evaluate", "--task", "sentiment", *model, "--csv", data, "--out", str(tmp_path / "o"), *extra])
+    code = main(["evaluate", "--task", "sentiment", *model, "--csv", str(data), "--out", str(tmp_path / "o"), *extra])
     error = capsys.readouterr().err
     assert code == 2
     assert message in error and len(error.strip().splitlines()) == 1 and "Traceback" not in error
@@ -103,7 +93,7 @@ def test_missing_file_and_row_cap_are_explained(tiny, tmp_path, capsys, monkeypa
     assert "There is no file" in capsys.readouterr().err
     monkeypatch.setenv("LLM_DEMO_MAX_EVAL_ROWS", "1")
     data = write(tmp_path, "two.csv", "text,label\na,positive\nb,negative\n")
-    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", data,
+    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data),
                  "--out", str(tmp_path / "o")]) == 2
     assert "has 2 rows; this deployment evaluates at most 1" in capsys.readouterr().err
 
@@ -117,9 +107,9 @@ def test_registering_the_evaluate_command_needs_no_heavy_imports():
     assert process.stdout.strip() == "[]", process.stderr
 
 
-def evaluate_command(data: str, out: Path, *extra: str) -> list[str]:
+def evaluate_command(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "llm_demo", "evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment",
-            "--csv", data, "--out", str(out), "--window", "200", *extra]
+            "--csv", str(data), "--out", str(out), "--window", "200", *extra]
 
 
 def test_a_run_killed_at_a_random_point_resumes_to_the_metrics_of_an_uninterrupted_run(tiny, tmp_path):
@@ -167,8 +157,8 @@ def test_robustness_and_slices_are_written_to_metrics_json(tiny, tmp_path, load)
     data = write(tmp_path, "reviews.csv", "text,label,source\n" + "".join(
         f"{t},{l},{s}\n" for t, l, s in zip(texts, labels, sources)))
     out = tmp_path / "out"
-    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", data, "--robustness",
-                 "--slice-column", "source", "--out", str(out)]) == 0
+    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data),
+                 "--robustness", "--slice-column", "source", "--out", str(out)]) == 0
     model = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]
     loaded = load("sentiment", "Tiny BERT sentiment", "sequence-classification")
     original = [r.label for r in classify(loaded, texts)]

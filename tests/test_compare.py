@@ -10,6 +10,8 @@ from llm_demo.tasks.compare import one_by_one, side_by_side
 from llm_demo.tasks.generation import GenerationSettings, stream
 from llm_demo.tasks.sentiment import analyse_lines
 
+from helpers import cpu_placement
+
 MODELS = ("Tiny chat GPT-2", "Tiny GPT-2")
 
 
@@ -40,7 +42,7 @@ def test_compare_streams_two_models_and_reports_exact_token_counts(client, load)
         loaded = load("generation", name, "causal-lm")
         assert answer == list(stream(loaded, "The quick brown fox", settings))[-1]
         model, runs_on, first, seconds, tokens, speed = row
-        assert model == name and runs_on.startswith(f"`{loaded.model_id}` · Runs on cpu · float32")
+        assert model == name and runs_on.startswith(f"`{loaded.model_id}` · Runs on {cpu_placement()}")
         assert tokens == reply_tokens(loaded, answer) and 0 < first <= seconds
         assert speed == pytest.approx(tokens / seconds, rel=0.05)
     assert answers[2:] == ["", ""] and table["headers"][4:] == ["Tokens", "Tokens/s (end to end)"]

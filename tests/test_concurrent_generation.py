@@ -12,12 +12,12 @@ import torch
 
 from llm_demo.errors import ModelError
 from llm_demo.models import get_model
-from llm_demo.registry import ModelEntry
 from llm_demo.models.local import scheduler
 from llm_demo.tasks.generation import generate, GenerationSettings, stream
 from llm_demo.models.local.generate import _replies, before_stop, prompt_ids
 from llm_demo.models.local.scheduler import Batch, engine, Scheduler
 from tiny_models import byte_level_tokenizer, save_qwen2
+from helpers import entry
 
 PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox jumps over the lazy", "I loved"]
 
@@ -27,17 +27,12 @@ def greedy(tokens: int) -> GenerationSettings:
 
 
 @pytest.fixture(scope="module")
-def plain(load):
-    return load("generation", "Tiny GPT-2", "causal-lm")
-
-
-@pytest.fixture(scope="module")
 def qwen2(tmp_path_factory):
     """A tiny Qwen2 (rotary positions, grouped-query attention), the shape the benchmark uses."""
     folder = save_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), byte_level_tokenizer(), hidden_size=32,
                         intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                         max_position_embeddings=256)
-    return get_model(ModelEntry(str(folder), "Tiny Qwen2", "generation"), "causal-lm")
+    return get_model(entry(folder, "Tiny Qwen2", "generation"), "causal-lm")
 
 
 @pytest.fixture

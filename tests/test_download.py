@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import test_browser
 from served_app import app_process, free_port, wait_for
 from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from fake_hub import serving
 from llm_demo.models.hub import DOWNLOADING, files_to_fetch, LOADING, LoadProgress
+from helpers import screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 FETCHED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")  # what the BERT folder holds
@@ -107,8 +107,7 @@ def test_tab_progress_shows_megabytes_and_speed_then_loading(request_, downloadi
 
 
 
-@test_browser.pytestmark
-def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, browser):  # noqa: F811
+def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, open_app):
     models = tmp_path / "models.yaml"
     models.write_text(tiny.models_file.read_text().replace(f'"{tiny.sentiment}", name: Tiny BERT sentiment}}',
                                                            '"acme/tiny-sentiment", name: Tiny BERT sentiment}'))
@@ -119,16 +118,14 @@ def test_a_tab_shows_the_download_in_megabytes_then_the_result(tiny, tmp_path, b
         env = {**hub_environment(hub, tmp_path / "hf"), "LLM_DEMO_MODELS": str(models),
                "GRADIO_ANALYTICS_ENABLED": "False"}
         with app_process([sys.executable, "-c", start], env):
-            page = test_browser._open(browser, wait_for(f"http://127.0.0.1:{port}/"), "en-US")
+            page = open_app(wait_for(f"http://127.0.0.1:{port}/"))
             page.get_by_role("tab", name="Sentiment").click()
             panel = page.locator("#tab-sentiment")
             panel.get_by_label("Text — one per line for several").fill("what a lovely day")
             panel.get_by_role("button", name="Analyse").click()
             shown = page.get_by_text(re.compile(r"Downloading acme/tiny-sentiment: [1-4] of 5 MB, [\d.]+ MB/s"))
             shown.first.wait_for(timeout=60_000)
-            test_browser.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(test_browser.SCREENSHOTS / "downloading-en.png"))
+            screenshot(page, "downloading-en.png", full_page=False)
             page.get_by_text("Loading acme/tiny-sentiment onto cpu…").first.wait_for(timeout=30_000)
             panel.get_by_role("gridcell", name="what a lovely day").wait_for(timeout=60_000)
             assert "acme/tiny-sentiment" in panel.locator(".model-status").first.inner_text()
-            page.close()

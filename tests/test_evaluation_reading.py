@@ -11,11 +11,7 @@ from llm_demo.errors import InputError
 from llm_demo.evaluation.reading import open_table, read_head, read_table
 from llm_demo.evaluation.columns import answers_in, guess_columns
 
-
-def write(tmp_path, name: str, content: str | bytes):
-    path = tmp_path / name
-    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-    return path
+from helpers import write
 
 
 def test_byte_order_mark_and_chinese_text_are_read_as_utf8(tmp_path):

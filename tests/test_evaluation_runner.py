@@ -3,7 +3,6 @@ windows, the worst rows."""
 
 from __future__ import annotations
 
-import csv
 import random
 import threading
 import zlib
@@ -20,6 +19,8 @@ from llm_demo.evaluation.run import evaluate
 from llm_demo.models.types import Classification, LabelScore
 from llm_demo.tasks.classification import classify
 
+from helpers import cpu_placement, read_rows
+
 
 def table_of(**columns) -> Table:
     return Table(pd.DataFrame(columns, dtype=str), 0, "test.csv")
@@ -27,8 +28,7 @@ def table_of(**columns) -> Table:
 
 def written(result, column: str = "prediction") -> list[str]:
     """One column of the predictions.csv the run wrote."""
-    with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
-        return [row[column] for row in csv.DictReader(file)]
+    return [row[column] for row in read_rows(result.predictions_path)]
 
 
 def echo_predictor(batch_size: int = 2, fail_after: int | None = None, labels=("negative", "positive"),
@@ -144,7 +144,7 @@ def test_tiny_models_evaluate_like_the_tasks_they_reuse(load, registry, tiny, tm
                       registry, budget=64, bootstrap=0)
     expected = classify(load("sentiment", "Tiny BERT sentiment", "sequence-classification"), list(table.frame.text))
     assert [written(result, f"prediction [{m.model}]") for m in result.models] == [[r.label for r in expected]] * 2
-    assert result.models[0].timing.device == "cpu · float32"
+    assert result.models[0].timing.device == cpu_placement()
 
 
 def test_predictions_csv_has_every_row_and_escapes_formulas(tmp_path):
@@ -153,8 +153,7 @@ def test_predictions_csv_has_every_row_and_escapes_formulas(tmp_path):
     result = evaluate("sentiment", table, COLUMNS, [echo_predictor(), echo_predictor(batch_size=5)], tmp_path,
                       bootstrap=0)
     predictions_path, _ = downloads.write_downloads(result)
-    with predictions_path.open(encoding="utf-8-sig", newline="") as file:
-        rows = list(csv.DictReader(file))
+    rows = read_rows(predictions_path)
     assert [row["text"] for row in rows] == ["'=HYPERLINK(1) positive", "'+1 negative", "'@x positive",
                                              "'-2 negative", "ok positive"]
     assert [row["prediction"] for row in rows] == ["positive", "negative", "positive", "negative", "positive"]

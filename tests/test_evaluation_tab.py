@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import tempfile
@@ -14,6 +13,8 @@ from gradio_client.exceptions import AppError
 
 from llm_demo.tasks.classification import classify
 from llm_demo.ui.evaluation_tab import EXAMPLES, EXAMPLES_DIR, TEXT, model_choices
+
+from helpers import read_rows
 
 ROLES = ("text", "label", "question", "context", "answer", "source", "reference")
 
@@ -35,8 +36,7 @@ def test_uploaded_file_is_evaluated_and_offered_for_download(client, load, tmp_p
     assert summary["data"][0][:4] == ["Tiny BERT sentiment", "complete", 3, round(accuracy, 4)]
     assert sum(row[-1] for row in per_class["data"]) == 3
     by_name = {Path(path).name: Path(path) for path in files}
-    with by_name["predictions.csv"].open(encoding="utf-8-sig", newline="") as file:
-        rows = list(csv.DictReader(file))
+    rows = read_rows(by_name["predictions.csv"])
     assert [row["text"] for row in rows] == ["'=bad idea", "好", "fine"]
     assert [row["prediction"] for row in rows] == [r.label for r in expected]
     assert json.loads(by_name["metrics.json"].read_text(encoding="utf-8"))["models"][0]["rows_done"] == 3
@@ -82,8 +82,7 @@ def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, 
     run.close()  # what Gradio does when Cancel is pressed
     done = summary.iloc[0]["Rows done"]
     assert 0 < done < 40 and status.startswith(f"Partial results so far: {done} of 40 rows.")
-    with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
-        statuses = [row["status"] for row in csv.DictReader(file)]
+    statuses = [row["status"] for row in read_rows(next(f for f in files if f.endswith(".csv")))]
     assert statuses.count("done") == done and statuses.count("not_finished") == 40 - done
 
 
@@ -114,8 +113,7 @@ def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tm
     monkeypatch.setattr(runner.Evaluation, "call_model", recording)
     *_, (status, summary, _, _, _, files, *_) = evaluation_tab.continue_evaluation(*arguments)
     assert started == [20, 30] and status.startswith("Finished: 40 rows") and summary.iloc[0]["Rows done"] == 40
-    with open(next(f for f in files if f.endswith(".csv")), encoding="utf-8-sig") as file:
-        assert [row["status"] for row in csv.DictReader(file)] == ["done"] * 40
+    assert [row["status"] for row in read_rows(next(f for f in files if f.endswith(".csv")))] == ["done"] * 40
 
 
 def test_robustness_and_slices_come_back_as_tables_and_a_chart(client, tmp_path):

@@ -1,4 +1,5 @@
-"""Masked-word prediction: the top-k candidates for the one mask, as the masked-LM objective scores them."""
+"""Masked-word prediction: the top-k candidates for the one mask, as the masked-LM objective scores them.
+The model loads as the "Inside the model" tab loads it, in fp32 whatever the CPU."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import torch
 
 from llm_demo.errors import InputError
 from llm_demo.tasks.fill_mask import fill_mask
+from llm_demo.ui.inside_tab import VIEW_DTYPE
 
 MLM = ("fill_mask", "Tiny BERT MLM", "masked-lm")
 
 
 @pytest.fixture(scope="module")
 def mlm(load):
-    return load(*MLM)
+    return load(*MLM, dtype=VIEW_DTYPE)
 
 
 def test_top_k_are_distinct_tokens_sorted_by_probability_summing_to_at_most_one(mlm):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
 from llm_demo.errors import InputError
-from llm_demo.tasks.generation import generate, GenerationSettings, perplexity, stream, token_logprobs
 from llm_demo.models.local.generate import prompt_ids, uses_chat_template
+from llm_demo.models.local.scheduler import Engine, Scheduler
+from llm_demo.tasks.generation import generate, GenerationSettings, perplexity, stream, token_logprobs
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
 
@@ -15,11 +18,6 @@ GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty
 @pytest.fixture(scope="module")
 def chat(load):
     return load("generation", "Tiny chat GPT-2", "causal-lm")
-
-
-@pytest.fixture(scope="module")
-def plain(load):
-    return load("generation", "Tiny GPT-2", "causal-lm")
 
 
 def test_chat_template_is_used_when_the_tokenizer_has_one(chat, plain):
@@ -36,11 +34,33 @@ def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain):
     assert pieces[-1] == generate(plain, ["The quick brown fox"], GREEDY)[0]
 
 
-def test_closing_the_stream_stops_generation(plain):
-    replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0))
-    first = next(replies)
+def test_closing_the_stream_stops_generation(plain, monkeypatch):
+    """The request leaves its model's batch at the next step: no token follows but the one then under way."""
+    requests, schedulers, submit, forward = [], set(), Engine.submit, Scheduler._forward
+
+    def recorded(self, *args):
+        requests.append(submit(self, *args))
+        return requests[-1]
+
+    def slow(self, *args, **options):
+        if self.loaded.model is plain.model:
+            schedulers.add(self)
+        time.sleep(0.02)  # 100 tokens take 2 s or more: the close lands long before the last
+        return forward(self, *args, **options)
+
+    monkeypatch.setattr(Engine, "submit", recorded)
+    monkeypatch.setattr(Scheduler, "_forward", slow)
+    replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0, repetition_penalty=1.0))
+    next(replies)
     replies.close()  # what Gradio does when the user presses Stop
-    assert isinstance(first, str)
+    [request], [scheduler] = requests, schedulers
+    produced_at_close = request.produced
+    deadline = time.monotonic() + 30
+    while (request in scheduler.running or request in scheduler.waiting) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert request not in scheduler.running and request not in scheduler.waiting  # it left its model's batch
+    assert request.cancelled.is_set() and not request.done  # and neither ended by itself nor ran to 100 tokens
+    assert produced_at_close <= request.produced <= produced_at_close + 1 < 100
 
 
 def test_batched_generation_equals_one_by_one(plain):

@@ -3,18 +3,16 @@ a browser with no network and shows what metrics.json says."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from pathlib import Path
 
-import test_browser
 from gradio_client import Client, handle_file
-from test_browser import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 from llm_demo.__main__ import main
 
-pytestmark = test_browser.pytestmark
+from helpers import read_predictions, screenshot
+
 ROLES = ("text", "label", "question", "context", "answer", "source", "reference")
 HOSTILE = "<script>document.title='pwned'</script> great"  # text of the file shown as text, never run
 
@@ -32,32 +30,28 @@ def cell(page, header: str) -> str:
     return page.locator("table").first.locator("tbody tr").first.locator("td").nth(headers.index(header)).inner_text()
 
 
-def test_cli_report_opens_offline_in_chromium_and_shows_the_accuracy_of_metrics_json(tiny, tmp_path,
-                                                                                     browser):  # noqa: F811
+def test_cli_report_opens_offline_in_chromium_and_shows_the_accuracy_of_metrics_json(tiny, tmp_path, browser):
     data, out = write_reviews(tmp_path), tmp_path / "out"
     assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data),
                  "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]["metrics"]
-    context = browser.new_context(offline=True)
-    page = context.new_page()
-    fetched = []
-    page.on("request", lambda request: fetched.append(request.url))
-    page.goto((out / "report.html").as_uri())
-    assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from the network
-    assert page.title() == "Evaluation report: reviews.csv"  # the file's script did not run
-    assert float(cell(page, "Accuracy")) == round(metrics["accuracy"], 4)
-    low, high = metrics["accuracy_ci"]
-    assert cell(page, "Accuracy 95% CI") == f"[{low:.4f}, {high:.4f}]"
-    facts = dict(zip(page.locator("dt").all_inner_texts(), page.locator("dd").all_inner_texts()))
-    assert facts["File"] == "reviews.csv" and facts["Rows"] == "4"
-    assert facts["SHA-256 of the file"] == hashlib.sha256(data.read_bytes()).hexdigest()
-    assert page.locator("img").evaluate("image => image.complete && image.naturalWidth > 0")  # confusion matrix
-    with (out / "predictions.csv").open(encoding="utf-8-sig", newline="") as file:
-        wrong = next(csv.DictReader(file))["prediction"] != "negative"
-    assert page.get_by_text(HOSTILE).count() == int(wrong)  # a misclassified row is listed, as text
-    test_browser.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(test_browser.SCREENSHOTS / "report-en.png"), full_page=True)
-    context.close()
+    with browser.new_context(offline=True) as context:  # closed even when an assertion fails
+        page = context.new_page()
+        fetched = []
+        page.on("request", lambda request: fetched.append(request.url))
+        page.goto((out / "report.html").as_uri())
+        assert all(url.startswith(("file:", "data:")) for url in fetched), fetched  # nothing from the network
+        assert page.title() == "Evaluation report: reviews.csv"  # the file's script did not run
+        assert float(cell(page, "Accuracy")) == round(metrics["accuracy"], 4)
+        low, high = metrics["accuracy_ci"]
+        assert cell(page, "Accuracy 95% CI") == f"[{low:.4f}, {high:.4f}]"
+        facts = dict(zip(page.locator("dt").all_inner_texts(), page.locator("dd").all_inner_texts()))
+        assert facts["File"] == "reviews.csv" and facts["Rows"] == "4"
+        assert facts["SHA-256 of the file"] == hashlib.sha256(data.read_bytes()).hexdigest()
+        assert page.locator("img").evaluate("image => image.complete && image.naturalWidth > 0")  # confusion matrix
+        wrong = read_predictions(out)[0]["prediction"] != "negative"
+        assert page.get_by_text(HOSTILE).count() == int(wrong)  # a misclassified row is listed, as text
+        screenshot(page, "report-en.png")
 
 
 def test_evaluation_tab_offers_the_report_in_the_readers_language(app_url, tmp_path):

@@ -1,4 +1,5 @@
-"""The "Inside the model" tab through its public API: /fill_mask, /attention, /explain, /surprise."""
+"""The "Inside the model" tab through its public API: /fill_mask, /attention, /explain, /surprise, which compute in
+fp32 whatever LLM_DEMO_DTYPE says; the tests load their references the same way."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import math
 import pytest
 from gradio_client.exceptions import AppError
 
+from llm_demo.models.cache import model_cache
 from llm_demo.tasks.fill_mask import fill_mask
 from llm_demo.tasks.generation import token_logprobs
+from llm_demo.ui.inside_tab import VIEW_DTYPE
 
 
 def test_fill_mask_endpoint_shows_the_backend_s_candidates(client, load):
     result, status = client.predict("Paris is the [MASK] of France.", "Tiny BERT MLM", 4, api_name="/fill_mask")
-    expected = fill_mask(load("fill_mask", "Tiny BERT MLM", "masked-lm"), ["Paris is the [MASK] of France."], 4)[0]
+    mlm = load("fill_mask", "Tiny BERT MLM", "masked-lm", dtype=VIEW_DTYPE)
+    expected = fill_mask(mlm, ["Paris is the [MASK] of France."], 4)[0]
     assert [c["label"] for c in result["confidences"]] == [filler.word for filler in expected]
     assert [c["confidence"] for c in result["confidences"]] == pytest.approx([f.probability for f in expected])
     assert "tiny-bert-mlm" in status
@@ -50,11 +54,24 @@ def test_explain_endpoint_highlights_the_whole_text_for_the_predicted_label(clie
 def test_surprise_endpoint_gives_perplexity_from_the_per_token_log_probs(client, load):
     text = "The cat sat on the mat."
     marked, perplexity, table, _ = client.predict(text, "Tiny GPT-2", api_name="/surprise")
-    expected = token_logprobs(load("generation", "Tiny GPT-2", "causal-lm"), [text])[0]
+    expected = token_logprobs(load("generation", "Tiny GPT-2", "causal-lm", dtype=VIEW_DTYPE), [text])[0]
     assert "".join(piece["token"] for piece in marked) == text
     assert table["headers"] == ["Piece", "Log-probability", "Probability"]
     assert sum(row[1] for row in table["data"]) == pytest.approx(expected.total, abs=1e-3)
     assert perplexity == pytest.approx(math.exp(-expected.total / len(expected.logprobs)), rel=1e-4)
+
+
+@pytest.mark.parametrize("api_name, arguments", [
+    ("/fill_mask", ("Paris is the [MASK] of France.", "Tiny BERT MLM", 4)),
+    ("/attention", ("The cat sat.", "Tiny BERT classifier", 1, 1)),
+    ("/explain", ("I loved this film.", "Tiny BERT sentiment")),
+    ("/surprise", ("The cat sat on the mat.", "Tiny GPT-2")),
+])
+def test_every_view_computes_in_fp32_whatever_llm_demo_dtype_says(client, monkeypatch, api_name, arguments):
+    monkeypatch.setenv("LLM_DEMO_DTYPE", "bfloat16")
+    model_cache().clear()  # no model loaded earlier, in whatever dtype, stands in for the view's own load
+    *_, status = client.predict(*arguments, api_name=api_name)
+    assert "cpu · float32" in status
 
 
 def test_attention_sliders_end_at_the_models_layer_and_head_counts(registry, tiny):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 from torch import nn
@@ -10,11 +12,18 @@ from transformers.pytorch_utils import Conv1D
 from llm_demo.models.local import onednn
 from llm_demo.models.local.model import load_model
 from llm_demo.models.local.onednn import pack_linear_layers, PackedLinear, packing_works
-from llm_demo.registry import ModelEntry
 from llm_demo.tasks.attribution import explain
 from llm_demo.tasks.generation import generate, GenerationSettings, stream
 
+from helpers import entry
+
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch has no oneDNN for the CPU")
+
+
+def linear_layers(model: nn.Module) -> dict[str, str]:
+    """Each layer that multiplies like nn.Linear, by name: its class."""
+    return {name: type(module).__name__ for name, module in model.named_modules()
+            if isinstance(module, (nn.Linear, Conv1D, PackedLinear))}
 
 
 @needs_onednn
@@ -43,16 +52,16 @@ def test_gpt2s_transposed_conv1d_is_packed_the_right_way_round():
 @needs_onednn
 @pytest.mark.parametrize("folder", ["gpt2", "gpt2_chat"])
 def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, monkeypatch):
-    entry = ModelEntry(str(getattr(tiny, folder)), folder, "generation")
+    generator = entry(getattr(tiny, folder), folder, "generation")
     settings = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
     prompts = ["The quick brown fox", "Paris is the capital of France. Language models"]
     monkeypatch.setenv("LLM_DEMO_PACK_WEIGHTS", "0")
-    plain = load_model(entry, "causal-lm")
+    plain = load_model(generator, "causal-lm")
     monkeypatch.setenv("LLM_DEMO_PACK_WEIGHTS", "1")
-    packed = load_model(entry, "causal-lm")
-    linears = sum(isinstance(module, (nn.Linear, Conv1D)) for module in plain.model.modules())
-    assert sum(isinstance(module, PackedLinear) for module in packed.model.modules()) == linears > 0
-    assert not any(isinstance(module, (nn.Linear, Conv1D)) for module in packed.model.modules())
+    packed = load_model(generator, "causal-lm")
+    before, after = linear_layers(plain.model), linear_layers(packed.model)
+    assert Counter(before.values()) == {"Conv1D": 8, "Linear": 1}  # 2 blocks of c_attn, c_proj, c_fc, c_proj; lm_head
+    assert after == dict.fromkeys(before, "PackedLinear")  # every one of them, and nothing else
     ids = plain.tokenizer(prompts[1], return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         torch.testing.assert_close(packed.model(input_ids=ids).logits, plain.model(input_ids=ids).logits,
@@ -62,9 +71,12 @@ def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, m
 
 
 def test_classifiers_keep_their_gradients_for_attributions(tiny):
-    loaded = load_model(ModelEntry(str(tiny.sentiment), "sentiment", "sentiment"), "sequence-classification")
-    assert not any(isinstance(module, PackedLinear) for module in loaded.model.modules())
-    assert len(explain(loaded, "I loved this film", steps=4).tokens) > 0
+    loaded = load_model(entry(tiny.sentiment, "sentiment", "sentiment"), "sequence-classification")
+    # 2 layers of query, key, value, attention output, intermediate, output; the pooler; the classifier
+    assert Counter(linear_layers(loaded.model).values()) == {"Linear": 2 * 6 + 1 + 1}
+    result = explain(loaded, "I loved this film", steps=4)
+    assert result.tokens == ["[CLS]", "i", "loved", "this", "film", "[SEP]"]
+    assert all(score != 0 for score in result.scores[1:-1])  # gradients reached every word
 
 
 def test_nothing_is_packed_where_onednn_lacks_the_dtype(monkeypatch):

@@ -8,8 +8,9 @@ import weakref
 import httpx
 
 from llm_demo.models.cache import ModelCache
-from llm_demo.registry import ModelEntry
 from llm_demo.ui import launch_options
+
+from helpers import entry
 from load.mixed_clients import run_load
 
 
@@ -23,10 +24,10 @@ def test_mixed_concurrent_users_all_get_answers(app_url):
 
 def test_evicted_models_release_their_memory(tiny):
     cache = ModelCache(capacity=1)
-    first = cache.get(ModelEntry(str(tiny.sentiment), "a", "sentiment"), "sequence-classification")
+    first = cache.get(entry(tiny.sentiment, "a", "sentiment"), "sequence-classification")
     model_ref = weakref.ref(first.model)
     del first
-    cache.get(ModelEntry(str(tiny.qa), "b", "qa"), "question-answering")
+    cache.get(entry(tiny.qa, "b", "qa"), "question-answering")
     gc.collect()
     assert model_ref() is None
     assert cache.loaded_ids() == [str(tiny.qa)]

@@ -20,11 +20,12 @@ from gradio_client.exceptions import AppError
 from llm_demo.__main__ import main
 from llm_demo.evaluation import cli
 from llm_demo.models import get_model
-from llm_demo.registry import ModelEntry, Registry, read_models_file
+from llm_demo.registry import Registry, read_models_file
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
 from llm_demo.tasks.generation import generate, GenerationSettings, stream_chat
 from served_app import free_port, served_app
+from helpers import entry, read_predictions
 from tiny_models import CORPUS, SENTIMENT_LABELS
 from vllm_models import CHAT_WINDOW, Server, build_bert_sentiment, build_qwen2_chat, start_server
 
@@ -46,7 +47,7 @@ class Servers:
 def servers(tmp_path_factory) -> Servers:
     root = tmp_path_factory.mktemp("vllm")
     chat_folder, classifier_folder = build_qwen2_chat(root / "tiny-qwen2"), build_bert_sentiment(root / "tiny-bert")
-    fp32 = ("--dtype", "float32")  # to match the weights loaded here
+    fp32 = ("--dtype", "float32")  # as `local` loads the same weights here
     with ThreadPoolExecutor(2) as pool:
         starting = [pool.submit(start_server, chat_folder, "tiny-chat", root / "chat.log", *fp32,
                                 "--max-model-len", str(CHAT_WINDOW)),
@@ -97,18 +98,14 @@ def remote_client(remote_registry):
 
 
 def local(folder: Path, kind: str):
-    return get_model(ModelEntry(str(folder), str(folder), "generation"), kind)
+    """The weights a server runs, loaded in this process in fp32 as the servers run them, whatever the CPU."""
+    return get_model(entry(folder, task="generation"), kind, dtype=torch.float32)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as file:
         csv.writer(file).writerows([header, *rows])
     return path
-
-
-def read_predictions(out: Path) -> list[dict]:
-    with (out / "predictions.csv").open(encoding="utf-8-sig", newline="") as file:
-        return list(csv.DictReader(file))
 
 
 # --- through the app's API ----------------------------------------------------------------------

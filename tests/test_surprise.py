@@ -1,4 +1,5 @@
-"""Token surprise: a causal LM's log-probability of each token, laid over the text, and the text's perplexity."""
+"""Token surprise: a causal LM's log-probability of each token, laid over the text, and the text's perplexity.
+The model loads as the "Inside the model" tab loads it, in fp32 whatever the CPU."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import torch
 
 from llm_demo.errors import InputError
 from llm_demo.tasks.attribution import surprise
+from llm_demo.ui.inside_tab import VIEW_DTYPE
 
 TEXT = "The cat sat on the mat. 今天天气很好。"
 
 
 @pytest.fixture(scope="module")
 def gpt2(load):
-    return load("generation", "Tiny GPT-2", "causal-lm")
+    return load("generation", "Tiny GPT-2", "causal-lm", dtype=VIEW_DTYPE)
 
 
 def test_log_probs_agree_with_the_model_s_own_loss(gpt2):

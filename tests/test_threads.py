@@ -14,9 +14,10 @@ import pytest
 from llm_demo.models.types import in_input_order
 from llm_demo.models.local.batching import run_in_batches
 from llm_demo.models.cache import ModelCache
-from llm_demo.registry import ModelEntry
 from llm_demo.models.local import threads
 from llm_demo.models.local.threads import on_batch_thread, on_fresh_thread
+
+from helpers import entry
 
 WATCHED = contextvars.ContextVar("watched", default=None)
 
@@ -63,7 +64,7 @@ def test_batches_take_turns_on_one_thread_that_ends_when_idle_and_model_loads_ge
     def request() -> None:  # on a Gradio worker thread, which lives on
         assert in_input_order(len(texts), run_in_batches(texts, [len(t) for t in texts], process, budget=6)) == \
             ["CCC", "A", "BBBBB", "DD"]
-        assert ModelCache(capacity=1).get(ModelEntry("some/model", "x", "sentiment"),
+        assert ModelCache(capacity=1).get(entry("some/model", "x", "sentiment"),
                                           "sequence-classification") == "a model"
 
     on_worker(request)

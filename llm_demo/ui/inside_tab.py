@@ -10,6 +10,7 @@ import math
 
 import gradio as gr
 import pandas as pd
+import torch
 
 from ..errors import UserFacingError
 from ..models import with_weights_here
@@ -97,7 +98,7 @@ EXPLAIN_EXAMPLES = [["I loved this film, the acting was wonderful."], ["The serv
 SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], ["今天天气很好，我们去公园散步吧。"]]
 # The numbers these views show (attention rows summing to 1, attributions adding up to the score's change) hold
 # to fp32 precision only when computed in it, so their models load in fp32 even where the tabs run in bf16.
-INSIDE_DTYPE = "float32"
+VIEW_DTYPE = torch.float32
 ENCODER_TASKS = ("fill_mask", "classification")  # any encoder can show its attention
 LABEL_TASKS = ("sentiment", "classification")  # classifiers, a sentiment model first (a zero-shot one needs labels)
 SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
@@ -130,7 +131,7 @@ def _filler_names(fillers: list[Filler]) -> list[str]:
 def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
                   request: gr.Request) -> tuple[dict[str, float], str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "fill_mask", model, request=request, dtype=INSIDE_DTYPE)
+    loaded = load_picked(registry, "fill_mask", model, request=request, dtype=VIEW_DTYPE)
     fillers = fill_mask(loaded, [text], top_k)[0]
     return dict(zip(_filler_names(fillers), (filler.probability for filler in fillers))), runs_on(loaded, request)
 
@@ -138,7 +139,7 @@ def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
 @user_errors
 def insert_mask(registry: Registry, text: str, model: str, request: gr.Request) -> str:
     """Append the picked model's own mask token, since models spell it differently ([MASK], <mask>)."""
-    mask = mask_token(load_picked(registry, "fill_mask", model, request=request, dtype=INSIDE_DTYPE))
+    mask = mask_token(load_picked(registry, "fill_mask", model, request=request, dtype=VIEW_DTYPE))
     return f"{(text or '').rstrip()} {mask}".lstrip()
 
 
@@ -201,7 +202,7 @@ def run_attention(registry: Registry, text: str, model: str, layer: float, head:
                   request: gr.Request) -> tuple[object, pd.DataFrame, str]:
     text = clean_text(text)
     loaded = load_picked(registry, ENCODER_TASKS, model, request=request, kind="encoder", attn_implementation="eager",
-                         dtype=INSIDE_DTYPE)
+                         dtype=VIEW_DTYPE)
     maps = attention_maps(loaded, [text])[0]
     layer = int(check_range("Layer", layer, 1, maps.layers)) - 1
     head = int(check_range("Head", head, 1, maps.heads)) - 1
@@ -256,7 +257,7 @@ def _build_attention(registry: Registry) -> ResultTable:
 def run_explain(registry: Registry, text: str, model: str,
                 request: gr.Request) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, LABEL_TASKS, model, request=request, dtype=INSIDE_DTYPE)
+    loaded = load_picked(registry, LABEL_TASKS, model, request=request, dtype=VIEW_DTYPE)
     result = explain(loaded, text)
     strongest = max((abs(score) for score in result.scores), default=0.0)
     summary = say("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
@@ -291,7 +292,7 @@ def _build_explain(registry: Registry) -> None:
 def run_surprise(registry: Registry, text: str, model: str,
                  request: gr.Request) -> tuple[list[tuple[str, float | None]], float, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, "generation", model, request=request, dtype=INSIDE_DTYPE)
+    loaded = load_picked(registry, "generation", model, request=request, dtype=VIEW_DTYPE)
     result = surprise(loaded, text)
     scored = [span for span in result.spans if span.score is not None]
     most_surprised = max((-span.score for span in scored), default=0.0)

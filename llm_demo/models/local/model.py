@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import torch
+
 from ...errors import ModelError
 from ...registry import ModelEntry
 from ...settings import get_settings
@@ -128,12 +130,12 @@ def _head_was_trained(loading_info: dict[str, Any]) -> bool:
 
 
 def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None = None,
-               new_head: dict[str, Any] | None = None, dtype: str | None = None) -> LocalModel:
+               new_head: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> LocalModel:
     """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point;
-    `dtype` ("float32", ...) overrides $LLM_DEMO_DTYPE, for views whose numbers must hold to fp32 precision."""
+    `dtype` overrides $LLM_DEMO_DTYPE and the hardware's choice, for views whose numbers need float32."""
     settings = get_settings()
     device = pick_device(settings.device)
-    dtype = pick_dtype(device, dtype or settings.dtype)
+    dtype = dtype or pick_dtype(device, settings.dtype)
     hub_options = offline_options(entry)
     download_while_watched(entry, hub_options, device)
     kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype, **hub_options}
