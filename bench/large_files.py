@@ -17,10 +17,14 @@ def make_tiny_classifier(folder: Path) -> Path:
     from tiny_models import MINILM_DIR, bert_config, save_checkpoint
 
     torch.manual_seed(0)
-    config = bert_config(max_position_embeddings=64, id2label={0: "negative", 1: "positive"},
-                         label2id={"negative": 0, "positive": 1})
-    return save_checkpoint(transformers.BertForSequenceClassification(config),
-                           transformers.AutoTokenizer.from_pretrained(MINILM_DIR), folder)
+    config = bert_config(
+        max_position_embeddings=64, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}
+    )
+    return save_checkpoint(
+        transformers.BertForSequenceClassification(config),
+        transformers.AutoTokenizer.from_pretrained(MINILM_DIR),
+        folder,
+    )
 
 
 def padding_by_window(rows: int = 60_000, budget: int = 2048) -> list[dict]:
@@ -32,13 +36,21 @@ def padding_by_window(rows: int = 60_000, budget: int = 2048) -> list[dict]:
     lengths = [(rng.randint(150, 400) if rng.random() < 0.1 else rng.randint(4, 20)) + 2 for _ in range(rows)]
 
     def padded(window: int) -> int:
-        return sum(len(batch) * max(lengths[start + i] for i in batch)
-                   for start in range(0, rows, window)
-                   for batch in token_budget_batches(lengths[start:start + window], budget))
+        return sum(
+            len(batch) * max(lengths[start + i] for i in batch)
+            for start in range(0, rows, window)
+            for batch in token_budget_batches(lengths[start : start + window], budget)
+        )
 
     whole = padded(rows)
-    return [{"window": window, "padded_per_token": padded(window) / sum(lengths),
-             "extra_padding_vs_whole_file": padded(window) / whole - 1} for window in (256, 1024, 4096, 8192, 16384)]
+    return [
+        {
+            "window": window,
+            "padded_per_token": padded(window) / sum(lengths),
+            "extra_padding_vs_whole_file": padded(window) / whole - 1,
+        }
+        for window in (256, 1024, 4096, 8192, 16384)
+    ]
 
 
 def bench_streaming(work: Path, sizes: tuple[int, ...]) -> dict:
@@ -60,11 +72,15 @@ def bench_streaming(work: Path, sizes: tuple[int, ...]) -> dict:
 
 def streaming_table(results: dict) -> str:
     lines = [f"{'rows':>10}  {'seconds':>8}  {'rows/s':>8}  {'peak memory':>12}"]
-    lines += [f"{r['rows']:>10,}  {r['seconds']:>8.1f}  {r['rows_per_s']:>8.0f}  {r['peak_memory_mb']:>9.0f} MB"
-              for r in results["runs"]]
+    lines += [
+        f"{r['rows']:>10,}  {r['seconds']:>8.1f}  {r['rows_per_s']:>8.0f}  {r['peak_memory_mb']:>9.0f} MB"
+        for r in results["runs"]
+    ]
     first, last = results["runs"][0], results["runs"][-1]
-    lines.append(f"peak memory at {last['rows']:,} rows / at {first['rows']:,}: "
-                 f"{last['peak_memory_mb'] / first['peak_memory_mb']:.2f}x (target 1.5x)")
+    lines.append(
+        f"peak memory at {last['rows']:,} rows / at {first['rows']:,}: "
+        f"{last['peak_memory_mb'] / first['peak_memory_mb']:.2f}x (target 1.5x)"
+    )
     lines.append("window  extra padding vs sorting the whole file")
     lines += [f"{w['window']:>6}  {100 * w['extra_padding_vs_whole_file']:.2f}%" for w in results["padding_by_window"]]
     return "\n".join(lines)

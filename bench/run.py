@@ -22,27 +22,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: bench and llm_demo
 
-from bench.common import machine, save_results  # noqa: E402
-from bench.evaluation import bench_classification_dtypes, bench_evaluation, peak_memory_mb  # noqa: E402
-from bench.generation import bench_generation, generation_probe  # noqa: E402
-from bench.large_files import bench_streaming, streaming_table  # noqa: E402
-from bench.latency import request_overhead_ms, startup_seconds  # noqa: E402
-from bench.report import text_table  # noqa: E402
-from bench.served import bench_endpoint  # noqa: E402
-from bench.visitors import bench_concurrency  # noqa: E402
+from bench.common import machine, save_results
+from bench.evaluation import bench_classification_dtypes, bench_evaluation, peak_memory_mb
+from bench.generation import bench_generation, generation_probe
+from bench.large_files import bench_streaming, streaming_table
+from bench.latency import request_overhead_ms, startup_seconds
+from bench.report import text_table
+from bench.served import bench_endpoint
+from bench.visitors import bench_concurrency
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="llm_demo benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer rows and tokens: about a minute")
-    parser.add_argument("--no-endpoint", action="store_true",
-                        help="skip the vLLM server row (installs vLLM if missing)")
+    parser.add_argument(
+        "--no-endpoint", action="store_true", help="skip the vLLM server row (installs vLLM if missing)"
+    )
     parser.add_argument("--endpoint-only", action="store_true", help="only the vLLM server row, printed")
-    parser.add_argument("--streaming", action="store_true",
-                        help="only the large-file evaluation rows (100,000 and 1,000,000 rows; 10,000 and "
-                             "100,000 with --quick), written to results/streaming-latest.json")
-    parser.add_argument("--generation-probe", nargs=4, metavar=("WAY", "FOLDER", "TOKENS", "REPEATS"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="only the large-file evaluation rows (100,000 and 1,000,000 rows; 10,000 and "
+        "100,000 with --quick), written to results/streaming-latest.json",
+    )
+    parser.add_argument(
+        "--generation-probe", nargs=4, metavar=("WAY", "FOLDER", "TOKENS", "REPEATS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.generation_probe:
         way, folder, tokens, repeats = args.generation_probe
@@ -50,9 +55,12 @@ def main() -> None:
         return
     if args.streaming:
         with tempfile.TemporaryDirectory(prefix="llm_demo-bench-") as folder:
-            results = {"quick": args.quick, "date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                       "streaming": bench_streaming(Path(folder), (10_000, 100_000) if args.quick
-                                                    else (100_000, 1_000_000))}
+            results = {
+                "quick": args.quick,
+                "date": time.strftime("%Y-%m-%d"),
+                "machine": machine(),
+                "streaming": bench_streaming(Path(folder), (10_000, 100_000) if args.quick else (100_000, 1_000_000)),
+            }
         print(streaming_table(results["streaming"]))
         save_results(results, "streaming-")
         return
@@ -64,8 +72,12 @@ def main() -> None:
         if args.endpoint_only:
             print(json.dumps(bench_endpoint(work, rows), indent=2))
             return
-        results = {"quick": args.quick, "date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                   "evaluation": bench_evaluation(work, rows)}
+        results = {
+            "quick": args.quick,
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": machine(),
+            "evaluation": bench_evaluation(work, rows),
+        }
         results["memory_mb"] = peak_memory_mb(work)
         results["generation"] = bench_generation(work, new_tokens)
         results["concurrency"] = bench_concurrency(work, clients, client_tokens)

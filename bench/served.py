@@ -18,8 +18,9 @@ def _evaluation_seconds(csv_path: Path, model: str, registry) -> tuple[float, li
 
     with tempfile.TemporaryDirectory(prefix="llm_demo-bench-run-") as out:
         started = time.perf_counter()
-        result = evaluate("classification", csv_path, {"text": "text", "label": "label"}, [model], out, registry,
-                          bootstrap=0)
+        result = evaluate(
+            "classification", csv_path, {"text": "text", "label": "label"}, [model], out, registry, bootstrap=0
+        )
         seconds = time.perf_counter() - started
         with result.predictions_path.open(encoding="utf-8-sig", newline="") as file:
             return seconds, [row["prediction"] for row in csv.DictReader(file)]
@@ -36,11 +37,13 @@ def bench_endpoint(work: Path, rows: int) -> dict:
     model_dir = make_classifier(work / "minilm-endpoint")
     csv_path = work / "reviews-endpoint.csv"
     make_reviews(csv_path, rows)
-    server = start_server(model_dir, "minilm", work / "vllm.log", "--runner", "pooling", "--dtype", "float32",
-                          "--max-model-len", "512")
+    server = start_server(
+        model_dir, "minilm", work / "vllm.log", "--runner", "pooling", "--dtype", "float32", "--max-model-len", "512"
+    )
     try:
-        entry = ModelEntry("minilm", "minilm on vLLM", "classification",
-                           options={"endpoint": server.base_url, "max_concurrency": 16})
+        entry = ModelEntry(
+            "minilm", "minilm on vLLM", "classification", options={"endpoint": server.base_url, "max_concurrency": 16}
+        )
         registry = Registry({task: [entry] if task == "classification" else [] for task in TASKS}, get_settings())
         _evaluation_seconds(csv_path, entry.name, registry)  # warm: the server's first batches compile kernels
         remote, remote_predictions = _evaluation_seconds(csv_path, entry.name, registry)
@@ -49,6 +52,12 @@ def bench_endpoint(work: Path, rows: int) -> dict:
     _evaluation_seconds(csv_path, str(model_dir), Registry.load())
     local, local_predictions = _evaluation_seconds(csv_path, str(model_dir), Registry.load())
     same = sum(a == b for a, b in zip(remote_predictions, local_predictions)) / rows
-    return {"rows": rows, "concurrency": 16, "endpoint_s": remote, "in_process_s": local,
-            "endpoint_rows_per_s": rows / remote, "in_process_rows_per_s": rows / local,
-            "same_predictions": same}
+    return {
+        "rows": rows,
+        "concurrency": 16,
+        "endpoint_s": remote,
+        "in_process_s": local,
+        "endpoint_rows_per_s": rows / remote,
+        "in_process_rows_per_s": rows / local,
+        "same_predictions": same,
+    }

@@ -21,19 +21,34 @@ def make_qwen2(folder: Path) -> Path:
     from tiny_models import MINILM_DIR, save_qwen2
 
     transformers.utils.logging.set_verbosity_error()
-    return save_qwen2(folder, transformers.AutoTokenizer.from_pretrained(MINILM_DIR), hidden_size=1024,
-                      intermediate_size=3072, num_hidden_layers=22, num_attention_heads=16, num_key_value_heads=2,
-                      max_position_embeddings=2048, tie_word_embeddings=True)
+    return save_qwen2(
+        folder,
+        transformers.AutoTokenizer.from_pretrained(MINILM_DIR),
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=22,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+    )
 
 
-CLIENT_PROMPTS = ["The film opened with a long scene in the rain and", "My favourite recipe for soup is",
-                  "The match was decided in the last minute when", "Tomorrow the weather will be",
-                  "Our team met the coach after", "A good story needs", "The music in the second act",
-                  "She read the script twice before"]
+CLIENT_PROMPTS = [
+    "The film opened with a long scene in the rain and",
+    "My favourite recipe for soup is",
+    "The match was decided in the last minute when",
+    "Tomorrow the weather will be",
+    "Our team met the coach after",
+    "A good story needs",
+    "The music in the second act",
+    "She read the script twice before",
+]
 
 
-def streamed_client(url: str, prompt: str, model: str, new_tokens: int, ready: threading.Barrier,
-                    start: threading.Event) -> dict:
+def streamed_client(
+    url: str, prompt: str, model: str, new_tokens: int, ready: threading.Barrier, start: threading.Event
+) -> dict:
     """One visitor streaming greedy tokens through `/generate`: when the first text arrived, when it ended.
 
     It speaks Gradio's HTTP API (`/gradio_api/call/generate`, then its event stream) as a browser would,
@@ -76,8 +91,9 @@ def concurrent_clients(url: str, model: str, clients: int, new_tokens: int) -> d
     ready, start, results = threading.Barrier(clients + 1), threading.Event(), [None] * clients
 
     def visitor(index: int) -> None:
-        results[index] = streamed_client(url, CLIENT_PROMPTS[index % len(CLIENT_PROMPTS)], model, new_tokens,
-                                         ready, start)
+        results[index] = streamed_client(
+            url, CLIENT_PROMPTS[index % len(CLIENT_PROMPTS)], model, new_tokens, ready, start
+        )
 
     threads = [threading.Thread(target=visitor, args=(index,)) for index in range(clients)]
     for thread in threads:
@@ -90,13 +106,19 @@ def concurrent_clients(url: str, model: str, clients: int, new_tokens: int) -> d
         thread.join()
     seconds = time.perf_counter() - started
     firsts = [result["first_token_s"] for result in results]
-    return {"clients": clients, "seconds": seconds, "tokens_per_s": clients * new_tokens / seconds,
-            "first_token_median_s": statistics.median(firsts), "first_token_worst_s": max(firsts)}
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "tokens_per_s": clients * new_tokens / seconds,
+        "first_token_median_s": statistics.median(firsts),
+        "first_token_worst_s": max(firsts),
+    }
 
 
 def one_and_many_clients(folder: Path, clients: int, new_tokens: int, env: dict[str, str]) -> dict:
     """One visitor alone, then `clients` at once, through the Gradio API of an app started with `env`;
     the best of three runs each, since a run on 2 shared cores varies by a fifth."""
+
     def best(runs: list[dict]) -> dict:
         return max(runs, key=lambda run: run["tokens_per_s"])
 
@@ -113,12 +135,20 @@ def bench_concurrency(work: Path, clients: int, new_tokens: int) -> dict:
     folder = make_qwen2(work / "qwen2-shaped")
     packed = one_and_many_clients(folder, clients, new_tokens, {})
     unpacked = one_and_many_clients(folder, clients, new_tokens, {"LLM_DEMO_PACK_WEIGHTS": "0"})
-    dtypes = best_probes([("fp32", "ours", {"LLM_DEMO_DTYPE": "float32"}),
-                          ("bf16", "ours", {"LLM_DEMO_DTYPE": "bfloat16"})], folder, new_tokens // 2, repeats=1)
-    return {"model_parameters": "0.29B", "new_tokens": new_tokens, **packed,
-            "unpacked_together_tokens_per_s": unpacked["together"]["tokens_per_s"],
-            "unpacked_aggregate_speedup": unpacked["aggregate_speedup"],
-            "packing_speedup_together": packed["together"]["tokens_per_s"] / unpacked["together"]["tokens_per_s"],
-            "single_stream_fp32_tokens_per_s": dtypes["fp32"]["tokens_per_s"],
-            "single_stream_bf16_tokens_per_s": dtypes["bf16"]["tokens_per_s"],
-            "bf16_single_stream_speedup": dtypes["bf16"]["tokens_per_s"] / dtypes["fp32"]["tokens_per_s"]}
+    dtypes = best_probes(
+        [("fp32", "ours", {"LLM_DEMO_DTYPE": "float32"}), ("bf16", "ours", {"LLM_DEMO_DTYPE": "bfloat16"})],
+        folder,
+        new_tokens // 2,
+        repeats=1,
+    )
+    return {
+        "model_parameters": "0.29B",
+        "new_tokens": new_tokens,
+        **packed,
+        "unpacked_together_tokens_per_s": unpacked["together"]["tokens_per_s"],
+        "unpacked_aggregate_speedup": unpacked["aggregate_speedup"],
+        "packing_speedup_together": packed["together"]["tokens_per_s"] / unpacked["together"]["tokens_per_s"],
+        "single_stream_fp32_tokens_per_s": dtypes["fp32"]["tokens_per_s"],
+        "single_stream_bf16_tokens_per_s": dtypes["bf16"]["tokens_per_s"],
+        "bf16_single_stream_speedup": dtypes["bf16"]["tokens_per_s"] / dtypes["fp32"]["tokens_per_s"],
+    }

@@ -18,8 +18,9 @@ USAGE_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m llm_demo",
-                                     description="Hugging Face language models: evaluate (and more) from the shell.")
+    parser = argparse.ArgumentParser(
+        prog="python -m llm_demo", description="Hugging Face language models: evaluate (and more) from the shell."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).add_parser(subparsers)

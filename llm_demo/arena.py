@@ -65,10 +65,14 @@ class Arena:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS battles (id TEXT PRIMARY KEY, left TEXT NOT NULL, "
-                       "right TEXT NOT NULL, prompt TEXT NOT NULL, started REAL NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS votes (battle_id TEXT PRIMARY KEY REFERENCES battles(id), "
-                       "outcome TEXT NOT NULL, voted REAL NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS battles (id TEXT PRIMARY KEY, left TEXT NOT NULL, "
+                "right TEXT NOT NULL, prompt TEXT NOT NULL, started REAL NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS votes (battle_id TEXT PRIMARY KEY REFERENCES battles(id), "
+                "outcome TEXT NOT NULL, voted REAL NOT NULL)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -77,8 +81,11 @@ class Arena:
         """Draw two different models at random, in random order, and remember who is on which side."""
         models = list(dict.fromkeys(models))
         if len(models) < 2:
-            raise ArenaError("too_few_models", "A battle needs at least two models; this deployment lists {count}.",
-                             count=len(models))
+            raise ArenaError(
+                "too_few_models",
+                "A battle needs at least two models; this deployment lists {count}.",
+                count=len(models),
+            )
         left, right = secrets.SystemRandom().sample(models, 2)
         battle = Battle(id=secrets.token_urlsafe(24), left=left, right=right)
         with closing(self._connect()) as db, db:
@@ -88,8 +95,12 @@ class Arena:
     def vote(self, battle_id: str, outcome: str) -> Battle:
         """Record the one vote of a battle and reveal who fought; a replayed or unknown id is refused."""
         if outcome not in OUTCOMES:
-            raise ArenaError("bad_outcome", "Unknown vote '{outcome}'; expected one of {known}.", outcome=outcome,
-                             known=", ".join(OUTCOMES))
+            raise ArenaError(
+                "bad_outcome",
+                "Unknown vote '{outcome}'; expected one of {known}.",
+                outcome=outcome,
+                known=", ".join(OUTCOMES),
+            )
         with closing(self._connect()) as db, db:
             found = db.execute("SELECT left, right FROM battles WHERE id = ?", (str(battle_id or ""),)).fetchone()
             if found is None:
@@ -102,8 +113,9 @@ class Arena:
 
     def votes(self) -> list[Vote]:
         with closing(self._connect()) as db:
-            rows = db.execute("SELECT b.left, b.right, v.outcome FROM votes v JOIN battles b ON b.id = v.battle_id "
-                              "ORDER BY v.voted").fetchall()
+            rows = db.execute(
+                "SELECT b.left, b.right, v.outcome FROM votes v JOIN battles b ON b.id = v.battle_id ORDER BY v.voted"
+            ).fetchall()
         return [Vote(*row) for row in rows]
 
 
@@ -124,7 +136,9 @@ def bradley_terry(votes: Sequence[Vote], prior: float = ONE_TIE) -> dict[str, fl
         p = 1.0 / (1.0 + np.exp(-x @ strengths))
         gradient = x.T @ (y - p) - prior * strengths
         hessian = x.T @ (x * (p * (1 - p))[:, None]) + prior * np.eye(len(models))
-        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]  # least squares: without a prior only differences count
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[
+            0
+        ]  # least squares: without a prior only differences count
         strengths += step
         if np.abs(step).max() < 1e-10:
             break
@@ -132,8 +146,9 @@ def bradley_terry(votes: Sequence[Vote], prior: float = ONE_TIE) -> dict[str, fl
     return dict(zip(models, ratings.tolist()))
 
 
-def leaderboard(votes: Sequence[Vote], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0,
-                prior: float = ONE_TIE) -> list[Rating]:
+def leaderboard(
+    votes: Sequence[Vote], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0, prior: float = ONE_TIE
+) -> list[Rating]:
     """Models ranked by rating, each with a 95% interval from refitting on votes drawn with replacement."""
     if not votes:
         return []
@@ -152,8 +167,11 @@ def leaderboard(votes: Sequence[Vote], rounds: int = BOOTSTRAP_ROUNDS, seed: int
         wins = sum((vote.outcome, model) in {("left", vote.left), ("right", vote.right)} for vote in mine)
         ties = sum(vote.outcome in ("tie", "both_bad") for vote in mine)
         better = sum(other_low > high for other, (other_low, _) in intervals.items() if other != model)
-        rows.append(Rating(rank=1 + better, model=model, rating=rating, low=low, high=high, votes=len(mine),
-                           wins=wins, ties=ties))
+        rows.append(
+            Rating(
+                rank=1 + better, model=model, rating=rating, low=low, high=high, votes=len(mine), wins=wins, ties=ties
+            )
+        )
     return sorted(rows, key=lambda row: (row.rank, -row.rating))
 
 
@@ -168,5 +186,7 @@ def write_csv(rows: Sequence[Rating], path: Path, headers: Sequence[str]) -> Pat
 
 def leaderboard_rows(rows: Sequence[Rating]) -> list[list]:
     """One table row per model: rank, model, rating, interval, votes, wins, ties."""
-    return [[row.rank, row.model, round(row.rating, 1), f"{row.low:.0f} – {row.high:.0f}", row.votes, row.wins,
-             row.ties] for row in rows]
+    return [
+        [row.rank, row.model, round(row.rating, 1), f"{row.low:.0f} – {row.high:.0f}", row.votes, row.wins, row.ties]
+        for row in rows
+    ]

@@ -22,8 +22,13 @@ def clean_text(text: str | None, what: str = "text") -> str:
         raise InputError("empty_text", "Please enter the {what}.", what=what)
     limit = get_settings().max_input_chars
     if len(text) > limit:
-        raise InputError("text_too_long", "The {what} is {length:,} characters long; the limit is {limit:,}.",
-                         what=what, length=len(text), limit=limit)
+        raise InputError(
+            "text_too_long",
+            "The {what} is {length:,} characters long; the limit is {limit:,}.",
+            what=what,
+            length=len(text),
+            limit=limit,
+        )
     return text
 
 
@@ -42,9 +47,11 @@ def split_lines(text: str | None, what: str = "text") -> list[str]:
 def check_range(name: str, value: float | int | None, low: float, high: float) -> float:
     """A numeric setting must be a finite number within [low, high]."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise InputError("bad_setting", "{name} must be a number between {low} and {high}.",
-                         name=name, low=low, high=high)
+        raise InputError(
+            "bad_setting", "{name} must be a number between {low} and {high}.", name=name, low=low, high=high
+        )
     if not low <= value <= high:
-        raise InputError("bad_setting", "{name} must be a number between {low} and {high}.",
-                         name=name, low=low, high=high)
+        raise InputError(
+            "bad_setting", "{name} must be a number between {low} and {high}.", name=name, low=low, high=high
+        )
     return value

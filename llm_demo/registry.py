@@ -75,8 +75,9 @@ def _entry(task: str, raw: Any, where: Path) -> ModelEntry:
     options = {k: v for k, v in raw.items() if k not in {"model", "name", "revision"}}
     check_endpoint_options(options, f"{where}, '{task}' entry {raw['model']!r}")
     model = raw["model"].strip()
-    return ModelEntry(model=model, name=str(raw.get("name") or model), task=task,
-                      revision=raw.get("revision"), options=options)
+    return ModelEntry(
+        model=model, name=str(raw.get("name") or model), task=task, revision=raw.get("revision"), options=options
+    )
 
 
 def read_models_file(path: Path) -> dict[str, list[ModelEntry]]:
@@ -99,8 +100,11 @@ def read_models_file(path: Path) -> dict[str, list[ModelEntry]]:
 def _finetuned_entries(folder: Path, task: str) -> list[ModelEntry]:
     if not folder.is_dir():
         return []
-    return [ModelEntry(model=str(path.resolve()), name=f"{path.name} (fine-tuned)", task=task)
-            for path in sorted(folder.iterdir()) if (path / "config.json").is_file()]
+    return [
+        ModelEntry(model=str(path.resolve()), name=f"{path.name} (fine-tuned)", task=task)
+        for path in sorted(folder.iterdir())
+        if (path / "config.json").is_file()
+    ]
 
 
 Tasks = str | tuple[str, ...]  # views such as the attention viewer offer the models of several tasks
@@ -122,7 +126,7 @@ class Registry:
     settings: Settings
 
     @classmethod
-    def load(cls, settings: Settings | None = None) -> "Registry":
+    def load(cls, settings: Settings | None = None) -> Registry:
         settings = settings or get_settings()
         return cls(read_models_file(settings.models_file), settings)
 
@@ -158,24 +162,36 @@ class Registry:
         task = _as_tuple(tasks)[0]
         elsewhere = next((other for other in TASKS if choice in self.choices(other)), None)
         if elsewhere:
-            raise InputError("model_for_other_task", "'{model}' is listed for {other}, not {task}. Choose one of: "
-                             "{known}.", model=choice, other=elsewhere, task=task, known=", ".join(known))
+            raise InputError(
+                "model_for_other_task",
+                "'{model}' is listed for {other}, not {task}. Choose one of: {known}.",
+                model=choice,
+                other=elsewhere,
+                task=task,
+                known=", ".join(known),
+            )
         if not self.settings.allow_custom_models:
             close = difflib.get_close_matches(choice, known, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise InputError("custom_models_off",
-                             "This deployment only offers its listed models.{hint} Choose one of: {known}.",
-                             hint=hint, known=", ".join(known))
+            raise InputError(
+                "custom_models_off",
+                "This deployment only offers its listed models.{hint} Choose one of: {known}.",
+                hint=hint,
+                known=", ".join(known),
+            )
         if _looks_like_path(choice):
             if not self.settings.allow_local_paths:
                 raise InputError("local_paths_off", "Loading models from local folders is turned off here.")
             path = Path(choice).expanduser()
             if not (path / "config.json").is_file():
-                raise ModelError("no_local_model", "No model found in folder '{path}' (it has no config.json).",
-                                 path=choice)
+                raise ModelError(
+                    "no_local_model", "No model found in folder '{path}' (it has no config.json).", path=choice
+                )
             return ModelEntry(model=str(path.resolve()), name=choice, task=task)
         if not _HUB_ID.match(choice):
-            raise InputError("bad_model_id",
-                             "'{model}' is not a valid model id. Use the form 'organisation/model-name'.",
-                             model=choice)
+            raise InputError(
+                "bad_model_id",
+                "'{model}' is not a valid model id. Use the form 'organisation/model-name'.",
+                model=choice,
+            )
         return ModelEntry(model=choice, name=choice, task=task)

@@ -27,14 +27,29 @@ PRELOADED_TASKS = ("translation", "generation", "classification", "sentiment", "
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("download", help="fetch the listed models into the Hugging Face cache",
-                                   description="Download models into the Hugging Face cache, so the app starts warm "
-                                               "and works offline. Without options: the default model of each "
-                                               "task (the first listed).")
-    parser.add_argument("--task", action="append", dest="tasks", metavar="TASK", default=[],
-                        help="every model listed for TASK (repeatable)")
-    parser.add_argument("--model", action="append", dest="models", metavar="MODEL", default=[],
-                        help="a listed name or a Hub id (repeatable)")
+    parser = subparsers.add_parser(
+        "download",
+        help="fetch the listed models into the Hugging Face cache",
+        description="Download models into the Hugging Face cache, so the app starts warm "
+        "and works offline. Without options: the default model of each "
+        "task (the first listed).",
+    )
+    parser.add_argument(
+        "--task",
+        action="append",
+        dest="tasks",
+        metavar="TASK",
+        default=[],
+        help="every model listed for TASK (repeatable)",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="MODEL",
+        default=[],
+        help="a listed name or a Hub id (repeatable)",
+    )
     parser.add_argument("--all", action="store_true", help="every model of the models file")
     parser.set_defaults(run=run)
 
@@ -46,8 +61,9 @@ def chosen_entries(registry: Registry, tasks: list[str], models: list[str], ever
 
     unknown = [task for task in tasks if task not in TASKS]
     if unknown:
-        raise InputError("unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=unknown[0],
-                         tasks=", ".join(TASKS))
+        raise InputError(
+            "unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=unknown[0], tasks=", ".join(TASKS)
+        )
     if everything:
         chosen = [entry for task in TASKS for entry in registry.tasks[task]]
     elif tasks or models:
@@ -110,8 +126,15 @@ class _TerminalBar:
         if progress.total == 0:
             return
         if self.bar is None:
-            self.bar = tqdm(total=progress.total, unit="B", unit_scale=True, unit_divisor=1024,
-                            desc=self.entry.model, file=sys.stderr, leave=True)
+            self.bar = tqdm(
+                total=progress.total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=self.entry.model,
+                file=sys.stderr,
+                leave=True,
+            )
         self.bar.update(progress.done - self.bar.n)
         if progress.done >= progress.total:
             self.bar.close()
@@ -139,11 +162,12 @@ def preload_defaults(registry: Registry) -> threading.Thread:
     from .models import get_model
     from .registry import KIND_OF_TASK
 
-    defaults = [(entry, KIND_OF_TASK[entry.task]) for entry in default_entries(registry)
-                if entry.task in PRELOADED_TASKS]
+    defaults = [
+        (entry, KIND_OF_TASK[entry.task]) for entry in default_entries(registry) if entry.task in PRELOADED_TASKS
+    ]
 
     def load_each() -> None:
-        for entry, kind in defaults[:registry.settings.cache_size]:
+        for entry, kind in defaults[: registry.settings.cache_size]:
             try:
                 get_model(entry, kind)
             except Exception as error:  # noqa: BLE001 - the tab will show the same error when used

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere without installing
 
-from llm_demo.errors import UserFacingError  # noqa: E402
-from llm_demo.models.local.loaded import LoadedModel  # noqa: E402
-from llm_demo.models import get_model  # noqa: E402
-from llm_demo.registry import TASKS, ModelEntry, read_models_file  # noqa: E402
-from llm_demo.settings import get_settings  # noqa: E402
+from llm_demo.errors import UserFacingError
+from llm_demo.models import get_model
+from llm_demo.models.local.loaded import LoadedModel
+from llm_demo.registry import TASKS, ModelEntry, read_models_file
+from llm_demo.settings import get_settings
 
 OUTPUT_WIDTH = 70  # characters of each output shown in the table
 MAX_NEW_TOKENS = 48  # enough to see a model answer sensibly; --max-new-tokens changes it
@@ -39,17 +39,18 @@ class SmokeResult:
 
 
 def _translation(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> str:
-    from llm_demo.tasks.translation import translate, TranslationSettings
+    from llm_demo.tasks.translation import TranslationSettings, translate
     from llm_demo.ui.translation_tab import EXAMPLES
 
     text = next((row[0] for row in EXAMPLES if row[1] == entry.name), EXAMPLES[0][0])
-    settings = TranslationSettings(max_new_tokens=max_new_tokens, source_lang=entry.option("source_lang"),
-                                   target_lang=entry.option("target_lang"))
+    settings = TranslationSettings(
+        max_new_tokens=max_new_tokens, source_lang=entry.option("source_lang"), target_lang=entry.option("target_lang")
+    )
     return f"{text} → {translate(loaded, [text], settings)[0]}"
 
 
 def _generation(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> str:
-    from llm_demo.tasks.generation import generate, GenerationSettings
+    from llm_demo.tasks.generation import GenerationSettings, generate
     from llm_demo.ui.generation_tab import EXAMPLES
 
     return generate(loaded, [EXAMPLES[0][0]], GenerationSettings(max_new_tokens=max_new_tokens, temperature=0))[0]
@@ -60,8 +61,11 @@ def _classification(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int)
     from llm_demo.ui.classification_tab import EXAMPLES
 
     text, labels = EXAMPLES[0]
-    result = (zero_shot(loaded, [text], parse_labels(labels, False)) if entry.option("zero_shot")
-              else classify(loaded, [text]))[0]
+    result = (
+        zero_shot(loaded, [text], parse_labels(labels, False))
+        if entry.option("zero_shot")
+        else classify(loaded, [text])
+    )[0]
     return f"{result.label} ({result.score:.2f})"
 
 
@@ -73,7 +77,7 @@ def _sentiment(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> s
 
 
 def _qa(entry: ModelEntry, loaded: LoadedModel, max_new_tokens: int) -> str:
-    from llm_demo.tasks.qa import answer, QASettings
+    from llm_demo.tasks.qa import QASettings, answer
     from llm_demo.ui.qa_tab import EXAMPLES
 
     question, context = EXAMPLES[0]
@@ -125,23 +129,31 @@ def smoke(entry: ModelEntry, max_new_tokens: int = MAX_NEW_TOKENS) -> SmokeResul
 
 def table(results: list[SmokeResult]) -> str:
     """A Markdown table, one row per model and task, on one line each: outputs cut to OUTPUT_WIDTH, failures whole."""
+
     def cell(text: str, width: int | None = None) -> str:
         text = " ".join(text.split()).replace("|", "\\|")
-        return text if width is None or len(text) <= width else text[:width - 1] + "…"
+        return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
     lines = ["| model | task | seconds | output |", "| --- | --- | ---: | --- |"]
-    lines += [f"| {cell(r.model)} | {r.task} | {r.seconds:.1f} | {cell(r.output, OUTPUT_WIDTH if r.ok else None)} |"
-              for r in results]
+    lines += [
+        f"| {cell(r.model)} | {r.task} | {r.seconds:.1f} | {cell(r.output, OUTPUT_WIDTH if r.ok else None)} |"
+        for r in results
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=None, help="models file (default: $LLM_DEMO_MODELS or "
-                        "assets/models.yaml)")
+    parser.add_argument(
+        "--models", type=Path, default=None, help="models file (default: $LLM_DEMO_MODELS or assets/models.yaml)"
+    )
     parser.add_argument("--task", action="append", choices=TASKS, help="only these tasks (repeatable)")
-    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
-                        help=f"tokens generated per translation or reply (default {MAX_NEW_TOKENS})")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=MAX_NEW_TOKENS,
+        help=f"tokens generated per translation or reply (default {MAX_NEW_TOKENS})",
+    )
     arguments = parser.parse_args(argv)
     models = read_models_file(arguments.models or get_settings().models_file)
     results = []

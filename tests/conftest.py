@@ -11,8 +11,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from served_app import served_app  # noqa: E402
-from tiny_models import TinyModels, build_tiny_models  # noqa: E402
+from served_app import served_app
+from tiny_models import TinyModels, build_tiny_models
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's: Playwright's own download is not reachable from here
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -71,8 +71,9 @@ def client(app_url):
 @pytest.fixture(scope="session")
 def twins(tmp_path_factory: pytest.TempPathFactory):
     """Tiny twins of every default model in assets/models.yaml (tests/twins.py), built once."""
-    from llm_demo.settings import ASSETS_DIR
     from twins import build_twins
+
+    from llm_demo.settings import ASSETS_DIR
 
     return build_twins(tmp_path_factory.mktemp("twins"), ASSETS_DIR / "models.yaml")
 
@@ -115,8 +116,9 @@ def open_app(browser):
     contexts = []
 
     def _open(url: str, locale: str = "en-US"):
-        context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale},
-                                      viewport={"width": 1280, "height": 900})
+        context = browser.new_context(
+            locale=locale, extra_http_headers={"Accept-Language": locale}, viewport={"width": 1280, "height": 900}
+        )
         contexts.append(context)
         page = context.new_page()
         page.goto(url)

@@ -19,8 +19,9 @@ from urllib.parse import unquote, urlparse
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _handler(repos: dict[str, Path], requests: list[str],
-             bytes_per_second: float | None) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    repos: dict[str, Path], requests: list[str], bytes_per_second: float | None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:  # keep test output clean
             pass
@@ -76,7 +77,7 @@ def _handler(repos: dict[str, Path], requests: list[str],
             """A slow connection: 20 pieces a second, so a download takes visible time."""
             piece = max(1, int(bytes_per_second / 20))
             for start in range(0, len(data), piece):
-                self.wfile.write(data[start:start + piece])
+                self.wfile.write(data[start : start + piece])
                 self.wfile.flush()
                 time.sleep(0.05)
 

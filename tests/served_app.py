@@ -20,8 +20,9 @@ def served_app(registry=None) -> Iterator[str]:
     from llm_demo.ui import build_app, launch_options
 
     demo = build_app(registry)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            **launch_options())
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_options()
+    )
     try:
         yield url
     finally:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from gradio_client.exceptions import AppError
+from helpers import cpu_placement
 
 from llm_demo.tasks.classification import classify, zero_shot
-from llm_demo.tasks.generation import generate, GenerationSettings
-from llm_demo.tasks.qa import answer, QASettings
-from llm_demo.tasks.translation import translate, TranslationSettings
-
-from helpers import cpu_placement
+from llm_demo.tasks.generation import GenerationSettings, generate
+from llm_demo.tasks.qa import QASettings, answer
+from llm_demo.tasks.translation import TranslationSettings, translate
 
 
 def test_every_task_has_its_named_endpoint(client):
@@ -20,8 +19,11 @@ def test_every_task_has_its_named_endpoint(client):
 
 def test_translate_endpoint_returns_the_backend_translation(client, load):
     text, status = client.predict("Hello there. Bye.", "Tiny BART", 1, 16, "", "", api_name="/translate")
-    expected = translate(load("translation", "Tiny BART", "seq2seq"), ["Hello there. Bye."],
-                         TranslationSettings(num_beams=1, max_new_tokens=16))[0]
+    expected = translate(
+        load("translation", "Tiny BART", "seq2seq"),
+        ["Hello there. Bye."],
+        TranslationSettings(num_beams=1, max_new_tokens=16),
+    )[0]
     assert text == expected
     assert cpu_placement() in status
 
@@ -38,10 +40,12 @@ def test_classify_endpoint_fixed_labels_and_zero_shot(client, load):
     expected = classify(load("classification", "Tiny BERT classifier", "sequence-classification"), ["the match"])[0]
     assert result["label"] == expected.label
     result, _ = client.predict("the match", "Tiny BERT NLI", "sport, politics", False, api_name="/classify")
-    expected = zero_shot(load("classification", "Tiny BERT NLI", "sequence-classification"), ["the match"],
-                         ["sport", "politics"])[0]
+    expected = zero_shot(
+        load("classification", "Tiny BERT NLI", "sequence-classification"), ["the match"], ["sport", "politics"]
+    )[0]
     assert {c["label"]: c["confidence"] for c in result["confidences"]} == pytest.approx(
-        {s.label: s.score for s in expected.scores}, abs=1e-6)
+        {s.label: s.score for s in expected.scores}, abs=1e-6
+    )
 
 
 def test_sentiment_endpoint_gives_a_row_per_line(client):
@@ -54,8 +58,12 @@ def test_sentiment_endpoint_gives_a_row_per_line(client):
 def test_answer_endpoint_highlights_the_answer_in_the_context(client, load):
     context = "The tower is in Paris and was built in 1889."
     best, marked, table, _ = client.predict("Where is it?", context, "Tiny BERT QA", 2, 10, False, api_name="/answer")
-    expected = answer(load("qa", "Tiny BERT QA", "question-answering"), ["Where is it?"], [context],
-                      QASettings(top_k=2, max_answer_tokens=10))[0]
+    expected = answer(
+        load("qa", "Tiny BERT QA", "question-answering"),
+        ["Where is it?"],
+        [context],
+        QASettings(top_k=2, max_answer_tokens=10),
+    )[0]
     assert best == expected[0].text
     assert [piece["token"] for piece in marked if piece["class_or_confidence"] == "answer"] == [expected[0].text]
     assert "".join(piece["token"] for piece in marked) == context

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from served_app import served_app
 
 from llm_demo.arena import Arena, ArenaError, Vote, bradley_terry, leaderboard
-from served_app import served_app
 
 
 def test_bradley_terry_matches_ratings_computed_by_hand():
@@ -31,8 +31,11 @@ def test_one_vote_gives_finite_ratings_set_by_the_one_tie_prior():
 def test_leaderboard_counts_votes_wins_ties_and_ranks_by_intervals():
     votes = [Vote("A", "B", "left")] * 20 + [Vote("B", "C", "tie")] * 10 + [Vote("C", "A", "right")] * 10
     rows = leaderboard(votes)
-    assert [(row.model, row.votes, row.wins, row.ties) for row in rows] == [("A", 30, 30, 0), ("C", 20, 0, 10),
-                                                                            ("B", 30, 0, 10)]
+    assert [(row.model, row.votes, row.wins, row.ties) for row in rows] == [
+        ("A", 30, 30, 0),
+        ("C", 20, 0, 10),
+        ("B", 30, 0, 10),
+    ]
     assert all(row.low <= row.rating <= row.high for row in rows)
     assert [row.rank for row in rows] == [1, 2, 2]  # B and C cannot be told apart: same rank
     assert leaderboard(votes) == rows  # same votes, same seed: same intervals
@@ -43,8 +46,11 @@ def test_one_vote_per_battle_and_unknown_ids_refused(tmp_path):
     battle = arena.start(["A", "B", "C"], "hello")
     assert {battle.left, battle.right} <= {"A", "B", "C"} and battle.left != battle.right and len(battle.id) >= 32
     assert arena.vote(battle.id, "tie") == battle
-    for battle_id, outcome, key in ((battle.id, "left", "already_voted"), ("forged", "left", "unknown_battle"),
-                                    (battle.id, "maybe", "bad_outcome")):
+    for battle_id, outcome, key in (
+        (battle.id, "left", "already_voted"),
+        ("forged", "left", "unknown_battle"),
+        (battle.id, "maybe", "bad_outcome"),
+    ):
         with pytest.raises(ArenaError) as caught:
             arena.vote(battle_id, outcome)
         assert caught.value.key == key

@@ -18,8 +18,9 @@ TEXT = "The cat sat on the mat because it was tired."
 
 @pytest.fixture(scope="module")
 def encoder(registry):
-    return get_model(registry.resolve("fill_mask", "Tiny BERT MLM"), "encoder", attn_implementation="eager",
-                     dtype=VIEW_DTYPE)
+    return get_model(
+        registry.resolve("fill_mask", "Tiny BERT MLM"), "encoder", attn_implementation="eager", dtype=VIEW_DTYPE
+    )
 
 
 def test_every_row_sums_to_one_and_the_map_is_tokens_by_tokens(encoder):
@@ -65,7 +66,8 @@ def test_text_too_long_for_a_readable_map_is_refused(encoder):
 
 
 def test_a_model_loaded_with_fused_attention_is_refused(registry):
-    fused = get_model(registry.resolve("fill_mask", "Tiny BERT MLM"), "encoder", attn_implementation="sdpa",
-                      dtype=VIEW_DTYPE)
+    fused = get_model(
+        registry.resolve("fill_mask", "Tiny BERT MLM"), "encoder", attn_implementation="sdpa", dtype=VIEW_DTYPE
+    )
     with pytest.raises(ValueError, match="eager"):
         attention_maps(fused, [TEXT])

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import entry
+from tiny_models import MINILM_DIR
 
 from llm_demo.errors import InputError
+from llm_demo.models.local.classify import encode, forward_logits
 from llm_demo.models.local.model import load_model
 from llm_demo.tasks.attribution import Span, explain, spans
 from llm_demo.tasks.classification import classify, label_names
-from llm_demo.models.local.classify import encode, forward_logits
 from llm_demo.ui.inside_tab import VIEW_DTYPE
-from helpers import entry
-from tiny_models import MINILM_DIR
 
 TEXT = "I loved this film, but the ending was terrible."
 
@@ -21,8 +21,12 @@ TEXT = "I loved this film, but the ending was terrible."
 @pytest.fixture(scope="module")
 def minilm_classifier(tiny):
     """The real six-layer MiniLM with a strong random head: a far from linear function of its input."""
-    loaded = load_model(entry(MINILM_DIR, "MiniLM", "finetune"), "sequence-classification", dtype=VIEW_DTYPE,
-                        new_head={"id2label": {0: "no", 1: "yes"}, "label2id": {"no": 0, "yes": 1}})
+    loaded = load_model(
+        entry(MINILM_DIR, "MiniLM", "finetune"),
+        "sequence-classification",
+        dtype=VIEW_DTYPE,
+        new_head={"id2label": {0: "no", 1: "yes"}, "label2id": {"no": 0, "yes": 1}},
+    )
     torch.manual_seed(0)
     with torch.no_grad():
         loaded.model.classifier.weight.normal_(std=2.0)
@@ -67,10 +71,12 @@ def test_batching_the_integration_path_does_not_change_the_scores(minilm_classif
 
 def test_tokens_sharing_a_character_become_one_piece_with_summed_scores():
     # "a 今": byte-level BPE splits 今 into two tokens with the same character span
-    assert spans("a 今", [(0, 1), (2, 3), (2, 3)], [1.0, 2.0, 3.0]) == [Span("a", 1.0), Span(" ", None),
-                                                                       Span("今", 5.0)]
-    assert spans("ab", [(0, 0), (0, 1), (1, 2), (0, 0)], [0.0, None, -1.0, 0.0]) == [Span("a", None),
-                                                                                     Span("b", -1.0)]
+    assert spans("a 今", [(0, 1), (2, 3), (2, 3)], [1.0, 2.0, 3.0]) == [
+        Span("a", 1.0),
+        Span(" ", None),
+        Span("今", 5.0),
+    ]
+    assert spans("ab", [(0, 0), (0, 1), (1, 2), (0, 0)], [0.0, None, -1.0, 0.0]) == [Span("a", None), Span("b", -1.0)]
 
 
 def test_too_few_integration_steps_are_refused(minilm_classifier):

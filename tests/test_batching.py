@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llm_demo.models.types import in_input_order
-from llm_demo.models.local.batching import pad, process_halving_on_oom, run_in_batches, token_budget_batches
 from llm_demo.errors import ModelError
+from llm_demo.models.local.batching import pad, process_halving_on_oom, run_in_batches, token_budget_batches
+from llm_demo.models.types import in_input_order
 
 
 def test_batches_stay_within_the_token_budget_and_cover_every_row_once():

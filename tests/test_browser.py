@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import screenshot
 
 
@@ -27,16 +26,41 @@ def test_chinese_browser_gets_chinese_tab_names(open_app, app_url):
     screenshot(page, "qa-zh.png")
 
 
-@pytest.mark.parametrize("locale, names", [
-    ("en-US", {"tab": "Evaluation", "robustness": "Robustness", "slices": "Metrics per value of this column",
-               "run": "Run evaluation", "cost": "Robustness multiplies the model calls", "upper": "UPPER CASE", "table": "Perturbation"}),
-    ("zh-CN", {"tab": "评测", "robustness": "稳健性", "slices": "按此列的取值分组计算指标",
-               "run": "开始评测", "cost": "稳健性测试使模型调用次数增加到约", "upper": "全部大写", "table": "扰动"}),
-])
+@pytest.mark.parametrize(
+    "locale, names",
+    [
+        (
+            "en-US",
+            {
+                "tab": "Evaluation",
+                "robustness": "Robustness",
+                "slices": "Metrics per value of this column",
+                "run": "Run evaluation",
+                "cost": "Robustness multiplies the model calls",
+                "upper": "UPPER CASE",
+                "table": "Perturbation",
+            },
+        ),
+        (
+            "zh-CN",
+            {
+                "tab": "评测",
+                "robustness": "稳健性",
+                "slices": "按此列的取值分组计算指标",
+                "run": "开始评测",
+                "cost": "稳健性测试使模型调用次数增加到约",
+                "upper": "全部大写",
+                "table": "扰动",
+            },
+        ),
+    ],
+)
 def test_evaluation_tab_shows_robustness_and_slices(open_app, app_url, tmp_path, locale, names):
     data = tmp_path / "reviews.csv"
-    data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
-                    encoding="utf-8")
+    data.write_text(
+        "text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
+        encoding="utf-8",
+    )
     page = open_app(app_url, locale)
     page.get_by_role("tab", name=names["tab"]).click()
     panel = page.locator("#tab-evaluation")

@@ -7,10 +7,20 @@ import json
 import pytest
 
 from llm_demo.errors import ModelError
-from llm_demo.tasks.chat import (SavedConversation, as_json, as_markdown, conversation, current_of, fit_window,
-                                 prepare, store, text_of, without_last_turn)
-from llm_demo.tasks.generation import GenerationSettings, stream_chat
 from llm_demo.models.local.generate import chat_ids
+from llm_demo.tasks.chat import (
+    SavedConversation,
+    as_json,
+    as_markdown,
+    conversation,
+    current_of,
+    fit_window,
+    prepare,
+    store,
+    text_of,
+    without_last_turn,
+)
+from llm_demo.tasks.generation import GenerationSettings, stream_chat
 
 CHAT = "Tiny chat GPT-2"
 GREEDY = dict(max_new_tokens=6, temperature=0)
@@ -26,8 +36,12 @@ def _turn(user: str, assistant: str) -> list[dict]:
 
 
 def test_oldest_turns_are_dropped_and_the_system_prompt_kept_when_the_window_is_exceeded():
-    messages = ([{"role": "system", "content": "s s"}] + _turn("a a a", "b b b") + _turn("c c c", "d d d")
-                + [{"role": "user", "content": "e e e"}])  # 17 words
+    messages = (
+        [{"role": "system", "content": "s s"}]
+        + _turn("a a a", "b b b")
+        + _turn("c c c", "d d d")
+        + [{"role": "user", "content": "e e e"}]
+    )  # 17 words
     kept = fit_window(messages, _words, window=20, max_new_tokens=5)
     assert kept.dropped_turns == 1
     assert kept.messages == [messages[0], *messages[3:]]
@@ -53,7 +67,11 @@ def test_prepare_counts_with_the_model_chat_template(load):
     messages = conversation(_turn(long, long) * 2, "Be brief.", "hi")
     prompt = prepare(loaded, messages, max_new_tokens=40)
     assert prompt.dropped_turns == 2 and prompt.messages == [messages[0], messages[-1]]
-    assert len(chat_ids(loaded, prompt.messages)) + 40 <= loaded.token_limit < len(chat_ids(loaded, messages[:3] + messages[-1:])) + 40
+    assert (
+        len(chat_ids(loaded, prompt.messages)) + 40
+        <= loaded.token_limit
+        < len(chat_ids(loaded, messages[:3] + messages[-1:])) + 40
+    )
 
 
 def test_retry_and_undo_take_back_the_last_user_message_and_its_reply():
@@ -74,12 +92,19 @@ def test_saved_conversations_keep_the_open_one_first_and_bring_it_back():
 def test_export_writes_the_conversation_as_json_and_markdown():
     saved = SavedConversation(id="x", title="hello", system_prompt="Be brief.", messages=_turn("hello", "hi!"))
     data = json.loads(as_json(saved, "tiny"))
-    assert data == {"title": "hello", "model": "tiny", "messages": [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"},
-        {"role": "assistant", "content": "hi!"}]}
+    assert data == {
+        "title": "hello",
+        "model": "tiny",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi!"},
+        ],
+    }
     names = {"user": "User", "assistant": "Assistant", "system": "System"}
-    assert as_markdown(saved, "tiny", names) == ("# hello\n\n*tiny*\n\n**System:** Be brief.\n\n### User\n\nhello\n\n"
-                                                 "### Assistant\n\nhi!\n")
+    assert as_markdown(saved, "tiny", names) == (
+        "# hello\n\n*tiny*\n\n**System:** Be brief.\n\n### User\n\nhello\n\n### Assistant\n\nhi!\n"
+    )
 
 
 @pytest.fixture
@@ -105,17 +130,23 @@ def test_three_turn_chat_sends_the_whole_history_through_the_chat_template(clien
     loaded = load("generation", CHAT, "causal-lm")
     history: list[dict] = []
     for message in ("hello", "how are you?", "tell me more"):
-        history, box, note, status = client.predict(message, history, "Be brief.", CHAT, *GREEDY.values(),
-                                                    api_name="/chat")
+        history, box, note, status = client.predict(
+            message, history, "Be brief.", CHAT, *GREEDY.values(), api_name="/chat"
+        )
         assert box == "" and note == "" and "cpu" in status
     replies = [text_of(message["content"]) for message in history if message["role"] == "assistant"]
-    expected = [{"role": "system", "content": "Be brief."},
-                *_turn("hello", replies[0]), *_turn("how are you?", replies[1]),
-                {"role": "user", "content": "tell me more"}]
+    expected = [
+        {"role": "system", "content": "Be brief."},
+        *_turn("hello", replies[0]),
+        *_turn("how are you?", replies[1]),
+        {"role": "user", "content": "tell me more"},
+    ]
     assert received[-1] == expected
     prompt = loaded.tokenizer.decode(chat_ids(loaded, received[-1]))
-    assert prompt == (f"<s>system: Be brief.</s><s>user: hello</s><s>assistant: {replies[0]}</s>"
-                      f"<s>user: how are you?</s><s>assistant: {replies[1]}</s><s>user: tell me more</s><s>assistant:")
+    assert prompt == (
+        f"<s>system: Be brief.</s><s>user: hello</s><s>assistant: {replies[0]}</s>"
+        f"<s>user: how are you?</s><s>assistant: {replies[1]}</s><s>user: tell me more</s><s>assistant:"
+    )
     greedy = GenerationSettings(max_new_tokens=6, temperature=0)
     assert replies[2] == list(stream_chat(loaded, expected, greedy))[-1]
 
@@ -125,7 +156,9 @@ def test_chat_over_the_window_drops_old_turns_and_says_so(client, load, received
     history = [{**message, "content": [{"type": "text", "text": long}]} for message in _turn(long, long) * 2]
     reply, _, note, _ = client.predict("hi", history, "Be brief.", CHAT, 40, 0, api_name="/chat")
     assert received[-1] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
-    assert note == "2 oldest turn(s) left out: with them the conversation would not fit the model's window of 128 tokens."
+    assert (
+        note == "2 oldest turn(s) left out: with them the conversation would not fit the model's window of 128 tokens."
+    )
     assert [text_of(message["content"]) for message in reply[:4]] == [long] * 4
 
 

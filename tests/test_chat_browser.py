@@ -7,9 +7,8 @@ import threading
 import time
 
 import pytest
-from playwright.sync_api import expect
-
 from helpers import screenshot
+from playwright.sync_api import expect
 
 STORAGE_KEY = "llm_demo-chat"  # where the chat tab keeps conversations in the browser's localStorage
 ANSWER_FIGURES = re.compile(r"^First token [\d.]+ s · \d+ tokens · [\d.–]+ tokens/s$")  # under a finished answer
@@ -86,8 +85,11 @@ def test_compare_and_blind_battle_in_the_page(open_app, app_url):
     panel.locator('input[type="number"]').first.fill("24")  # max new tokens, within the tiny models' window
     panel.locator('input[type="number"]').first.press("Tab")
     panel.get_by_role("button", name="Compare", exact=True).click()
-    page.wait_for_function("""() => { const cells = [...document.querySelectorAll('#tab-compare [role=gridcell][data-col="4"]')];
-        return cells.length == 2 && cells.every(cell => cell.innerText.trim() !== ''); }""", timeout=60_000)
+    page.wait_for_function(
+        """() => { const cells = [...document.querySelectorAll('#tab-compare [role=gridcell][data-col="4"]')];
+        return cells.length == 2 && cells.every(cell => cell.innerText.trim() !== ''); }""",
+        timeout=60_000,
+    )
     screenshot(page, "compare-en.png")
     page.get_by_role("tab", name="Arena", exact=True).click()
     panel = page.locator("#tab-arena")

@@ -49,13 +49,15 @@ def test_scores_match_a_direct_forward_pass(classifier):
     result = classify(classifier, ["hello world"])[0]
     names = label_names(classifier)
     assert {s.label: s.score for s in result.scores} == pytest.approx(
-        {names[i]: float(p) for i, p in enumerate(expected)}, abs=1e-5)
+        {names[i]: float(p) for i, p in enumerate(expected)}, abs=1e-5
+    )
 
 
 def test_zero_shot_single_label_is_a_softmax_over_entailment_logits(nli):
     labels = ["sport", "politics", "food"]
-    encoded = nli.tokenizer(["the match"] * 3, [f"This example is {label}." for label in labels],
-                            return_tensors="pt", padding=True)
+    encoded = nli.tokenizer(
+        ["the match"] * 3, [f"This example is {label}." for label in labels], return_tensors="pt", padding=True
+    )
     with torch.no_grad():
         entail = nli.model(**encoded).logits[:, 2]  # tiny NLI labels: contradiction, neutral, entailment
     expected = dict(zip(labels, entail.softmax(-1).tolist()))
@@ -75,8 +77,9 @@ def test_zero_shot_batched_equals_one_by_one(nli):
     batched = zero_shot(nli, TEXTS, labels, budget=128)
     for text, many in zip(TEXTS, batched):
         one = zero_shot(nli, [text], labels)[0]  # near-equal random scores: compare by label, not by rank
-        assert {s.label: s.score for s in many.scores} == pytest.approx({s.label: s.score for s in one.scores},
-                                                                         abs=1e-6)
+        assert {s.label: s.score for s in many.scores} == pytest.approx(
+            {s.label: s.score for s in one.scores}, abs=1e-6
+        )
 
 
 def test_zero_shot_needs_an_nli_model(classifier):
@@ -85,10 +88,15 @@ def test_zero_shot_needs_an_nli_model(classifier):
     assert raised.value.key == "not_nli"
 
 
-@pytest.mark.parametrize("text, multi, key", [
-    ("", False, "no_labels"), (" , ,", False, "no_labels"), ("sport, Sport", False, "duplicate_label"),
-    ("sport", False, "one_label"),
-])
+@pytest.mark.parametrize(
+    "text, multi, key",
+    [
+        ("", False, "no_labels"),
+        (" , ,", False, "no_labels"),
+        ("sport, Sport", False, "duplicate_label"),
+        ("sport", False, "one_label"),
+    ],
+)
 def test_bad_label_lists_are_refused(text, multi, key):
     with pytest.raises(InputError) as raised:
         parse_labels(text, multi)

@@ -3,10 +3,11 @@ box too, and Classify must still just classify, in the browser and through the A
 
 from __future__ import annotations
 
+from helpers import cpu_placement, screenshot
+
 from llm_demo.tasks.classification import classify
 from llm_demo.ui.classification_tab import EXAMPLES
 
-from helpers import cpu_placement, screenshot
 FIXED = "Tiny BERT classifier"  # the tiny models file's default classification model: its labels box is hidden
 
 

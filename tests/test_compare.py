@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from helpers import cpu_placement
 
 from llm_demo.errors import InputError
 from llm_demo.tasks.chat import reply_tokens
 from llm_demo.tasks.compare import one_by_one, side_by_side
 from llm_demo.tasks.generation import GenerationSettings, stream
 from llm_demo.tasks.sentiment import analyse_lines
-
-from helpers import cpu_placement
 
 MODELS = ("Tiny chat GPT-2", "Tiny GPT-2")
 
@@ -35,8 +34,9 @@ def test_one_shot_tasks_run_in_turn_each_timed_on_its_own():
 
 
 def test_compare_streams_two_models_and_reports_exact_token_counts(client, load):
-    *answers, table = client.predict("generation", "The quick brown fox", *MODELS, None, None, "", 10, 0,
-                                     api_name="/compare")
+    *answers, table = client.predict(
+        "generation", "The quick brown fox", *MODELS, None, None, "", 10, 0, api_name="/compare"
+    )
     settings = GenerationSettings(max_new_tokens=10, temperature=0)
     for name, answer, row in zip(MODELS, answers, table["data"]):
         loaded = load("generation", name, "causal-lm")
@@ -49,10 +49,21 @@ def test_compare_streams_two_models_and_reports_exact_token_counts(client, load)
 
 
 def test_compare_runs_sentiment_models_through_the_sentiment_task(client, load):
-    *answers, table = client.predict("sentiment", "great film\nawful service", "Tiny BERT sentiment",
-                                     "Tiny BERT sentiment", None, None, "", 10, 0, api_name="/compare")
-    rows = analyse_lines(load("sentiment", "Tiny BERT sentiment", "sequence-classification"),
-                         "great film\nawful service")
+    *answers, table = client.predict(
+        "sentiment",
+        "great film\nawful service",
+        "Tiny BERT sentiment",
+        "Tiny BERT sentiment",
+        None,
+        None,
+        "",
+        10,
+        0,
+        api_name="/compare",
+    )
+    rows = analyse_lines(
+        load("sentiment", "Tiny BERT sentiment", "sequence-classification"), "great film\nawful service"
+    )
     expected = "\n".join(f"{row.label} ({row.score:.3f}) · {row.text}" for row in rows)
     assert answers[:2] == [expected, expected] and [row[4] for row in table["data"]] == [None, None]
 

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from helpers import entry
+from tiny_models import byte_level_tokenizer, save_qwen2
 
 from llm_demo.errors import ModelError
 from llm_demo.models import get_model
 from llm_demo.models.local import scheduler
-from llm_demo.tasks.generation import generate, GenerationSettings, stream
 from llm_demo.models.local.generate import _replies, before_stop, prompt_ids
-from llm_demo.models.local.scheduler import Batch, engine, Scheduler
-from tiny_models import byte_level_tokenizer, save_qwen2
-from helpers import entry
+from llm_demo.models.local.scheduler import Batch, Scheduler, engine
+from llm_demo.tasks.generation import GenerationSettings, generate, stream
 
 PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox jumps over the lazy", "I loved"]
 
@@ -29,9 +29,16 @@ def greedy(tokens: int) -> GenerationSettings:
 @pytest.fixture(scope="module")
 def qwen2(tmp_path_factory):
     """A tiny Qwen2 (rotary positions, grouped-query attention), the shape the benchmark uses."""
-    folder = save_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), byte_level_tokenizer(), hidden_size=32,
-                        intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                        max_position_embeddings=256)
+    folder = save_qwen2(
+        tmp_path_factory.mktemp("tiny-qwen2"),
+        byte_level_tokenizer(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return get_model(entry(folder, "Tiny Qwen2", "generation"), "causal-lm")
 
 
@@ -100,8 +107,11 @@ def test_prompts_of_different_lengths_joining_together_are_packed_unpadded(model
 def test_a_model_whose_attention_ignores_the_packing_mask_is_prefilled_padded(plain, monkeypatch):
     """If a model gave packed prompts other logits than padded ones, packing would answer wrongly: it pads."""
     monkeypatch.setattr(scheduler, "_PACKING_AGREES", weakref.WeakKeyDictionary())
-    monkeypatch.setattr(scheduler, "block_causal_mask",  # every token sees every other: prompts mix
-                        lambda lengths, dtype, device: torch.zeros(1, 1, sum(lengths), sum(lengths), dtype=dtype))
+    monkeypatch.setattr(
+        scheduler,
+        "block_causal_mask",  # every token sees every other: prompts mix
+        lambda lengths, dtype, device: torch.zeros(1, 1, sum(lengths), sum(lengths), dtype=dtype),
+    )
     alone = [generate(plain, [prompt], greedy(25))[0] for prompt in PROMPTS]
     assert joining_together(plain, PROMPTS, greedy(25)) == alone
     assert scheduler._PACKING_AGREES[plain.model] is False
@@ -131,8 +141,13 @@ def test_a_stopped_stream_frees_its_row_at_once(plain, merges):
 def test_a_seed_reproduces_a_sampled_reply_whoever_shares_the_batch(plain, merges):
     sampled = GenerationSettings(max_new_tokens=30, temperature=1.0, top_p=0.9, seed=7)
     alone = list(stream(plain, "Hello", sampled))[-1]
-    together = staggered(streams_of(plain, ["Hello", "I loved", "Hello"],
-                                    [sampled, GenerationSettings(max_new_tokens=40, temperature=1.0, seed=1), sampled]))
+    together = staggered(
+        streams_of(
+            plain,
+            ["Hello", "I loved", "Hello"],
+            [sampled, GenerationSettings(max_new_tokens=40, temperature=1.0, seed=1), sampled],
+        )
+    )
     assert together[0] == together[2] == alone
     assert max(merges) == 3
 
@@ -164,7 +179,7 @@ def test_a_reply_ends_before_its_stop_string_which_never_shows_in_part(plain):
     assert full.index(stop) > 0
     settings = GenerationSettings(max_new_tokens=20, temperature=0, repetition_penalty=1.0, stop=(stop,))
     pieces = list(stream(plain, "The quick brown fox", settings))
-    assert pieces[-1] == full[:full.index(stop)] == generate(plain, ["The quick brown fox"], settings)[0]
+    assert pieces[-1] == full[: full.index(stop)] == generate(plain, ["The quick brown fox"], settings)[0]
     assert not any(piece.endswith(stop[:2]) for piece in pieces)
 
 
@@ -177,7 +192,10 @@ def test_streams_from_two_clients_at_once_each_get_their_own_reply(app_url, load
     from gradio_client import Client
 
     plain = load("generation", "Tiny GPT-2", "causal-lm")
-    jobs = [Client(app_url, verbose=False).submit(prompt, "Tiny GPT-2", "", 40, 0, 1, 1, None, api_name="/generate") for prompt in PROMPTS[:2]]
+    jobs = [
+        Client(app_url, verbose=False).submit(prompt, "Tiny GPT-2", "", 40, 0, 1, 1, None, api_name="/generate")
+        for prompt in PROMPTS[:2]
+    ]
     texts = [job.result()[0] for job in jobs]
     assert texts == [generate(plain, [prompt], greedy(40))[0] for prompt in PROMPTS[:2]]
 
@@ -201,8 +219,10 @@ def test_a_client_that_cancels_frees_its_row_while_another_finishes(app_url, loa
     from gradio_client import Client
 
     plain = load("generation", "Tiny GPT-2", "causal-lm")
-    cancelled, other = [Client(app_url, verbose=False).submit(prompt, "Tiny GPT-2", "", 100, 0, 1, 1, None,
-                                                              api_name="/generate") for prompt in ("Hello", "I loved")]
+    cancelled, other = [
+        Client(app_url, verbose=False).submit(prompt, "Tiny GPT-2", "", 100, 0, 1, 1, None, api_name="/generate")
+        for prompt in ("Hello", "I loved")
+    ]
     while not cancelled.outputs() or not cancelled.outputs()[-1][0]:
         time.sleep(0.01)
     cancelled.cancel()  # what the Stop button and a closed tab do

@@ -42,35 +42,49 @@ def heading_anchors(document: str) -> set[str]:
 
 def test_performance_table_is_the_one_bench_report_renders_from_latest_json():
     document = read(ROOT / "docs" / "performance.md")
-    assert report.table_in(document) == report.markdown(report.latest()), \
+    assert report.table_in(document) == report.markdown(report.latest()), (
         "docs/performance.md's table is not bench/results/latest.json's: run python bench/report.py"
+    )
 
 
 def test_the_table_says_which_run_and_machine_its_figures_come_from():
-    machine = {"python": "3.11.7", "torch": "2.13.0+cpu", "cpu_count": 2, "threads": 2, "platform": "Linux-x86_64",
-               "cuda": None}
+    machine = {
+        "python": "3.11.7",
+        "torch": "2.13.0+cpu",
+        "cpu_count": 2,
+        "threads": 2,
+        "platform": "Linux-x86_64",
+        "cuda": None,
+    }
     assert report.run_line({"quick": False, "date": "2026-12-01", "machine": machine}) == (
         "From one full run of `python bench/run.py` on 2026-12-01 (`bench/results/latest.json`): 2 CPU cores "
-        "(2 torch threads), no GPU, Python 3.11.7, torch 2.13.0+cpu, Linux-x86_64.")
+        "(2 torch threads), no GPU, Python 3.11.7, torch 2.13.0+cpu, Linux-x86_64."
+    )
     assert report.run_line({"quick": True, "machine": {**machine, "cuda": "NVIDIA H200"}}).startswith(
         "From one quick run of `python bench/run.py` (`bench/results/latest.json`): 2 CPU cores (2 torch threads), "
-        "NVIDIA H200,")
+        "NVIDIA H200,"
+    )
 
 
 def test_every_module_under_llm_demo_is_named_in_the_architecture_layout():
     named = layout_paths(read(ROOT / "docs" / "architecture.md"))
     package = ROOT / "llm_demo"
     modules = [path.relative_to(ROOT) for path in package.rglob("*.py") if "__pycache__" not in path.parts]
-    wanted = {f"{module.parent.as_posix()}/" if module.name == "__init__.py" else module.as_posix()
-              for module in modules}
+    wanted = {
+        f"{module.parent.as_posix()}/" if module.name == "__init__.py" else module.as_posix() for module in modules
+    }
     missing = sorted(path.removeprefix("llm_demo/") or "llm_demo/" for path in wanted - named)
     assert not missing, f"docs/architecture.md's layout does not name: {', '.join(missing)}"
 
 
 def test_every_environment_variable_the_app_and_scripts_read_is_documented():
     sources = [*(ROOT / "llm_demo").rglob("*.py"), *(ROOT / "scripts").iterdir(), ROOT / "app.py"]
-    variables = {name for path in sources if path.is_file()
-                 for name in re.findall(r"\bLLM_DEMO_[A-Z0-9_]*[A-Z0-9]\b", read(path))}
+    variables = {
+        name
+        for path in sources
+        if path.is_file()
+        for name in re.findall(r"\bLLM_DEMO_[A-Z0-9_]*[A-Z0-9]\b", read(path))
+    }
     documented = "\n".join(read(page) for page in PAGES)
     assert {"LLM_DEMO_MODELS", "LLM_DEMO_DTYPE", "LLM_DEMO_VLLM_VENV"} <= variables
     assert sorted(name for name in variables | {"SPACE_ID"} if f"`{name}" not in documented) == []

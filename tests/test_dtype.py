@@ -6,6 +6,8 @@ import random
 
 import pytest
 import torch
+from helpers import entry
+from tiny_models import MINILM_DIR
 
 from llm_demo.evaluation.metrics import classification_metrics
 from llm_demo.finetune import FinetuneSettings, LabelledRows, finetune, resolve_base_model
@@ -14,9 +16,6 @@ from llm_demo.models.devices import cpu_has_bf16, pick_dtype
 from llm_demo.models.local.model import load_model
 from llm_demo.settings import get_settings
 from llm_demo.tasks.classification import classify
-
-from helpers import entry
-from tiny_models import MINILM_DIR
 
 CPU = torch.device("cpu")
 TOPICS = {
@@ -30,8 +29,10 @@ FILLER = ["the", "today", "we", "talked", "about", "a", "great", "new", "really"
 BF16_SCORE_TOLERANCE = 8 * 2**-8
 
 
-@pytest.mark.parametrize("avx512_bf16, amx, expected", [
-    (True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, torch.float32)])
+@pytest.mark.parametrize(
+    "avx512_bf16, amx, expected",
+    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, torch.float32)],
+)
 def test_auto_picks_bf16_only_on_cpus_with_bf16_instructions(monkeypatch, avx512_bf16, amx, expected):
     monkeypatch.setattr(devices.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
@@ -46,8 +47,9 @@ def test_arm_cpus_are_asked_through_onednn(monkeypatch):
 
 
 @pytest.mark.parametrize("has_bf16", [True, False])
-@pytest.mark.parametrize("preference, expected", [
-    ("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16)])
+@pytest.mark.parametrize(
+    "preference, expected", [("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16)]
+)
 def test_an_explicit_dtype_wins_over_the_hardware(monkeypatch, has_bf16, preference, expected):
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: has_bf16)
     assert pick_dtype(CPU, preference) == expected
@@ -59,19 +61,31 @@ def test_classification_on_a_bf16_cpu_runs_in_bf16_and_batches_agree_within_bf16
     monkeypatch.delenv("LLM_DEMO_DTYPE", raising=False)
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
     labels = ["no", "maybe", "yes"]
-    loaded = load_model(entry(MINILM_DIR, "MiniLM", "finetune"), "sequence-classification", new_head={
-        "id2label": dict(enumerate(labels)), "label2id": {label: index for index, label in enumerate(labels)}})
+    loaded = load_model(
+        entry(MINILM_DIR, "MiniLM", "finetune"),
+        "sequence-classification",
+        new_head={
+            "id2label": dict(enumerate(labels)),
+            "label2id": {label: index for index, label in enumerate(labels)},
+        },
+    )
     torch.manual_seed(0)
     with torch.no_grad():
         loaded.model.classifier.weight.normal_(std=2.0)  # scores far apart from text to text, not all near 1/3
     assert loaded.dtype == torch.bfloat16 and {p.dtype for p in loaded.model.parameters()} == {torch.bfloat16}
-    texts = ["short", "a somewhat longer sentence about the weather today", "中文文本也可以",
-             "I loved this film, the acting was wonderful.", "The service was slow and the food cold."]
+    texts = [
+        "short",
+        "a somewhat longer sentence about the weather today",
+        "中文文本也可以",
+        "I loved this film, the acting was wonderful.",
+        "The service was slow and the food cold.",
+    ]
     batched = classify(loaded, texts, budget=64)  # several batches, padded
     single = [classify(loaded, [text])[0] for text in texts]
     for many, one in zip(batched, single, strict=True):
-        assert {s.label: s.score for s in many.scores} == pytest.approx({s.label: s.score for s in one.scores},
-                                                                         abs=BF16_SCORE_TOLERANCE)
+        assert {s.label: s.score for s in many.scores} == pytest.approx(
+            {s.label: s.score for s in one.scores}, abs=BF16_SCORE_TOLERANCE
+        )
 
 
 def test_llm_demo_dtype_is_read_and_checked(monkeypatch):
@@ -118,8 +132,9 @@ def test_bf16_answers_agree_with_fp32_on_a_fine_tuned_minilm(registry, monkeypat
     full, half = ([result.label for result in results[dtype]] for dtype in ("float32", "bfloat16"))
     agreement = sum(a == b for a, b in zip(full, half)) / len(rows.texts)
     names = sorted(TOPICS)
-    full_metrics, half_metrics = (classification_metrics(rows.labels, predictions, names, bootstrap=0)
-                                  for predictions in (full, half))
+    full_metrics, half_metrics = (
+        classification_metrics(rows.labels, predictions, names, bootstrap=0) for predictions in (full, half)
+    )
     assert full_metrics.accuracy > 0.5  # it learned something, so the comparison means something
     assert agreement >= 0.995
     assert abs(full_metrics.accuracy - half_metrics.accuracy) <= 0.005 + 1e-9  # 0.5 points, up to rounding

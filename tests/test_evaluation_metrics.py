@@ -7,8 +7,16 @@ import pytest
 import sacrebleu
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from llm_demo.evaluation.metrics import (accuracy_and_macro_f1, bootstrap_confusions, classification_metrics,
-                                         normalize_answer, qa_metrics, qa_score, token_f1, translation_metrics)
+from llm_demo.evaluation.metrics import (
+    accuracy_and_macro_f1,
+    bootstrap_confusions,
+    classification_metrics,
+    normalize_answer,
+    qa_metrics,
+    qa_score,
+    token_f1,
+    translation_metrics,
+)
 
 REFERENCES = ["cat", "dog", "dog", "bird", "cat", "cat", "dog", "bird", "bird", "cat"]
 PREDICTIONS = ["cat", "dog", "cat", "bird", "dog", "cat", "dog", "cat", "bird", "cat"]
@@ -19,9 +27,10 @@ def test_classification_metrics_equal_scikit_learn():
     labels = ["bird", "cat", "dog"]
     assert result.labels == labels
     assert result.accuracy == accuracy_score(REFERENCES, PREDICTIONS) == 0.7
-    for average, (p, r, f) in {"macro": (result.macro_precision, result.macro_recall, result.macro_f1),
-                               "weighted": (result.weighted_precision, result.weighted_recall,
-                                            result.weighted_f1)}.items():
+    for average, (p, r, f) in {
+        "macro": (result.macro_precision, result.macro_recall, result.macro_f1),
+        "weighted": (result.weighted_precision, result.weighted_recall, result.weighted_f1),
+    }.items():
         expected = precision_recall_fscore_support(REFERENCES, PREDICTIONS, average=average, zero_division=0)
         assert (p, r, f) == pytest.approx(expected[:3])
     precision, recall, f1, support = precision_recall_fscore_support(REFERENCES, PREDICTIONS, labels=labels)
@@ -48,8 +57,7 @@ def test_bootstrap_resamples_score_as_scikit_learn_scores_them():
         cells = [(labels[r], labels[p]) for r in range(3) for p in range(3) for _ in range(drawn[r, p])]
         refs, preds = [r for r, _ in cells], [p for _, p in cells]
         assert accuracy[sample] == pytest.approx(accuracy_score(refs, preds))
-        assert macro_f1[sample] == pytest.approx(f1_score(refs, preds, labels=labels, average="macro",
-                                                          zero_division=0))
+        assert macro_f1[sample] == pytest.approx(f1_score(refs, preds, labels=labels, average="macro", zero_division=0))
 
 
 def test_bootstrap_draws_cells_as_often_as_resampling_rows_would():
@@ -81,13 +89,16 @@ def test_bootstrap_intervals_surround_the_estimate_and_repeat_with_the_seed():
     assert classification_metrics(references, predictions, bootstrap=500, seed=1).accuracy_ci == first.accuracy_ci
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("The Eiffel Tower!", "eiffel tower"),
-    ("  a   cat,  AN apple; the end. ", "cat apple end"),
-    ("Theatre", "theatre"),
-    ("“巴黎。”", "“巴黎”"),
-    ("巴黎。", "巴黎"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The Eiffel Tower!", "eiffel tower"),
+        ("  a   cat,  AN apple; the end. ", "cat apple end"),
+        ("Theatre", "theatre"),
+        ("“巴黎。”", "“巴黎”"),
+        ("巴黎。", "巴黎"),
+    ],
+)
 def test_squad_normalisation(text, expected):
     assert normalize_answer(text) == expected
 

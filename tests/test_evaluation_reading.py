@@ -6,12 +6,11 @@ import json
 import os
 
 import pytest
+from helpers import write
 
 from llm_demo.errors import InputError
-from llm_demo.evaluation.reading import open_table, read_head, read_table
 from llm_demo.evaluation.columns import answers_in, guess_columns
-
-from helpers import write
+from llm_demo.evaluation.reading import open_table, read_head, read_table
 
 
 def test_byte_order_mark_and_chinese_text_are_read_as_utf8(tmp_path):
@@ -44,24 +43,30 @@ def test_missing_values_become_empty_cells(tmp_path):
 
 
 def test_json_lines_keep_lists_of_answers_readable(tmp_path):
-    table = read_table(write(tmp_path, "a.jsonl", '{"question": "Q?", "answers": ["Paris", "巴黎"]}\n\n'
-                                                  '{"question": "R?", "extra": 3}\n'))
+    table = read_table(
+        write(
+            tmp_path, "a.jsonl", '{"question": "Q?", "answers": ["Paris", "巴黎"]}\n\n{"question": "R?", "extra": 3}\n'
+        )
+    )
     assert list(table.frame.columns) == ["question", "answers", "extra"]
     assert answers_in(table.frame["answers"][0]) == ["Paris", "巴黎"]
     assert table.frame.iloc[1].tolist() == ["R?", "", "3"]
     assert table.blank_lines_skipped == 1
 
 
-@pytest.mark.parametrize("name, content, key", [
-    ("empty.csv", b"", "empty_file"),
-    ("blank.csv", b"\n\n  \n", "empty_file"),
-    ("gbk.csv", "text,label\n我喜欢,positive\n".encode("gbk"), "undecodable_file"),
-    ("header.csv", b"text,label\n", "no_rows"),
-    ("ragged.csv", b"text,label\na,b,c\n", "ragged_row"),
-    ("binary.csv", b"PK\x03\x04\x00\x00binary", "not_a_table"),
-    ("bad.jsonl", b'{"text": "a"}\n{"text": \n', "not_a_table"),
-    ("list.jsonl", b'["not", "an", "object"]\n', "not_a_table"),
-])
+@pytest.mark.parametrize(
+    "name, content, key",
+    [
+        ("empty.csv", b"", "empty_file"),
+        ("blank.csv", b"\n\n  \n", "empty_file"),
+        ("gbk.csv", "text,label\n我喜欢,positive\n".encode("gbk"), "undecodable_file"),
+        ("header.csv", b"text,label\n", "no_rows"),
+        ("ragged.csv", b"text,label\na,b,c\n", "ragged_row"),
+        ("binary.csv", b"PK\x03\x04\x00\x00binary", "not_a_table"),
+        ("bad.jsonl", b'{"text": "a"}\n{"text": \n', "not_a_table"),
+        ("list.jsonl", b'["not", "an", "object"]\n', "not_a_table"),
+    ],
+)
 def test_unusable_files_are_refused_with_their_own_key(tmp_path, name, content, key):
     with pytest.raises(InputError) as caught:
         read_table(write(tmp_path, name, content))
@@ -91,26 +96,32 @@ def test_extra_trailing_empty_fields_are_tolerated_and_duplicate_headers_renamed
     assert table.frame.iloc[0].tolist() == ["a", "b", ""]
 
 
-@pytest.mark.parametrize("columns, task, expected", [
-    (["id", "review", "sentiment"], "sentiment", {"text": "review", "label": "sentiment"}),
-    (["Label", "Text"], "classification", {"text": "Text", "label": "Label"}),
-    (["Question", "Passage", "Answers"], "qa", {"question": "Question", "context": "Passage", "answer": "Answers"}),
-    (["src", "tgt"], "translation", {"source": "src", "reference": "tgt"}),
-    (["文本", "标签"], "zero-shot", {"text": "文本", "label": "标签"}),
-    (["body"], "generation", {"text": "body"}),
-    (["body", "stars"], "sentiment", {"text": "body", "label": None}),
-])
+@pytest.mark.parametrize(
+    "columns, task, expected",
+    [
+        (["id", "review", "sentiment"], "sentiment", {"text": "review", "label": "sentiment"}),
+        (["Label", "Text"], "classification", {"text": "Text", "label": "Label"}),
+        (["Question", "Passage", "Answers"], "qa", {"question": "Question", "context": "Passage", "answer": "Answers"}),
+        (["src", "tgt"], "translation", {"source": "src", "reference": "tgt"}),
+        (["文本", "标签"], "zero-shot", {"text": "文本", "label": "标签"}),
+        (["body"], "generation", {"text": "body"}),
+        (["body", "stars"], "sentiment", {"text": "body", "label": None}),
+    ],
+)
 def test_columns_are_guessed_from_their_names(columns, task, expected):
     assert guess_columns(columns, task) == expected
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ('["Paris", "the city of Paris"]', ["Paris", "the city of Paris"]),
-    ("eight | 8", ["eight", "8"]),
-    ("1889", ["1889"]),
-    ("", []),
-    ("[not json", ["[not json"]),
-])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ('["Paris", "the city of Paris"]', ["Paris", "the city of Paris"]),
+        ("eight | 8", ["eight", "8"]),
+        ("1889", ["1889"]),
+        ("", []),
+        ("[not json", ["[not json"]),
+    ],
+)
 def test_answer_cells_hold_one_or_several_accepted_answers(cell, expected):
     assert answers_in(cell) == expected
 
@@ -123,8 +134,9 @@ def rows_of(table) -> list[list[str]]:
 def test_a_quoted_line_break_across_a_read_and_a_chunk_border_stays_in_its_cell(tmp_path, name, delimiter):
     """Text is read 8 KiB at a time and handed out two rows at a time: the long quoted cell crosses both."""
     long_cell = "start " + "x" * 9000 + "\r\nline two,\n" + "y" * 100
-    content = (f"\ufefftext{delimiter}label\r\nshort{delimiter}a\r\n\r\n"
-               f"\"{long_cell}\"{delimiter}b\r\nlast{delimiter}c\r\n")
+    content = (
+        f'\ufefftext{delimiter}label\r\nshort{delimiter}a\r\n\r\n"{long_cell}"{delimiter}b\r\nlast{delimiter}c\r\n'
+    )
     table = open_table(write(tmp_path, name, content))
     assert (table.rows, table.blank_lines_skipped, table.columns) == (3, 1, ["text", "label"])
     assert rows_of(table) == [["short", "a"], [long_cell, "b"], ["last", "c"]]

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from helpers import read_rows
 
 from llm_demo.tasks.classification import classify
 from llm_demo.ui.evaluation_tab import EXAMPLES, EXAMPLES_DIR, TEXT, model_choices
-
-from helpers import read_rows
 
 ROLES = ("text", "label", "question", "context", "answer", "source", "reference")
 
@@ -27,9 +26,15 @@ def test_uploaded_file_is_evaluated_and_offered_for_download(client, load, tmp_p
     data = tmp_path / "reviews.csv"
     data.write_text("\ufefftext,label\n=bad idea,negative\n好,POSITIVE\nfine,neutral\n", encoding="utf-8")
     status, summary, per_class, worst, _, files, *_ = client.predict(
-        handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
-        api_name="/evaluate")
-    expected = classify(load("sentiment", "Tiny BERT sentiment", "sequence-classification"), ["=bad idea", "好", "fine"])
+        handle_file(str(data)),
+        "sentiment",
+        ["Tiny BERT sentiment"],
+        *columns(text="text", label="label"),
+        api_name="/evaluate",
+    )
+    expected = classify(
+        load("sentiment", "Tiny BERT sentiment", "sequence-classification"), ["=bad idea", "好", "fine"]
+    )
     assert status.startswith("Finished: 3 rows, 1 model(s).")
     assert summary["headers"][:4] == ["Model", "Status", "Rows done", "Accuracy"]
     accuracy = sum(r.label == gold for r, gold in zip(expected, ["negative", "positive", "neutral"])) / 3
@@ -49,13 +54,18 @@ def test_bad_upload_gets_a_clear_message_in_the_readers_language(app_url, tmp_pa
     data.write_bytes("text,label\n很好,positive\n".encode("gbk"))
     chinese = Client(app_url, verbose=False, headers={"Accept-Language": "zh-CN"})
     with pytest.raises(AppError, match="不是 UTF-8 文本"):
-        chinese.predict(handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"],
-                        *columns(text="text", label="label"), api_name="/evaluate")
+        chinese.predict(
+            handle_file(str(data)),
+            "sentiment",
+            ["Tiny BERT sentiment"],
+            *columns(text="text", label="label"),
+            api_name="/evaluate",
+        )
 
 
 def test_every_example_file_reads_and_has_its_columns_guessed():
-    from llm_demo.evaluation.reading import read_table
     from llm_demo.evaluation.columns import guess_columns
+    from llm_demo.evaluation.reading import read_table
 
     for name, task in EXAMPLES:
         table = read_table(EXAMPLES_DIR / name)
@@ -75,9 +85,18 @@ def test_partial_results_are_shown_while_running_so_cancel_keeps_them(registry, 
     monkeypatch.setenv("LLM_DEMO_TOKEN_BUDGET", "64")
     data = tmp_path / "many.csv"
     data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
-    run = evaluation_tab.run_evaluation(registry, str(data), "sentiment", ["Tiny BERT sentiment"],
-                                        *columns(text="text", label="label"), False, None, False, None,
-                                        lambda *a, **k: None)
+    run = evaluation_tab.run_evaluation(
+        registry,
+        str(data),
+        "sentiment",
+        ["Tiny BERT sentiment"],
+        *columns(text="text", label="label"),
+        False,
+        None,
+        False,
+        None,
+        lambda *a, **k: None,
+    )
     status, summary, _, _, _, files, *_ = next(run)
     run.close()  # what Gradio does when Cancel is pressed
     done = summary.iloc[0]["Rows done"]
@@ -96,8 +115,18 @@ def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tm
     monkeypatch.setenv("LLM_DEMO_TOKEN_BUDGET", "64")
     data = tmp_path / "many.csv"
     data.write_text("text,label\n" + "".join(f"{'word ' * (i % 9 + 1)}{i},positive\n" for i in range(40)))
-    arguments = (registry, str(data), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
-                 False, "", False, None, lambda *a, **k: None)
+    arguments = (
+        registry,
+        str(data),
+        "sentiment",
+        ["Tiny BERT sentiment"],
+        *columns(text="text", label="label"),
+        False,
+        "",
+        False,
+        None,
+        lambda *a, **k: None,
+    )
     with pytest.raises(Exception, match="no stopped run of this file"):
         next(evaluation_tab.continue_evaluation(*arguments))
     run = evaluation_tab.run_evaluation(*arguments)
@@ -106,6 +135,7 @@ def test_continue_finishes_a_cancelled_run_without_redoing_its_rows(registry, tm
     run.close()
     started = []
     original = runner.Evaluation.call_model
+
     def recording(self, outcome, window):
         started.append(window.start)
         return original(self, outcome, window)
@@ -120,11 +150,20 @@ def test_robustness_and_slices_come_back_as_tables_and_a_chart(client, tmp_path)
     from llm_demo.evaluation.robustness import PERTURBATIONS
 
     data = tmp_path / "reviews.csv"
-    data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
-                    encoding="utf-8")
+    data.write_text(
+        "text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
+        encoding="utf-8",
+    )
     *_, robustness, chart, flips, slices = client.predict(
-        handle_file(str(data)), "sentiment", ["Tiny BERT sentiment"], *columns(text="text", label="label"),
-        True, "source", False, api_name="/evaluate")
+        handle_file(str(data)),
+        "sentiment",
+        ["Tiny BERT sentiment"],
+        *columns(text="text", label="label"),
+        True,
+        "source",
+        False,
+        api_name="/evaluate",
+    )
     assert robustness["headers"][:4] == ["Model", "Perturbation", "Rows perturbed", "Fail rate"]
     assert len(robustness["data"]) == len(PERTURBATIONS) and chart is not None
     assert [row[2] for row in robustness["data"]][:2] == [2, 1]  # upper and lower case leave the Chinese row alone

@@ -55,7 +55,9 @@ def test_batched_texts_of_different_lengths_match_one_at_a_time(mlm):
 
 
 def test_roberta_spelling_of_the_mask_is_read_as_this_model_s_mask(mlm):
-    assert fill_mask(mlm, ["Paris is the <mask> of France."])[0] == fill_mask(mlm, ["Paris is the [MASK] of France."])[0]
+    assert (
+        fill_mask(mlm, ["Paris is the <mask> of France."])[0] == fill_mask(mlm, ["Paris is the [MASK] of France."])[0]
+    )
 
 
 def test_text_without_a_mask_is_refused_naming_the_mask_token(mlm):

@@ -11,15 +11,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from gradio_client import handle_file
+from helpers import entry
 from sklearn.metrics import accuracy_score
 
 from llm_demo.errors import InputError, ModelError
-from llm_demo.finetune import (RECORD_FILE, EpochResult, FinetuneJob, FinetuneSettings, LabelledRows, StepLoss,
-                               capped, finetune, labelled_rows, push_to_hub, resolve_base_model, split_rows)
+from llm_demo.finetune import (
+    RECORD_FILE,
+    EpochResult,
+    FinetuneJob,
+    FinetuneSettings,
+    LabelledRows,
+    StepLoss,
+    capped,
+    finetune,
+    labelled_rows,
+    push_to_hub,
+    resolve_base_model,
+    split_rows,
+)
 from llm_demo.models import get_model
 from llm_demo.tasks.classification import classify, label_names
-
-from helpers import entry
 
 TOPICS = {
     "sport": ["football", "tennis", "goal", "match", "team", "coach", "stadium", "player"],
@@ -103,8 +114,9 @@ def test_stop_mid_training_saves_the_best_epoch_and_training_resumes_from_it(reg
         if isinstance(event, StepLoss) and event.step == 15 + 3:
             stop.set()
 
-    stopped = finetune(resolve_base_model(registry, BASE), rows, out, FAST, stop_three_steps_into_the_second_epoch,
-                       stop)
+    stopped = finetune(
+        resolve_base_model(registry, BASE), rows, out, FAST, stop_three_steps_into_the_second_epoch, stop
+    )
     assert stopped.stopped_by == "user"
     assert [epoch.epoch for epoch in stopped.epochs] == [1.0, 1.2]
     assert stopped.best == max(stopped.epochs, key=lambda e: (e.macro_f1, -e.validation_loss))
@@ -112,8 +124,13 @@ def test_stop_mid_training_saves_the_best_epoch_and_training_resumes_from_it(reg
     # Resuming from the saved folder: stopped before its first step, the evaluation sees the saved weights.
     already_stopped = threading.Event()
     already_stopped.set()
-    resumed = finetune(resolve_base_model(registry, str(out)), rows, registry.settings.finetune_dir / "resumed",
-                       FAST, stop=already_stopped)
+    resumed = finetune(
+        resolve_base_model(registry, str(out)),
+        rows,
+        registry.settings.finetune_dir / "resumed",
+        FAST,
+        stop=already_stopped,
+    )
     assert resumed.label_names == stopped.label_names
     assert resumed.epochs[0].epoch == 0.0 and resumed.epochs[0].train_loss is None
     assert resumed.epochs[0].accuracy == stopped.best.accuracy
@@ -199,8 +216,23 @@ def test_finetune_endpoint_streams_progress_and_returns_the_zipped_model(client,
     rows = topic_sentences(150, seed=4)
     csv = tmp_path / "topics.csv"
     pd.DataFrame({"sentence": rows.texts, "topic": rows.labels}).to_csv(csv, index=False)
-    job = client.submit(handle_file(str(csv)), "sentence", "topic", BASE, "from-the-ui", 2, 5e-5, 16, 32, 0.01,
-                        0.1, 0.2, 42, 0, api_name="/finetune")
+    job = client.submit(
+        handle_file(str(csv)),
+        "sentence",
+        "topic",
+        BASE,
+        "from-the-ui",
+        2,
+        5e-5,
+        16,
+        32,
+        0.01,
+        0.1,
+        0.2,
+        42,
+        0,
+        api_name="/finetune",
+    )
     plot, table, status, archive, _ = job.result()
     assert "from-the-ui" in status
     assert table["headers"] == ["Epoch", "Training loss", "Validation loss", "Accuracy", "Macro F1", "Seconds"]
@@ -245,8 +277,14 @@ class _ScriptedTraining:
 
     def epoch_result(self, epoch, losses, started):
         self.last_f1 = next(self.scores)
-        return EpochResult(epoch=epoch, train_loss=1.0, validation_loss=1.0 - self.last_f1, accuracy=self.last_f1,
-                           macro_f1=self.last_f1, seconds=0.0)
+        return EpochResult(
+            epoch=epoch,
+            train_loss=1.0,
+            validation_loss=1.0 - self.last_f1,
+            accuracy=self.last_f1,
+            macro_f1=self.last_f1,
+            seconds=0.0,
+        )
 
     def weights(self):
         return {"macro_f1": self.last_f1}  # stands for the weights of the epoch just scored
@@ -255,20 +293,23 @@ class _ScriptedTraining:
         _ScriptedTraining.saved = (state, record)
 
 
-@pytest.mark.parametrize("script, patience, epochs_run, best_epoch", [
-    ([0.5, 0.7, 0.6, 0.65, 0.9], 2, 4, 2.0),  # two epochs without beating 0.7: stop before the fifth
-    ([0.5, 0.7, 0.6, 0.65, 0.9], 0, 5, 5.0),  # patience 0 never stops early
-    ([0.5, 0.6, 0.7, 0.8, 0.9], 1, 5, 5.0),  # always improving: runs to the end
-])
-def test_early_stopping_ends_after_patience_epochs_without_improvement(monkeypatch, tmp_path, script, patience,
-                                                                      epochs_run, best_epoch):
+@pytest.mark.parametrize(
+    "script, patience, epochs_run, best_epoch",
+    [
+        ([0.5, 0.7, 0.6, 0.65, 0.9], 2, 4, 2.0),  # two epochs without beating 0.7: stop before the fifth
+        ([0.5, 0.7, 0.6, 0.65, 0.9], 0, 5, 5.0),  # patience 0 never stops early
+        ([0.5, 0.6, 0.7, 0.8, 0.9], 1, 5, 5.0),  # always improving: runs to the end
+    ],
+)
+def test_early_stopping_ends_after_patience_epochs_without_improvement(
+    monkeypatch, tmp_path, script, patience, epochs_run, best_epoch
+):
     import llm_demo.finetune.training as module
 
     monkeypatch.setattr(_ScriptedTraining, "script", script)
     monkeypatch.setattr(module, "_Training", _ScriptedTraining)
     settings = FinetuneSettings(epochs=len(script), patience=patience)
-    result = finetune(entry("unused", "unused", "finetune"), topic_sentences(60, seed=1), tmp_path / "out",
-                      settings)
+    result = finetune(entry("unused", "unused", "finetune"), topic_sentences(60, seed=1), tmp_path / "out", settings)
     assert len(result.epochs) == epochs_run
     assert result.best.epoch == best_epoch
     assert result.stopped_by == ("early_stopping" if epochs_run < len(script) else "finished")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from test_finetune import topic_sentences
 
 from llm_demo.__main__ import USAGE_ERROR, main
-from test_finetune import topic_sentences
 
 
 def test_finetune_command_guesses_columns_trains_and_saves(tiny, tmp_path, capsys):
@@ -15,8 +15,25 @@ def test_finetune_command_guesses_columns_trains_and_saves(tiny, tmp_path, capsy
     csv = tmp_path / "topics.csv"
     pd.DataFrame({"id": range(90), "sentence": rows.texts, "category": rows.labels}).to_csv(csv, index=False)
     out = tmp_path / "model"
-    code = main(["finetune", "--model", "all-MiniLM-L6-v2", "--csv", str(csv), "--out", str(out), "--epochs", "1",
-                 "--learning-rate", "5e-5", "--max-length", "32", "--seed", "7"])
+    code = main(
+        [
+            "finetune",
+            "--model",
+            "all-MiniLM-L6-v2",
+            "--csv",
+            str(csv),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--learning-rate",
+            "5e-5",
+            "--max-length",
+            "32",
+            "--seed",
+            "7",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr()
     assert printed.out.startswith(f"saved {out} (best: epoch 1,")
@@ -30,7 +47,9 @@ def test_finetune_command_guesses_columns_trains_and_saves(tiny, tmp_path, capsy
 def test_finetune_command_refuses_a_single_label_in_one_line(tiny, tmp_path, capsys):
     csv = tmp_path / "one.csv"
     pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x"] * 4}).to_csv(csv, index=False)
-    assert main(["finetune", "--model", "all-MiniLM-L6-v2", "--csv", str(csv), "--out", str(tmp_path / "m")]) \
+    assert (
+        main(["finetune", "--model", "all-MiniLM-L6-v2", "--csv", str(csv), "--out", str(tmp_path / "m")])
         == USAGE_ERROR
+    )
     assert capsys.readouterr().err == "error: Training needs at least two different labels; the label column has x.\n"
     assert not (tmp_path / "m").exists()

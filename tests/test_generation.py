@@ -10,7 +10,7 @@ import torch
 from llm_demo.errors import InputError
 from llm_demo.models.local.generate import prompt_ids, uses_chat_template
 from llm_demo.models.local.scheduler import Engine, Scheduler
-from llm_demo.tasks.generation import generate, GenerationSettings, perplexity, stream, token_logprobs
+from llm_demo.tasks.generation import GenerationSettings, generate, perplexity, stream, token_logprobs
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
 
@@ -73,11 +73,18 @@ def test_same_seed_same_sampled_text(plain):
     assert generate(plain, ["Hello"], settings) == generate(plain, ["Hello"], settings)
 
 
-@pytest.mark.parametrize("settings", [
-    GenerationSettings(max_new_tokens=0), GenerationSettings(max_new_tokens=10**6),
-    GenerationSettings(temperature=-1), GenerationSettings(top_p=0), GenerationSettings(repetition_penalty=99),
-    GenerationSettings(seed=-3), GenerationSettings(temperature=float("nan")),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        GenerationSettings(max_new_tokens=0),
+        GenerationSettings(max_new_tokens=10**6),
+        GenerationSettings(temperature=-1),
+        GenerationSettings(top_p=0),
+        GenerationSettings(repetition_penalty=99),
+        GenerationSettings(seed=-3),
+        GenerationSettings(temperature=float("nan")),
+    ],
+)
 def test_absurd_settings_are_refused_with_a_message(settings):
     with pytest.raises(InputError) as raised:
         settings.checked()

@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 from gradio_client import Client, handle_file
+from helpers import read_predictions, screenshot
 
 from llm_demo.__main__ import main
-
-from helpers import read_predictions, screenshot
 
 ROLES = ("text", "label", "question", "context", "answer", "source", "reference")
 HOSTILE = "<script>document.title='pwned'</script> great"  # text of the file shown as text, never run
@@ -19,8 +18,9 @@ HOSTILE = "<script>document.title='pwned'</script> great"  # text of the file sh
 
 def write_reviews(folder: Path) -> Path:
     data = folder / "reviews.csv"
-    data.write_text(f"text,label\n\"{HOSTILE}\",negative\nbad,negative\nfine,neutral\nlovely,positive\n",
-                    encoding="utf-8")
+    data.write_text(
+        f'text,label\n"{HOSTILE}",negative\nbad,negative\nfine,neutral\nlovely,positive\n', encoding="utf-8"
+    )
     return data
 
 
@@ -32,8 +32,12 @@ def cell(page, header: str) -> str:
 
 def test_cli_report_opens_offline_in_chromium_and_shows_the_accuracy_of_metrics_json(tiny, tmp_path, browser):
     data, out = write_reviews(tmp_path), tmp_path / "out"
-    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data),
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data), "--out", str(out)]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]["metrics"]
     with browser.new_context(offline=True) as context:  # closed even when an assertion fails
         page = context.new_page()
@@ -56,8 +60,15 @@ def test_cli_report_opens_offline_in_chromium_and_shows_the_accuracy_of_metrics_
 
 def test_evaluation_tab_offers_the_report_in_the_readers_language(app_url, tmp_path):
     chinese = Client(app_url, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    _, _, _, _, _, files, *_ = chinese.predict(handle_file(str(write_reviews(tmp_path))), "sentiment", ["Tiny BERT sentiment"],
-                                "text", "label", *[None] * (len(ROLES) - 2), api_name="/evaluate")
+    _, _, _, _, _, files, *_ = chinese.predict(
+        handle_file(str(write_reviews(tmp_path))),
+        "sentiment",
+        ["Tiny BERT sentiment"],
+        "text",
+        "label",
+        *[None] * (len(ROLES) - 2),
+        api_name="/evaluate",
+    )
     by_name = {Path(path).name: Path(path) for path in files}
     assert sorted(by_name) == ["metrics.json", "predictions.csv", "report.html"]
     page = by_name["report.html"].read_text(encoding="utf-8")
@@ -71,11 +82,31 @@ def test_report_html_shows_robustness_and_slices_from_metrics_json(tiny, tmp_pat
     from llm_demo.evaluation.html_report import english
 
     data = tmp_path / "reviews.csv"
-    data.write_text("text,label,source\ngood film,positive,web\nBad film!,negative,web\n"
-                    "这部电影很好看。,positive,weibo\nterrible 2 hours,negative,weibo\n", encoding="utf-8")
+    data.write_text(
+        "text,label,source\ngood film,positive,web\nBad film!,negative,web\n"
+        "这部电影很好看。,positive,weibo\nterrible 2 hours,negative,weibo\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
-    assert main(["evaluate", "--task", "sentiment", "--model", "Tiny BERT sentiment", "--csv", str(data),
-                 "--robustness", "--slice-column", "source", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--task",
+                "sentiment",
+                "--model",
+                "Tiny BERT sentiment",
+                "--csv",
+                str(data),
+                "--robustness",
+                "--slice-column",
+                "source",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     model = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]
     page = (out / "report.html").read_text(encoding="utf-8")
     robustness, slices = page.index(english("report.robustness")), page.index(english("report.slices"))

@@ -48,10 +48,16 @@ def test_templates_take_the_same_placeholders_in_both_languages():
         assert set(placeholder.findall(chinese)) <= set(placeholder.findall(english)), key
 
 
-@pytest.mark.parametrize("header, expected", [
-    ("zh-CN,zh;q=0.9,en;q=0.8", CHINESE), ("zh-TW", CHINESE), ("en-US,en;q=0.9,zh;q=0.8", ENGLISH), ("", ENGLISH),
-    ("fr-FR", ENGLISH),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", CHINESE),
+        ("zh-TW", CHINESE),
+        ("en-US,en;q=0.9,zh;q=0.8", ENGLISH),
+        ("", ENGLISH),
+        ("fr-FR", ENGLISH),
+    ],
+)
 def test_reader_language_comes_from_accept_language(header, expected):
     class Request:
         headers = {"accept-language": header}

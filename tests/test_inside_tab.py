@@ -61,12 +61,15 @@ def test_surprise_endpoint_gives_perplexity_from_the_per_token_log_probs(client,
     assert perplexity == pytest.approx(math.exp(-expected.total / len(expected.logprobs)), rel=1e-4)
 
 
-@pytest.mark.parametrize("api_name, arguments", [
-    ("/fill_mask", ("Paris is the [MASK] of France.", "Tiny BERT MLM", 4)),
-    ("/attention", ("The cat sat.", "Tiny BERT classifier", 1, 1)),
-    ("/explain", ("I loved this film.", "Tiny BERT sentiment")),
-    ("/surprise", ("The cat sat on the mat.", "Tiny GPT-2")),
-])
+@pytest.mark.parametrize(
+    "api_name, arguments",
+    [
+        ("/fill_mask", ("Paris is the [MASK] of France.", "Tiny BERT MLM", 4)),
+        ("/attention", ("The cat sat.", "Tiny BERT classifier", 1, 1)),
+        ("/explain", ("I loved this film.", "Tiny BERT sentiment")),
+        ("/surprise", ("The cat sat on the mat.", "Tiny GPT-2")),
+    ],
+)
 def test_every_view_computes_in_fp32_whatever_llm_demo_dtype_says(client, monkeypatch, api_name, arguments):
     monkeypatch.setenv("LLM_DEMO_DTYPE", "bfloat16")
     model_cache().clear()  # no model loaded earlier, in whatever dtype, stands in for the view's own load

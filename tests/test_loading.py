@@ -6,15 +6,14 @@ import threading
 
 import pytest
 import torch
-
-from llm_demo import loading
-from llm_demo.errors import ModelError
-from llm_demo.models.cache import ModelCache
-from llm_demo.models.hub import explain_load_error
-from llm_demo.models import get_model
-from llm_demo.models.devices import pick_dtype
-
 from helpers import entry
+
+from llm_demo.models import devices
+from llm_demo.errors import ModelError
+from llm_demo.models import get_model
+from llm_demo.models.cache import ModelCache
+from llm_demo.models.devices import pick_dtype
+from llm_demo.models.hub import explain_load_error
 
 
 def test_concurrent_requests_for_one_model_load_it_once(tiny):
@@ -48,7 +47,7 @@ def test_least_recently_used_model_is_evicted_past_capacity(tiny):
 def test_a_cpu_runs_bf16_only_with_bf16_instructions_and_reports_where_it_runs(tiny, monkeypatch, has_bf16, dtype):
     """Both kinds of CPU on any machine: whether this one has the instructions is simulated."""
     monkeypatch.delenv("LLM_DEMO_DTYPE", raising=False)
-    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: has_bf16)
     assert pick_dtype(torch.device("cpu")) == getattr(torch, dtype)
     loaded = ModelCache(1).get(entry(tiny.sentiment), "sequence-classification")
     assert loaded.device.type == "cpu" and loaded.dtype == getattr(torch, dtype)
@@ -102,8 +101,12 @@ def test_load_errors_are_explained_by_kind():
 def test_different_models_requested_at_once_all_load(tiny):
     """from_pretrained is not thread-safe; concurrent loads of different models must still all succeed."""
     cache = ModelCache(capacity=4)
-    wanted = [(tiny.gpt2, "causal-lm"), (tiny.sentiment, "sequence-classification"), (tiny.qa, "question-answering"),
-              (tiny.bart, "seq2seq")]
+    wanted = [
+        (tiny.gpt2, "causal-lm"),
+        (tiny.sentiment, "sequence-classification"),
+        (tiny.qa, "question-answering"),
+        (tiny.bart, "seq2seq"),
+    ]
     errors, start = [], threading.Barrier(len(wanted))
 
     def ask(path, kind):

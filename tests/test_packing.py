@@ -6,24 +6,26 @@ from collections import Counter
 
 import pytest
 import torch
+from helpers import entry
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from llm_demo.models.local import onednn
 from llm_demo.models.local.model import load_model
-from llm_demo.models.local.onednn import pack_linear_layers, PackedLinear, packing_works
+from llm_demo.models.local.onednn import PackedLinear, pack_linear_layers, packing_works
 from llm_demo.tasks.attribution import explain
-from llm_demo.tasks.generation import generate, GenerationSettings, stream
-
-from helpers import entry
+from llm_demo.tasks.generation import GenerationSettings, generate, stream
 
 needs_onednn = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch has no oneDNN for the CPU")
 
 
 def linear_layers(model: nn.Module) -> dict[str, str]:
     """Each layer that multiplies like nn.Linear, by name: its class."""
-    return {name: type(module).__name__ for name, module in model.named_modules()
-            if isinstance(module, (nn.Linear, Conv1D, PackedLinear))}
+    return {
+        name: type(module).__name__
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Linear, Conv1D, PackedLinear))
+    }
 
 
 @needs_onednn
@@ -64,8 +66,9 @@ def test_a_packed_language_model_writes_what_the_plain_one_wrote(tiny, folder, m
     assert after == dict.fromkeys(before, "PackedLinear")  # every one of them, and nothing else
     ids = plain.tokenizer(prompts[1], return_tensors="pt")["input_ids"]
     with torch.inference_mode():
-        torch.testing.assert_close(packed.model(input_ids=ids).logits, plain.model(input_ids=ids).logits,
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            packed.model(input_ids=ids).logits, plain.model(input_ids=ids).logits, rtol=1e-4, atol=1e-4
+        )
     assert generate(packed, prompts, settings) == generate(plain, prompts, settings)
     assert list(stream(packed, prompts[0], settings))[-1] == generate(plain, prompts[:1], settings)[0]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from llm_demo.errors import InputError
-from llm_demo.tasks.qa import answer, QASettings
 from llm_demo.models.local.qa import ContextWindow, make_windows, rank_answers, span_scores
+from llm_demo.tasks.qa import QASettings, answer
 
 BIG, SMALL = 10.0, -10.0
 
@@ -105,7 +105,7 @@ def test_answers_are_spans_of_the_context_and_batching_changes_nothing(load):
         assert [(a.text, a.start, a.end) for a in many] == [(a.text, a.start, a.end) for a in one]
         assert [a.score for a in many] == pytest.approx([a.score for a in one], abs=1e-5)
         for found in many:
-            assert context[found.start:found.end] == found.text
+            assert context[found.start : found.end] == found.text
 
 
 def test_a_question_longer_than_the_window_is_refused(load):

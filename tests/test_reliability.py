@@ -6,12 +6,11 @@ import gc
 import weakref
 
 import httpx
+from helpers import entry
+from load.mixed_clients import run_load
 
 from llm_demo.models.cache import ModelCache
 from llm_demo.ui import launch_options
-
-from helpers import entry
-from load.mixed_clients import run_load
 
 
 def test_mixed_concurrent_users_all_get_answers(app_url):
@@ -71,11 +70,9 @@ def test_download_folders_older_than_the_keep_time_are_removed(monkeypatch, tmp_
 
 def test_an_upload_over_the_size_limit_is_refused(app_url):
     too_big = b"text,label\n" + b"x" * (50 * 1024 * 1024 + 1)  # the default LLM_DEMO_MAX_UPLOAD_MB is 50
-    response = httpx.post(f"{app_url}gradio_api/upload", files={"files": ("big.csv", too_big, "text/csv")},
-                          timeout=60)
+    response = httpx.post(f"{app_url}gradio_api/upload", files={"files": ("big.csv", too_big, "text/csv")}, timeout=60)
     assert response.status_code == 413
     assert "File size exceeded" in response.text or "too large" in response.text.lower()
-
 
 
 def test_the_queue_wakes_fifty_times_a_second_and_gradio_still_reads_those_settings(tiny):

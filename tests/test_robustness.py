@@ -7,12 +7,25 @@ import json
 
 import pytest
 
-from llm_demo.evaluation.robustness import (NEIGHBOURS, PERTURBATIONS, Pair, PerturbationTally, extra_rows, failed,
-                                            perturb, perturb_rows, severity)
 from llm_demo.evaluation.results import Predictor
+from llm_demo.evaluation.robustness import (
+    NEIGHBOURS,
+    PERTURBATIONS,
+    Pair,
+    PerturbationTally,
+    extra_rows,
+    failed,
+    perturb,
+    perturb_rows,
+    severity,
+)
 
-SENTENCES = ["The quick brown fox jumps over the lazy dog, twice!", "这部电影很好看，我很喜欢。",
-             "Service was slow; food was cold.", "ok 42"]
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog, twice!",
+    "这部电影很好看，我很喜欢。",
+    "Service was slow; food was cold.",
+    "ok 42",
+]
 
 
 @pytest.mark.parametrize("name", list(PERTURBATIONS))
@@ -25,20 +38,23 @@ def test_typos_differ_between_seeds():
     assert len({perturb("typos", text, seed) for seed in range(5)}) == 5
 
 
-@pytest.mark.parametrize("name, text, expected", [
-    ("upper_case", "Great film, 10/10", "GREAT FILM, 10/10"),
-    ("lower_case", "Great FILM", "great film"),
-    ("title_case", "don't STOP  me", "Don't Stop  Me"),
-    ("strip_punctuation", "Hi, you! 好吗？", "Hi you 好吗"),
-    ("add_punctuation", "Great!", "Great!!"),
-    ("add_punctuation", "好电影。", "好电影。。"),
-    ("extra_whitespace", "a b  c", "a  b   c"),
-    ("punctuation_width", "你好，世界!", "你好,世界！"),
-    ("punctuation_width", "他说：“好。”", "他说:“好.”"),
-    ("punctuation_width", "ありがとう、またね!", "ありがとう,またね！"),
-    ("simplified_traditional", "简体中文的电影", "簡體中文的電影"),
-    ("simplified_traditional", "繁體中文的電影", "繁体中文的电影"),
-])
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("upper_case", "Great film, 10/10", "GREAT FILM, 10/10"),
+        ("lower_case", "Great FILM", "great film"),
+        ("title_case", "don't STOP  me", "Don't Stop  Me"),
+        ("strip_punctuation", "Hi, you! 好吗？", "Hi you 好吗"),
+        ("add_punctuation", "Great!", "Great!!"),
+        ("add_punctuation", "好电影。", "好电影。。"),
+        ("extra_whitespace", "a b  c", "a  b   c"),
+        ("punctuation_width", "你好，世界!", "你好,世界！"),
+        ("punctuation_width", "他说：“好。”", "他说:“好.”"),
+        ("punctuation_width", "ありがとう、またね!", "ありがとう,またね！"),
+        ("simplified_traditional", "简体中文的电影", "簡體中文的電影"),
+        ("simplified_traditional", "繁體中文的電影", "繁体中文的电影"),
+    ],
+)
 def test_perturbation_changes_what_it_claims(name, text, expected):
     assert perturb(name, text) == expected
 
@@ -64,7 +80,7 @@ def test_typos_are_neighbouring_keys_or_swapped_letters_at_the_stated_rate():
     events, i = 0, 0
     while i < len(diffs):
         at = diffs[i]
-        if i + 1 < len(diffs) and diffs[i + 1] == at + 1 and changed[at:at + 2] == text[at + 1] + text[at]:
+        if i + 1 < len(diffs) and diffs[i + 1] == at + 1 and changed[at : at + 2] == text[at + 1] + text[at]:
             i += 2  # two adjacent letters swapped
         else:
             assert changed[at] in NEIGHBOURS[text[at]]
@@ -74,24 +90,32 @@ def test_typos_are_neighbouring_keys_or_swapped_letters_at_the_stated_rate():
     assert [c for c in changed if not c.isalpha()] == [c for c in text if not c.isalpha()]
 
 
-@pytest.mark.parametrize("name, text", [
-    ("upper_case", "这部电影很好看"), ("lower_case", "already lower"), ("title_case", "Already Title"),
-    ("typos", "这部电影很好看 123"), ("strip_punctuation", "no marks here"), ("add_punctuation", "   "),
-    ("extra_whitespace", "x"), ("punctuation_width", "Plain English, with commas."),
-    ("simplified_traditional", "No Chinese here."),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("upper_case", "这部电影很好看"),
+        ("lower_case", "already lower"),
+        ("title_case", "Already Title"),
+        ("typos", "这部电影很好看 123"),
+        ("strip_punctuation", "no marks here"),
+        ("add_punctuation", "   "),
+        ("extra_whitespace", "x"),
+        ("punctuation_width", "Plain English, with commas."),
+        ("simplified_traditional", "No Chinese here."),
+    ],
+)
 def test_perturbation_leaves_rows_it_cannot_apply_to_unchanged(name, text):
     assert perturb(name, text) == text
 
 
 def test_unchanged_rows_are_left_out_of_a_perturbation():
-    upper, = perturb_rows(["好看", "good", "BAD"], names=("upper_case",))
+    (upper,) = perturb_rows(["好看", "good", "BAD"], names=("upper_case",))
     assert (upper.rows, upper.inputs) == ([1], ["GOOD"])
     assert extra_rows(perturb_rows(["电影", "good"], names=("upper_case", "simplified_traditional"))) == 2
 
 
 def test_question_answering_perturbs_the_question_and_keeps_the_context():
-    upper, = perturb_rows([("who won?", "Ann won the race.")], names=("upper_case",))
+    (upper,) = perturb_rows([("who won?", "Ann won the race.")], names=("upper_case",))
     assert upper.inputs == [("WHO WON?", "Ann won the race.")]
 
 
@@ -110,14 +134,26 @@ def test_fail_rate_is_the_share_of_changed_predictions_among_perturbed_rows():
         return result.label, result.score
 
     tally = PerturbationTally("upper_case", "sentiment", lambda: ClassificationTally(["negative", "positive"]))
-    tally.add([pair(0, "good film", "positive", said("positive"), said("negative")),
-               pair(2, "bad", "negative", said("negative"), said("negative"))], label_of)
-    tally.add([pair(4, "so good", "1", said("positive"), said("negative")),  # "1": the class id of positive
-               pair(5, "awful", "great", said("negative"), said("negative"))], label_of)  # a label the model lacks
+    tally.add(
+        [
+            pair(0, "good film", "positive", said("positive"), said("negative")),
+            pair(2, "bad", "negative", said("negative"), said("negative")),
+        ],
+        label_of,
+    )
+    tally.add(
+        [
+            pair(4, "so good", "1", said("positive"), said("negative")),  # "1": the class id of positive
+            pair(5, "awful", "great", said("negative"), said("negative")),
+        ],
+        label_of,
+    )  # a label the model lacks
     result = tally.result(bootstrap=200)
     assert (result.rows, result.fail_rate, result.severity) == (4, 0.5, "major")  # by hand: rows 0 and 4 flip
     assert [(f.row, f.perturbed_input, f.original_prediction, f.perturbed_prediction) for f in result.flips] == [
-        (0, "GOOD FILM", "positive", "negative"), (4, "SO GOOD", "positive", "negative")]
+        (0, "GOOD FILM", "positive", "negative"),
+        (4, "SO GOOD", "positive", "negative"),
+    ]
     accuracy = result.metrics[0]
     assert (accuracy.name, accuracy.original, accuracy.perturbed) == ("accuracy", 1.0, pytest.approx(1 / 3))
     assert result.metric_drop == pytest.approx(2 / 3)
@@ -128,8 +164,10 @@ def test_a_perturbation_tally_saved_and_restored_gives_the_same_result():
     from llm_demo.evaluation.tallies import QATally
 
     tally = PerturbationTally("typos", "qa", QATally)
-    tally.add([pair(3, "who won?", ["Ann"], "Ann", "Bob"), pair(7, "where?", ["Paris"], "Paris", "paris.")],
-              lambda answer: (answer, 0.9))
+    tally.add(
+        [pair(3, "who won?", ["Ann"], "Ann", "Bob"), pair(7, "where?", ["Paris"], "Paris", "paris.")],
+        lambda answer: (answer, 0.9),
+    )
     restored = PerturbationTally("typos", "qa", QATally)
     restored.restore(json.loads(json.dumps(tally.state())))
     assert restored.result(bootstrap=50) == tally.result(bootstrap=50)
@@ -140,8 +178,13 @@ def test_a_perturbation_that_changed_no_row_has_no_fail_rate():
     from llm_demo.evaluation.tallies import ClassificationTally
 
     result = PerturbationTally("upper_case", "sentiment", lambda: ClassificationTally(None)).result(bootstrap=10)
-    assert (result.rows, result.fail_rate, result.fail_rate_ci, result.severity, result.metric) == (0, None, None, None,
-                                                                                                    None)
+    assert (result.rows, result.fail_rate, result.fail_rate_ci, result.severity, result.metric) == (
+        0,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_an_answer_fails_only_when_it_changes_beyond_case_punctuation_and_articles():
@@ -162,23 +205,37 @@ def test_translation_reports_the_chrf_and_bleu_drop_as_sacrebleu_scores_it():
 
     english = "the cat sat on the red mat today."
     tally = PerturbationTally("upper_case", "translation", TranslationTally)
-    tally.add([Pair(0, english, "le chat était assis sur le tapis rouge aujourd'hui.",
-                    "LE CHAT ÉTAIT ASSIS SUR LE TAPIS ROUGE AUJOURD'HUI.", english, english.upper())],
-              lambda translation: (translation, None))
+    tally.add(
+        [
+            Pair(
+                0,
+                english,
+                "le chat était assis sur le tapis rouge aujourd'hui.",
+                "LE CHAT ÉTAIT ASSIS SUR LE TAPIS ROUGE AUJOURD'HUI.",
+                english,
+                english.upper(),
+            )
+        ],
+        lambda translation: (translation, None),
+    )
     result = tally.result(bootstrap=0)
     chrf, bleu = (metric.corpus_score([english.upper()], [[english]]).score for metric in (CHRF(), BLEU()))
     assert [(m.name, m.original, m.perturbed) for m in result.metrics] == [
-        ("chrf", pytest.approx(100.0), pytest.approx(chrf)), ("bleu", pytest.approx(100.0), pytest.approx(bleu))]
+        ("chrf", pytest.approx(100.0), pytest.approx(chrf)),
+        ("bleu", pytest.approx(100.0), pytest.approx(bleu)),
+    ]
     assert result.metric_drop == pytest.approx(100.0 - chrf) and result.fail_rate == 1.0
 
 
-@pytest.mark.parametrize("rate, expected", [(0.10, "major"), (0.05, "medium"), (0.049, "minor"), (0.0, "minor"),
-                                            (None, None)])
+@pytest.mark.parametrize(
+    "rate, expected", [(0.10, "major"), (0.05, "medium"), (0.049, "minor"), (0.0, "minor"), (None, None)]
+)
 def test_severity_thresholds(rate, expected):
     assert severity(rate) == expected
 
 
 # --- through the runner: perturbed rows are more rows of the same run ------------------------------
+
 
 def scripted_sentiment(calls: list[int]) -> Predictor:
     """Positive when the text holds the lower-case word "good", with the score 0.95; records each call's size."""
@@ -188,8 +245,11 @@ def scripted_sentiment(calls: list[int]) -> Predictor:
         calls.append(len(texts))
         for start in range(0, len(texts), 3):
             batch = list(range(start, min(start + 3, len(texts))))
-            yield batch, [Classification([LabelScore("positive" if "good" in texts[i] else "negative", 0.95)])
-                          for i in batch]
+            yield (
+                batch,
+                [Classification([LabelScore("positive" if "good" in texts[i] else "negative", 0.95)]) for i in batch],
+            )
+
     return Predictor("scripted", run, labels=["negative", "positive"])
 
 
@@ -204,11 +264,21 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     from llm_demo.evaluation.run import evaluate
 
     texts = ["", "good film", "bad", "好", "so good"]  # the empty first row is skipped: table rows != input rows
-    table = Table(pd.DataFrame({"text": texts, "label": ["positive", "positive", "negative", "positive", "1"]},
-                               dtype=str), 0, "t.csv")
+    table = Table(
+        pd.DataFrame({"text": texts, "label": ["positive", "positive", "negative", "positive", "1"]}, dtype=str),
+        0,
+        "t.csv",
+    )
     calls: list[int] = []
-    result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [scripted_sentiment(calls)], tmp_path,
-                      bootstrap=100, beyond=BeyondAccuracy(robustness=True))
+    result = evaluate(
+        "sentiment",
+        table,
+        {"text": "text", "label": "label"},
+        [scripted_sentiment(calls)],
+        tmp_path,
+        bootstrap=100,
+        beyond=BeyondAccuracy(robustness=True),
+    )
     model = result.models[0]
     inputs = ["good film", "bad", "好", "so good"]
     assert calls == [len(inputs) + extra_rows(perturb_rows(inputs))]  # one run, the perturbed rows batched along
@@ -223,12 +293,19 @@ def test_the_runner_sends_perturbed_rows_with_the_others_and_scores_each_perturb
     assert model.metrics.accuracy == 0.75 and model.rows_done == 4
     assert report.robustness_summary(result) == [
         "scripted is not robust to: UPPER CASE (67%), Title Case (67%), Typos (5% of letters: neighbouring keys, "
-        "swaps) (33%) (share of predictions changed)."]
+        "swaps) (33%) (share of predictions changed)."
+    ]
     written = json.loads(path.read_text(encoding="utf-8"))["models"][0]["robustness"]
-    assert {key: written[0][key] for key in ("perturbation", "rows", "fail_rate", "metric", "metric_drop",
-                                             "severity")} == {
-        "perturbation": "upper_case", "rows": 3, "fail_rate": pytest.approx(2 / 3), "metric": pytest.approx(1 / 3),
-        "metric_drop": pytest.approx(2 / 3), "severity": "major"}
+    assert {
+        key: written[0][key] for key in ("perturbation", "rows", "fail_rate", "metric", "metric_drop", "severity")
+    } == {
+        "perturbation": "upper_case",
+        "rows": 3,
+        "fail_rate": pytest.approx(2 / 3),
+        "metric": pytest.approx(1 / 3),
+        "metric_drop": pytest.approx(2 / 3),
+        "severity": "major",
+    }
     assert len(written[0]["fail_rate_ci"]) == 2
     assert (written[0]["flips"][0]["row"], written[0]["flips"][0]["perturbed_input"]) == (2, "GOOD FILM")  # 1-based
 
@@ -243,8 +320,14 @@ def test_generation_has_no_reference_to_compare_with(tmp_path):
 
     table = Table(pd.DataFrame({"text": ["a b c"]}, dtype=str), 0, "t.csv")
     with pytest.raises(InputError) as error:
-        Evaluation("generation", table, {"text": "text"}, [scripted_sentiment([])], tmp_path,
-                   beyond=BeyondAccuracy(robustness=True))
+        Evaluation(
+            "generation",
+            table,
+            {"text": "text"},
+            [scripted_sentiment([])],
+            tmp_path,
+            beyond=BeyondAccuracy(robustness=True),
+        )
     assert error.value.key == "nothing_to_compare"
 
 
@@ -263,8 +346,16 @@ def test_a_stopped_run_continued_ends_with_the_robustness_and_slices_of_one_run(
     beyond = BeyondAccuracy(robustness=True, propose_slices=True)
 
     def run(folder, **options):
-        return evaluate("sentiment", table, {"text": "text", "label": "label"}, [scripted_sentiment([])], folder,
-                        window=3, beyond=beyond, **options)
+        return evaluate(
+            "sentiment",
+            table,
+            {"text": "text", "label": "label"},
+            [scripted_sentiment([])],
+            folder,
+            window=3,
+            beyond=beyond,
+            **options,
+        )
 
     def written(result):
         model = json.loads(downloads.write_downloads(result)[1].read_text(encoding="utf-8"))["models"][0]

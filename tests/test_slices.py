@@ -9,8 +9,8 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from llm_demo.errors import InputError
 from llm_demo.evaluation.metrics import qa_score
-from llm_demo.evaluation.tallies import ClassificationTally, QATally
 from llm_demo.evaluation.slices import Quartiles, SliceTally, column_slicer, proposed_slicers, script_of
+from llm_demo.evaluation.tallies import ClassificationTally, QATally
 from llm_demo.models.types import Classification, LabelScore
 
 GROUPS = ["news", "news", "news", "news", "forum", "forum", "forum", "review", "review", "review"]
@@ -39,17 +39,22 @@ def overall():
 @pytest.mark.parametrize("rows_per_call", [10, 3])
 def test_slice_metrics_equal_scikit_learn_per_group(rows_per_call):
     results = classification_slices(rows_per_call).results(("accuracy", "macro_f1"), overall(), bootstrap=200)
-    assert [(r.column, r.value, r.rows) for r in results] == [("source", "forum", 3), ("source", "news", 4),
-                                                              ("source", "review", 3)]
+    assert [(r.column, r.value, r.rows) for r in results] == [
+        ("source", "forum", 3),
+        ("source", "news", 4),
+        ("source", "review", 3),
+    ]
     for result in results:
         rows = [i for i, group in enumerate(GROUPS) if group == result.value]
         refs, preds = [REFERENCES[i] for i in rows], [PREDICTIONS[i] for i in rows]
         assert result.metrics["accuracy"] == pytest.approx(accuracy_score(refs, preds))
         present = sorted(set(refs) | set(preds))
-        assert result.metrics["macro_f1"] == pytest.approx(f1_score(refs, preds, labels=present, average="macro",
-                                                                    zero_division=0))
-        assert result.gaps["accuracy"] == pytest.approx(accuracy_score(refs, preds) - accuracy_score(REFERENCES,
-                                                                                                     PREDICTIONS))
+        assert result.metrics["macro_f1"] == pytest.approx(
+            f1_score(refs, preds, labels=present, average="macro", zero_division=0)
+        )
+        assert result.gaps["accuracy"] == pytest.approx(
+            accuracy_score(refs, preds) - accuracy_score(REFERENCES, PREDICTIONS)
+        )
         low, high = result.intervals["accuracy"]
         assert low <= result.metrics["accuracy"] <= high
     assert [r.confident_wrong for r in results] == [pytest.approx(1 / 3), 0.25, 0.0]
@@ -75,12 +80,40 @@ def test_question_answering_slices_average_the_squad_scores_of_their_rows():
 
 
 def test_proposed_slices_are_length_quartiles_digits_and_writing_system():
-    texts = ["ok", "fine film", "这部电影很好看", "Top 10 of 2024", "Das ist 好", "Привет", "!!!", "a much longer review"]
+    texts = [
+        "ok",
+        "fine film",
+        "这部电影很好看",
+        "Top 10 of 2024",
+        "Das ist 好",
+        "Привет",
+        "!!!",
+        "a much longer review",
+    ]
     slicers = proposed_slicers(iter(texts))
-    assert [slicers["digits"](t) for t in texts] == ["no_digits", "no_digits", "no_digits", "digits"] + ["no_digits"] * 4
-    assert [slicers["script"](t) for t in texts] == ["latin", "latin", "cjk", "latin", "mixed", "other", "none", "latin"]
-    assert [slicers["length"](t) for t in texts] == ["Q1 (2–3)", "Q3 (9)", "Q2 (6–7)", "Q4 (14–20)", "Q3 (9)",
-                                                     "Q2 (6–7)", "Q1 (2–3)", "Q4 (14–20)"]
+    assert [slicers["digits"](t) for t in texts] == ["no_digits", "no_digits", "no_digits", "digits"] + [
+        "no_digits"
+    ] * 4
+    assert [slicers["script"](t) for t in texts] == [
+        "latin",
+        "latin",
+        "cjk",
+        "latin",
+        "mixed",
+        "other",
+        "none",
+        "latin",
+    ]
+    assert [slicers["length"](t) for t in texts] == [
+        "Q1 (2–3)",
+        "Q3 (9)",
+        "Q2 (6–7)",
+        "Q4 (14–20)",
+        "Q3 (9)",
+        "Q2 (6–7)",
+        "Q1 (2–3)",
+        "Q4 (14–20)",
+    ]
 
 
 def test_quartiles_merge_when_values_repeat():
@@ -90,7 +123,11 @@ def test_quartiles_merge_when_values_repeat():
 
 def test_script_of_kana_and_hangul_is_cjk():
     assert (script_of("ありがとう"), script_of("감사합니다"), script_of("Café")) == ("cjk", "cjk", "latin")
-    assert (script_of("ㅋㅋㅋ"), script_of("䷀"), script_of("123")) == ("cjk", "none", "none")  # a hexagram is no letter
+    assert (script_of("ㅋㅋㅋ"), script_of("䷀"), script_of("123")) == (
+        "cjk",
+        "none",
+        "none",
+    )  # a hexagram is no letter
 
 
 def test_a_column_of_few_values_slices_by_value_and_names_empty_cells():
@@ -100,8 +137,13 @@ def test_a_column_of_few_values_slices_by_value_and_names_empty_cells():
 
 def test_a_numeric_column_of_many_values_slices_by_quartile():
     slicer = column_slicer("stars", (str(v) for v in range(1, 41)))
-    assert [slicer(str(v)) for v in (1, 11, 21, 31, 40)] == ["Q1 (1–10)", "Q2 (11–20)", "Q3 (21–30)", "Q4 (31–40)",
-                                                            "Q4 (31–40)"]
+    assert [slicer(str(v)) for v in (1, 11, 21, 31, 40)] == [
+        "Q1 (1–10)",
+        "Q2 (11–20)",
+        "Q3 (21–30)",
+        "Q4 (31–40)",
+        "Q4 (31–40)",
+    ]
 
 
 def test_a_text_column_is_refused_as_a_slice_column():
@@ -122,15 +164,37 @@ def test_the_runner_reports_slices_of_a_column_and_proposed_slices_in_metrics_js
     def run(texts):
         yield list(range(len(texts))), [Classification([LabelScore(t.split()[-1], 0.95)]) for t in texts]
 
-    table = Table(pd.DataFrame({"text": ["a pos", "b neg", "c pos", "数字 12 neg"], "label": ["pos", "pos", "pos", "neg"],
-                                "source": ["web", "web", "news", "news"]}, dtype=str), 0, "t.csv")
-    result = evaluate("sentiment", table, {"text": "text", "label": "label"}, [Predictor("echo", run, ["neg", "pos"])],
-                      tmp_path, bootstrap=0, window=3, beyond=BeyondAccuracy(slice_column="source", propose_slices=True))
+    table = Table(
+        pd.DataFrame(
+            {
+                "text": ["a pos", "b neg", "c pos", "数字 12 neg"],
+                "label": ["pos", "pos", "pos", "neg"],
+                "source": ["web", "web", "news", "news"],
+            },
+            dtype=str,
+        ),
+        0,
+        "t.csv",
+    )
+    result = evaluate(
+        "sentiment",
+        table,
+        {"text": "text", "label": "label"},
+        [Predictor("echo", run, ["neg", "pos"])],
+        tmp_path,
+        bootstrap=0,
+        window=3,
+        beyond=BeyondAccuracy(slice_column="source", propose_slices=True),
+    )
     _, path = downloads.write_downloads(result)
     slices = json.loads(path.read_text(encoding="utf-8"))["models"][0]["slices"]
     by_value = {(s["column"], s["value"]): s for s in slices}
     assert {k: by_value[("source", "web")][k] for k in ("rows", "accuracy", "accuracy_gap", "confident_wrong")} == {
-        "rows": 2, "accuracy": 0.5, "accuracy_gap": -0.25, "confident_wrong": 0.5}
+        "rows": 2,
+        "accuracy": 0.5,
+        "accuracy_gap": -0.25,
+        "confident_wrong": 0.5,
+    }
     assert (by_value[("source", "news")]["accuracy"], by_value[("script", "mixed")]["rows"]) == (1.0, 1)
     assert by_value[("digits", "digits")]["accuracy"] == 1.0
     assert [s["column"] for s in slices] == ["source"] * 2 + ["length"] * 2 + ["digits"] * 2 + ["script"] * 2
@@ -142,10 +206,16 @@ def test_a_slice_column_the_file_lacks_is_named_with_the_columns_it_has(tmp_path
 
     from llm_demo.evaluation.reading import Table
     from llm_demo.evaluation.recipes import BeyondAccuracy
-    from llm_demo.evaluation.run import Evaluation
     from llm_demo.evaluation.results import Predictor
+    from llm_demo.evaluation.run import Evaluation
 
     table = Table(pd.DataFrame({"text": ["a"], "label": ["x"]}, dtype=str), 0, "t.csv")
     with pytest.raises(InputError, match="'t.csv' has no column 'sauce' \\(it has: text, label\\)"):
-        Evaluation("sentiment", table, {"text": "text", "label": "label"}, [Predictor("none", lambda texts: [])],
-                   tmp_path, beyond=BeyondAccuracy(slice_column="sauce"))
+        Evaluation(
+            "sentiment",
+            table,
+            {"text": "text", "label": "label"},
+            [Predictor("none", lambda texts: [])],
+            tmp_path,
+            beyond=BeyondAccuracy(slice_column="sauce"),
+        )

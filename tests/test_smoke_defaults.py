@@ -34,8 +34,9 @@ def first_twins_file(twins, tmp_path_factory) -> Path:
     """The first default model of every task, served by its twin, under its real name."""
     data = yaml.safe_load(twins.models_file.read_text(encoding="utf-8"))
     path = tmp_path_factory.mktemp("smoke") / "models.yaml"
-    path.write_text(yaml.safe_dump({task: entries[:1] for task, entries in data.items()}, allow_unicode=True),
-                    encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({task: entries[:1] for task, entries in data.items()}, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
@@ -48,8 +49,15 @@ def test_every_task_runs_its_tab_example_and_gets_a_row(smoke_script, first_twin
     assert smoke_script.main(["--models", str(first_twins_file), "--max-new-tokens", "8"]) == 0
     printed = capsys.readouterr().out
     rows = table_rows(printed)
-    assert [row[1] for row in rows] == ["translation", "generation", "classification", "sentiment", "qa",
-                                        "fill_mask", "finetune"]
+    assert [row[1] for row in rows] == [
+        "translation",
+        "generation",
+        "classification",
+        "sentiment",
+        "qa",
+        "fill_mask",
+        "finetune",
+    ]
     assert rows[0][0] == str(twins.folder("translation", "Helsinki-NLP/opus-mt-zh-en"))
     assert rows[0][3].startswith("今天天气很好，我们去公园散步吧。 → ")
     assert rows[4][3].startswith("Where is the Eiffel Tower? → ")
@@ -60,15 +68,20 @@ def test_every_task_runs_its_tab_example_and_gets_a_row(smoke_script, first_twin
 
 def test_offline_every_default_model_fails_clearly_and_the_run_goes_on(smoke_script, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert smoke_script.main(["--models", str(ASSETS_DIR / "models.yaml"), "--task", "translation",
-                              "--task", "qa"]) == 1
+    assert (
+        smoke_script.main(["--models", str(ASSETS_DIR / "models.yaml"), "--task", "translation", "--task", "qa"]) == 1
+    )
     printed = capsys.readouterr().out
     rows = table_rows(printed)
-    assert [row[0] for row in rows] == ["Helsinki-NLP/opus-mt-zh-en", "Helsinki-NLP/opus-mt-en-zh",
-                                        "Helsinki-NLP/opus-mt-en-de", "facebook/nllb-200-distilled-600M",
-                                        "deepset/xlm-roberta-base-squad2",
-                                        "distilbert/distilbert-base-cased-distilled-squad",
-                                        "deepset/roberta-base-squad2"]
+    assert [row[0] for row in rows] == [
+        "Helsinki-NLP/opus-mt-zh-en",
+        "Helsinki-NLP/opus-mt-en-zh",
+        "Helsinki-NLP/opus-mt-en-de",
+        "facebook/nllb-200-distilled-600M",
+        "deepset/xlm-roberta-base-squad2",
+        "distilbert/distilbert-base-cased-distilled-squad",
+        "deepset/roberta-base-squad2",
+    ]
     assert all(row[3].startswith("FAILED: Cannot download '") for row in rows)
     assert "the Hugging Face Hub is unreachable" in rows[0][3]
     assert printed.rstrip().endswith("0 of 7 models ran; 7 failed.")

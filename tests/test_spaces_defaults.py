@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-
-from llm_demo.settings import get_settings
 from helpers import cpu_placement
 from served_app import served_app
+
+from llm_demo.settings import get_settings
 
 
 @pytest.fixture
@@ -38,16 +38,22 @@ def test_on_spaces_a_typed_hub_id_or_folder_is_refused_and_listed_models_work(sp
     assert table["data"][0][0] == "good film" and cpu_placement() in status
 
 
-@pytest.mark.parametrize("space_id, custom, local, expected", [
-    ("someone/llm-demo", None, None, (False, False)),  # a Space: both off by default
-    ("someone/llm-demo", "1", None, (True, False)),  # the deployment opted in to Hub ids only
-    ("someone/llm-demo", "1", "yes", (True, True)),
-    (None, None, None, (True, True)),  # elsewhere: both on, as before
-    (None, "0", None, (False, True)),
-])
+@pytest.mark.parametrize(
+    "space_id, custom, local, expected",
+    [
+        ("someone/llm-demo", None, None, (False, False)),  # a Space: both off by default
+        ("someone/llm-demo", "1", None, (True, False)),  # the deployment opted in to Hub ids only
+        ("someone/llm-demo", "1", "yes", (True, True)),
+        (None, None, None, (True, True)),  # elsewhere: both on, as before
+        (None, "0", None, (False, True)),
+    ],
+)
 def test_space_defaults_give_way_to_what_the_deployment_sets(monkeypatch, space_id, custom, local, expected):
-    for name, value in (("SPACE_ID", space_id), ("LLM_DEMO_ALLOW_CUSTOM_MODELS", custom),
-                        ("LLM_DEMO_ALLOW_LOCAL_PATHS", local)):
+    for name, value in (
+        ("SPACE_ID", space_id),
+        ("LLM_DEMO_ALLOW_CUSTOM_MODELS", custom),
+        ("LLM_DEMO_ALLOW_LOCAL_PATHS", local),
+    ):
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:

@@ -30,17 +30,24 @@ def test_unspaced_is_han_kana_and_their_punctuation_but_not_hangul():
 
 def test_sentences_split_at_latin_and_cjk_stops_keeping_line_breaks():
     text = "First one. Second one? Third!\n\n今天很好。明天也好！你呢？\nLast line"
-    assert split_sentences(text) == [["First one.", "Second one?", "Third!"], [], ["今天很好。", "明天也好！", "你呢？"],
-                                     ["Last line"]]
+    assert split_sentences(text) == [
+        ["First one.", "Second one?", "Third!"],
+        [],
+        ["今天很好。", "明天也好！", "你呢？"],
+        ["Last line"],
+    ]
 
 
-@pytest.mark.parametrize("line, sentences", [
-    ("Hello there. How are you?", ["Hello there.", "How are you?"]),
-    ("今天很好。明天也好；后天呢？", ["今天很好。", "明天也好；", "后天呢？"]),
-    ("今天很好。Let us go. Bye!", ["今天很好。", "Let us go.", "Bye!"]),
-    ("ありがとう。またね。", ["ありがとう。", "またね。"]),
-    ("안녕하세요. 반갑습니다.", ["안녕하세요.", "반갑습니다."]),  # Korean puts spaces between sentences
-])
+@pytest.mark.parametrize(
+    "line, sentences",
+    [
+        ("Hello there. How are you?", ["Hello there.", "How are you?"]),
+        ("今天很好。明天也好；后天呢？", ["今天很好。", "明天也好；", "后天呢？"]),
+        ("今天很好。Let us go. Bye!", ["今天很好。", "Let us go.", "Bye!"]),
+        ("ありがとう。またね。", ["ありがとう。", "またね。"]),
+        ("안녕하세요. 반갑습니다.", ["안녕하세요.", "반갑습니다."]),  # Korean puts spaces between sentences
+    ],
+)
 def test_a_line_split_into_sentences_joins_back_unchanged(line, sentences):
     assert split_sentences(line) == [sentences]
     assert join_sentences(sentences) == line

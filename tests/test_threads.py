@@ -1,4 +1,5 @@
-"""Torch work outside the generation engine leaves no OpenMP team behind on a long-lived thread (llm_demo/threads.py)."""
+"""Torch work outside the generation engine leaves no OpenMP team behind on a long-lived thread
+(llm_demo/models/local/threads.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from helpers import entry
 
-from llm_demo.models.types import in_input_order
-from llm_demo.models.local.batching import run_in_batches
 from llm_demo.models.cache import ModelCache
 from llm_demo.models.local import threads
+from llm_demo.models.local.batching import run_in_batches
 from llm_demo.models.local.threads import on_batch_thread, on_fresh_thread
-
-from helpers import entry
+from llm_demo.models.types import in_input_order
 
 WATCHED = contextvars.ContextVar("watched", default=None)
 
@@ -49,8 +49,7 @@ def quick_to_idle(monkeypatch):
     monkeypatch.setattr(threads, "BATCH_THREAD_IDLE_SECONDS", 0.05)
 
 
-def test_batches_take_turns_on_one_thread_that_ends_when_idle_and_model_loads_get_their_own(monkeypatch,
-                                                                                               quick_to_idle):
+def test_batches_take_turns_on_one_thread_that_ends_when_idle_and_model_loads_get_their_own(monkeypatch, quick_to_idle):
     batch_threads, load_threads = [], []
 
     def process(batch: list[str]) -> list[str]:
@@ -58,14 +57,19 @@ def test_batches_take_turns_on_one_thread_that_ends_when_idle_and_model_loads_ge
         return [text.upper() for text in batch]
 
     texts = ["ccc", "a", "bbbbb", "dd"]
-    monkeypatch.setattr("llm_demo.models.cache.load_model", lambda *args, **kwargs: load_threads.append(
-        threading.current_thread()) or "a model")
+    monkeypatch.setattr(
+        "llm_demo.models.cache.load_model",
+        lambda *args, **kwargs: load_threads.append(threading.current_thread()) or "a model",
+    )
 
     def request() -> None:  # on a Gradio worker thread, which lives on
-        assert in_input_order(len(texts), run_in_batches(texts, [len(t) for t in texts], process, budget=6)) == \
-            ["CCC", "A", "BBBBB", "DD"]
-        assert ModelCache(capacity=1).get(entry("some/model", "x", "sentiment"),
-                                          "sequence-classification") == "a model"
+        assert in_input_order(len(texts), run_in_batches(texts, [len(t) for t in texts], process, budget=6)) == [
+            "CCC",
+            "A",
+            "BBBBB",
+            "DD",
+        ]
+        assert ModelCache(capacity=1).get(entry("some/model", "x", "sentiment"), "sequence-classification") == "a model"
 
     on_worker(request)
     assert len(batch_threads) == 3 and len(set(batch_threads)) == 1
@@ -96,8 +100,10 @@ def test_batches_from_many_callers_at_once_each_get_their_own_results():
     results, ran_on = {}, set()
 
     def caller(index: int) -> None:
-        results[index] = [on_batch_thread(lambda: ran_on.add(threading.current_thread()) or (index, step))
-                          for step in range(20)]
+        results[index] = [
+            on_batch_thread(lambda step=step: ran_on.add(threading.current_thread()) or (index, step))
+            for step in range(20)
+        ]
 
     callers = [threading.Thread(target=caller, args=(index,)) for index in range(8)]
     for thread in callers:
@@ -151,7 +157,8 @@ def test_a_batch_leaves_no_openmp_threads_behind_on_a_long_lived_thread():
 
     if torch.get_num_threads() < 2:
         pytest.skip("one torch thread: OpenMP starts no team")
-    result = subprocess.run([sys.executable, "-c", OPENMP_THREADS_LEFT], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", OPENMP_THREADS_LEFT], capture_output=True, text=True, timeout=120, check=True
+    )
     direct, batched = map(int, result.stdout.split())
     assert (direct, batched) == (torch.get_num_threads() - 1, 0), result.stdout  # direct: the team stays

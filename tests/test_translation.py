@@ -6,7 +6,7 @@ import pytest
 
 from llm_demo.errors import InputError
 from llm_demo.models.local.translate import generation_options
-from llm_demo.tasks.translation import translate, TranslationSettings
+from llm_demo.tasks.translation import TranslationSettings, translate
 from llm_demo.text import join_sentences
 
 GREEDY = TranslationSettings(num_beams=1, max_new_tokens=6)

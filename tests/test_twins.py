@@ -12,23 +12,24 @@ import torch
 import transformers
 import yaml
 from gradio_client import handle_file
+from twins import ARCHITECTURES, DEFAULT_MODELS, TASK_KINDS, Conventions, build_qwen2, missing_twins
 
-from llm_demo.models.local.batching import encoder_inputs
 from llm_demo.finetune import FinetuneSettings, LabelledRows, finetune
 from llm_demo.models import get_model
-from llm_demo.settings import ASSETS_DIR
+from llm_demo.models.local.batching import encoder_inputs
 from llm_demo.models.local.classify import encode, forward_logits, nli_indices
+from llm_demo.models.local.generate import prompt_ids
+from llm_demo.models.local.qa import forward_windows, make_windows
+from llm_demo.models.local.translate import encode as encode_sentences
+from llm_demo.models.local.translate import generation_options
+from llm_demo.settings import ASSETS_DIR
 from llm_demo.tasks.classification import classify, label_names, zero_shot
 from llm_demo.tasks.fill_mask import fill_mask
-from llm_demo.tasks.generation import generate, GenerationSettings
-from llm_demo.models.local.generate import prompt_ids
-from llm_demo.tasks.qa import answer, QASettings
-from llm_demo.models.local.qa import forward_windows, make_windows
+from llm_demo.tasks.generation import GenerationSettings, generate
+from llm_demo.tasks.qa import QASettings, answer
 from llm_demo.tasks.sentiment import analyse
-from llm_demo.tasks.translation import translate, TranslationSettings
-from llm_demo.models.local.translate import encode as encode_sentences, generation_options
+from llm_demo.tasks.translation import TranslationSettings, translate
 from llm_demo.ui import translation_tab
-from twins import ARCHITECTURES, DEFAULT_MODELS, TASK_KINDS, Conventions, build_qwen2, missing_twins
 
 DEFAULTS = yaml.safe_load((ASSETS_DIR / "models.yaml").read_text(encoding="utf-8"))
 GREEDY_TRANSLATION = TranslationSettings(num_beams=1, max_new_tokens=8)
@@ -49,17 +50,20 @@ def assert_same_scores(batched: list, alone: list) -> None:
     """Padding in a batch changes no label's score (each architecture masks and positions padding its own way)."""
     for together, single in zip(batched, alone, strict=True):  # by label: random twins score labels near-equally
         assert {s.label: s.score for s in together.scores} == pytest.approx(
-            {s.label: s.score for s in single.scores}, abs=1e-5)
+            {s.label: s.score for s in single.scores}, abs=1e-5
+        )
 
 
 @pytest.fixture(scope="module")
 def twin(twin_registry):
     def _load(task: str, entry: dict):
         return get_model(twin_registry.resolve(task, entry["name"]), TASK_KINDS[task])
+
     return _load
 
 
 # --- the twin check itself -----------------------------------------------------------------------
+
 
 def test_every_default_model_has_a_twin():
     assert missing_twins(ASSETS_DIR / "models.yaml") == []
@@ -67,13 +71,17 @@ def test_every_default_model_has_a_twin():
 
 def test_a_new_architecture_without_a_twin_fails_the_check(tmp_path):
     models_file = tmp_path / "models.yaml"
-    models_file.write_text("generation:\n  - {model: acme/mamba-tiny, name: Mamba}\n"
-                           "sentiment:\n  - distilbert/distilbert-base-uncased-finetuned-sst-2-english\n")
+    models_file.write_text(
+        "generation:\n  - {model: acme/mamba-tiny, name: Mamba}\n"
+        "sentiment:\n  - distilbert/distilbert-base-uncased-finetuned-sst-2-english\n"
+    )
     assert missing_twins(models_file) == [
-        "generation: acme/mamba-tiny is not in tests/twins.py DEFAULT_MODELS (add its model_type)"]
+        "generation: acme/mamba-tiny is not in tests/twins.py DEFAULT_MODELS (add its model_type)"
+    ]
     known = {**DEFAULT_MODELS, "acme/mamba-tiny": Conventions("mamba")}
     assert missing_twins(models_file, known) == [
-        "generation: acme/mamba-tiny is a 'mamba', which has no twin builder in tests/twins.py ARCHITECTURES"]
+        "generation: acme/mamba-tiny is a 'mamba', which has no twin builder in tests/twins.py ARCHITECTURES"
+    ]
     assert missing_twins(models_file, known, {**ARCHITECTURES, "mamba": ARCHITECTURES["llama"]}) == []
 
 
@@ -88,11 +96,13 @@ def test_the_qwen2_twin_builds_on_its_own_in_the_shape_servers_expect(tmp_path):
 
 # --- translation: Marian's SentencePiece pair, NLLB's language codes ---------------------------------
 
+
 @pytest.mark.parametrize("entry", entries("translation"))
 def test_translation_batched_equals_one_by_one(twin, entry):
     loaded = twin("translation", entry)
-    settings = TranslationSettings(num_beams=1, max_new_tokens=8, source_lang=entry.get("source_lang"),
-                                   target_lang=entry.get("target_lang"))
+    settings = TranslationSettings(
+        num_beams=1, max_new_tokens=8, source_lang=entry.get("source_lang"), target_lang=entry.get("target_lang")
+    )
     together = translate(loaded, MIXED, settings)
     assert together == [translate(loaded, [text], settings)[0] for text in MIXED]
     assert all(isinstance(text, str) and "\n" not in text for text in together)
@@ -117,8 +127,10 @@ def test_two_visitors_translating_from_different_languages_at_once_keep_their_ow
     def first_tokens(source: str) -> set[str]:
         settings = TranslationSettings(num_beams=1, max_new_tokens=4, source_lang=source, target_lang="zho_Hans")
         start.wait()
-        return {loaded.tokenizer.convert_ids_to_tokens(encode_sentences(loaded, ["Hello world"], settings)[0][0])
-                for _ in range(300)}
+        return {
+            loaded.tokenizer.convert_ids_to_tokens(encode_sentences(loaded, ["Hello world"], settings)[0][0])
+            for _ in range(300)
+        }
 
     usual = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # threads take turns between almost any two lines, as on a busy server
@@ -132,6 +144,7 @@ def test_two_visitors_translating_from_different_languages_at_once_keep_their_ow
 
 # --- generation: chat templates and byte-level BPE -------------------------------------------------
 
+
 @pytest.mark.parametrize("entry", entries("generation"))
 def test_generation_batched_equals_one_by_one(twin, entry):
     loaded = twin("generation", entry)
@@ -139,11 +152,14 @@ def test_generation_batched_equals_one_by_one(twin, entry):
     assert together == [generate(loaded, [text], GREEDY)[0] for text in MIXED]
 
 
-@pytest.mark.parametrize("model_id, expected_start", [
-    ("Qwen/Qwen2.5-0.5B-Instruct", "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."),
-    ("HuggingFaceTB/SmolLM2-360M-Instruct", "<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
-    ("openai-community/gpt2", "Hello"),
-])
+@pytest.mark.parametrize(
+    "model_id, expected_start",
+    [
+        ("Qwen/Qwen2.5-0.5B-Instruct", "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."),
+        ("HuggingFaceTB/SmolLM2-360M-Instruct", "<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
+        ("openai-community/gpt2", "Hello"),
+    ],
+)
 def test_chat_models_get_their_own_template_and_plain_ones_the_bare_prompt(twin, model_id, expected_start):
     entry = next(e for e in DEFAULTS["generation"] if e["model"] == model_id)
     loaded = twin("generation", entry)
@@ -154,8 +170,10 @@ def test_chat_models_get_their_own_template_and_plain_ones_the_bare_prompt(twin,
 
 # --- classification: label orders, multi-label, zero-shot NLI ------------------------------------------
 
-@pytest.mark.parametrize("entry", [e for e in entries("classification") + entries("sentiment")
-                                   if not e.values[0].get("zero_shot")])
+
+@pytest.mark.parametrize(
+    "entry", [e for e in entries("classification") + entries("sentiment") if not e.values[0].get("zero_shot")]
+)
 def test_fixed_label_models_keep_their_label_order_and_batch_like_one_by_one(twin, entry):
     task = "classification" if entry in DEFAULTS["classification"] else "sentiment"
     loaded = twin(task, entry)
@@ -173,10 +191,13 @@ def test_multi_label_emotions_score_each_label_on_its_own(twin):
     assert sum(expected.values()) > 1.5  # independent sigmoids, not a softmax over 28 labels
 
 
-@pytest.mark.parametrize("model_id, entail, contra", [
-    ("MoritzLaurer/mDeBERTa-v3-base-mnli-xnli", 0, 2),  # entailment, neutral, contradiction
-    ("cross-encoder/nli-distilroberta-base", 1, 0),  # contradiction, entailment, neutral
-])
+@pytest.mark.parametrize(
+    "model_id, entail, contra",
+    [
+        ("MoritzLaurer/mDeBERTa-v3-base-mnli-xnli", 0, 2),  # entailment, neutral, contradiction
+        ("cross-encoder/nli-distilroberta-base", 1, 0),  # contradiction, entailment, neutral
+    ],
+)
 def test_zero_shot_reads_each_nli_models_own_label_order(twin, model_id, entail, contra):
     entry = next(e for e in DEFAULTS["classification"] if e["model"] == model_id)
     loaded = twin("classification", entry)
@@ -205,6 +226,7 @@ def test_sentiment_rows_use_the_models_label_names(twin, entry):
 
 # --- question answering and masked words -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("entry", entries("qa"))
 def test_answers_are_spans_of_the_context_batched_like_one_by_one(twin, entry):
     loaded = twin("qa", entry)
@@ -213,10 +235,11 @@ def test_answers_are_spans_of_the_context_batched_like_one_by_one(twin, entry):
     settings = QASettings(top_k=3, allow_no_answer=bool(entry.get("no_answer")))
     together = answer(loaded, questions, contexts, settings)
     alone = [answer(loaded, [q], [c], settings)[0] for q, c in zip(questions, contexts)]
-    assert [[(a.text, a.start, a.end) for a in row] for row in together] == \
-        [[(a.text, a.start, a.end) for a in row] for row in alone]
+    assert [[(a.text, a.start, a.end) for a in row] for row in together] == [
+        [(a.text, a.start, a.end) for a in row] for row in alone
+    ]
     for context, answers in zip(contexts, together):
-        assert all(context[a.start:a.end] == a.text for a in answers)
+        assert all(context[a.start : a.end] == a.text for a in answers)
 
 
 @pytest.mark.parametrize("entry", entries("fill_mask"))
@@ -229,12 +252,18 @@ def test_fill_mask_accepts_either_mask_spelling(twin, entry):
         assert len({f.token for f in row}) == 3
 
 
-@pytest.mark.parametrize("entry", [param for param in entries("finetune")  # one per architecture: training is slow
-                                   if param.values[0]["model"] in {"sentence-transformers/all-MiniLM-L6-v2",
-                                                                   "distilbert/distilbert-base-uncased"}])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        param
+        for param in entries("finetune")  # one per architecture: training is slow
+        if param.values[0]["model"] in {"sentence-transformers/all-MiniLM-L6-v2", "distilbert/distilbert-base-uncased"}
+    ],
+)
 def test_finetune_bases_train_and_their_models_classify(twin_registry, entry, tmp_path):
-    rows = LabelledRows(texts=["goal match team", "pizza soup bread", "rain snow wind"] * 4,
-                        labels=["sport", "food", "weather"] * 4)
+    rows = LabelledRows(
+        texts=["goal match team", "pizza soup bread", "rain snow wind"] * 4, labels=["sport", "food", "weather"] * 4
+    )
     base = twin_registry.resolve("finetune", entry["name"])
     result = finetune(base, rows, tmp_path / "out", FinetuneSettings(epochs=1, batch_size=4, max_length=16))
     trained = get_model(twin_registry.resolve("classification", str(result.output_dir)), "sequence-classification")
@@ -244,8 +273,9 @@ def test_finetune_bases_train_and_their_models_classify(twin_registry, entry, tm
 
 # --- pairs (NLI premise and hypothesis, QA question and context) ----------------------------------------
 
-PAIR_MODELS = [("classification", entry) for entry in DEFAULTS["classification"] if entry.get("zero_shot")] + \
-              [("qa", entry) for entry in DEFAULTS["qa"]]
+PAIR_MODELS = [("classification", entry) for entry in DEFAULTS["classification"] if entry.get("zero_shot")] + [
+    ("qa", entry) for entry in DEFAULTS["qa"]
+]
 
 
 def assert_reads_pairs_as_its_tokenizer(task: str, loaded) -> None:
@@ -286,6 +316,7 @@ def test_distilbert_gets_no_token_type_ids(twin):
 
 # --- every tab through the Gradio API, on the default models' names ------------------------------------
 
+
 def test_translation_tab_example_runs_on_its_twin(twin_client, twin):
     text, model = translation_tab.EXAMPLES[0]
     result, status = twin_client.predict(text, model, 1, 8, "", "", api_name="/translate")
@@ -302,8 +333,9 @@ def test_generation_tab_streams_the_qwen_twin(twin_client, twin):
 
 
 def test_classification_tab_zero_shot_on_mdeberta_and_fixed_labels_on_emotions(twin_client):
-    result, _ = twin_client.predict("The striker scored.", DEFAULTS["classification"][0]["name"], "sport, food",
-                                    False, api_name="/classify")
+    result, _ = twin_client.predict(
+        "The striker scored.", DEFAULTS["classification"][0]["name"], "sport, food", False, api_name="/classify"
+    )
     assert {c["label"] for c in result["confidences"]} == {"sport", "food"}
     result, _ = twin_client.predict("Great!", DEFAULTS["classification"][3]["name"], "", False, api_name="/classify")
     assert {c["label"] for c in result["confidences"]} <= set(conventions(DEFAULTS["classification"][3]).labels)
@@ -317,8 +349,9 @@ def test_sentiment_tab_on_the_multilingual_distilbert_twin(twin_client):
 
 def test_qa_tab_on_the_xlm_roberta_squad2_twin(twin_client):
     context = "The tower is in Paris and was built in 1889."
-    best, marked, _, _ = twin_client.predict("Where?", context, DEFAULTS["qa"][0]["name"], 1, 10, True,
-                                             api_name="/answer")
+    best, marked, _, _ = twin_client.predict(
+        "Where?", context, DEFAULTS["qa"][0]["name"], 1, 10, True, api_name="/answer"
+    )
     assert "".join(piece["token"] for piece in marked) == context
 
 
@@ -333,8 +366,9 @@ def test_evaluation_tab_scores_the_sst2_twin(twin_client, tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text("text,label\ngreat film,POSITIVE\nawful,NEGATIVE\n", encoding="utf-8")
     name = DEFAULTS["sentiment"][1]["name"]
-    status, summary, *_ = twin_client.predict(handle_file(str(data)), "sentiment", [name], "text", "label",
-                                              None, None, None, None, None, api_name="/evaluate")
+    status, summary, *_ = twin_client.predict(
+        handle_file(str(data)), "sentiment", [name], "text", "label", None, None, None, None, None, api_name="/evaluate"
+    )
     assert status.startswith("Finished: 2 rows, 1 model(s).")
     assert summary["data"][0][:3] == [name, "complete", 2]
 
@@ -342,8 +376,23 @@ def test_evaluation_tab_scores_the_sst2_twin(twin_client, tmp_path):
 def test_finetune_tab_trains_the_multilingual_distilbert_twin(twin_client, tmp_path):
     data = tmp_path / "topics.csv"
     data.write_text("text,label\n" + "goal match,sport\npizza soup,food\n" * 6, encoding="utf-8")
-    job = twin_client.submit(handle_file(str(data)), "text", "label", DEFAULTS["finetune"][2]["name"], "twin-run",
-                             1, 5e-5, 4, 16, 0.01, 0.1, 0.2, 42, 0, api_name="/finetune")
+    job = twin_client.submit(
+        handle_file(str(data)),
+        "text",
+        "label",
+        DEFAULTS["finetune"][2]["name"],
+        "twin-run",
+        1,
+        5e-5,
+        4,
+        16,
+        0.01,
+        0.1,
+        0.2,
+        42,
+        0,
+        api_name="/finetune",
+    )
     _, table, status, archive, _ = job.result()
     assert "twin-run" in status
     assert [row[0] for row in table["data"]] == [1.0]

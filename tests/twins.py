@@ -23,30 +23,85 @@ import sentencepiece
 import torch
 import transformers
 import yaml
+from tiny_models import CORPUS, MINILM_DIR
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from llm_demo.models.local.model import AUTO_CLASSES
 from llm_demo.registry import KIND_OF_TASK
-from tiny_models import CORPUS, MINILM_DIR
 
 TASK_KINDS = {**KIND_OF_TASK, "finetune": "encoder"}  # a fine-tuning base is a bare encoder: the app adds the head
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-SEQ2SEQ_SMALL = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                     decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64)
+SEQ2SEQ_SMALL = dict(
+    d_model=32,
+    encoder_layers=1,
+    decoder_layers=1,
+    encoder_attention_heads=2,
+    decoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_ffn_dim=64,
+)
 SEQ2SEQ_POSITIONS = 128  # opus-mt has 512; fewer here so tests reach the end of the decoder's table quickly
 CAUSAL_POSITIONS = 256
 NLI = ("entailment", "neutral", "contradiction")
-LANGUAGES = ("ja", "nl", "ar", "pl", "de", "it", "pt", "tr", "es", "hi", "el", "ur", "bg", "en", "fr", "zh", "ru",
-             "th", "sw", "vi")
-EMOTIONS = ("admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
-            "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief",
-            "joy", "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness",
-            "surprise", "neutral")
+LANGUAGES = (
+    "ja",
+    "nl",
+    "ar",
+    "pl",
+    "de",
+    "it",
+    "pt",
+    "tr",
+    "es",
+    "hi",
+    "el",
+    "ur",
+    "bg",
+    "en",
+    "fr",
+    "zh",
+    "ru",
+    "th",
+    "sw",
+    "vi",
+)
+EMOTIONS = (
+    "admiration",
+    "amusement",
+    "anger",
+    "annoyance",
+    "approval",
+    "caring",
+    "confusion",
+    "curiosity",
+    "desire",
+    "disappointment",
+    "disapproval",
+    "disgust",
+    "embarrassment",
+    "excitement",
+    "fear",
+    "gratitude",
+    "grief",
+    "joy",
+    "love",
+    "nervousness",
+    "optimism",
+    "pride",
+    "realization",
+    "relief",
+    "remorse",
+    "sadness",
+    "surprise",
+    "neutral",
+)
 # ChatML as Qwen2.5 and SmolLM2 write it, each with the default system prompt its template adds.
-CHATML = (r"{%- if messages[0]['role'] != 'system' %}{{- '<|im_start|>system\n{SYSTEM}<|im_end|>\n' }}{%- endif %}"
-          r"{%- for message in messages %}"
-          r"{{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{%- endfor %}"
-          r"{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}")
+CHATML = (
+    r"{%- if messages[0]['role'] != 'system' %}{{- '<|im_start|>system\n{SYSTEM}<|im_end|>\n' }}{%- endif %}"
+    r"{%- for message in messages %}"
+    r"{{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{%- endfor %}"
+    r"{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
+)
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 SMOLLM_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
@@ -75,10 +130,12 @@ DEFAULT_MODELS = {
     "papluca/xlm-roberta-base-language-detection": Conventions("xlm-roberta", LANGUAGES),
     "SamLowe/roberta-base-go_emotions": Conventions("roberta", EMOTIONS, "multi_label_classification"),
     "tabularisai/multilingual-sentiment-analysis": Conventions(
-        "distilbert", ("Very Negative", "Negative", "Neutral", "Positive", "Very Positive")),
+        "distilbert", ("Very Negative", "Negative", "Neutral", "Positive", "Very Positive")
+    ),
     "distilbert/distilbert-base-uncased-finetuned-sst-2-english": Conventions("distilbert", ("NEGATIVE", "POSITIVE")),
-    "cardiffnlp/twitter-xlm-roberta-base-sentiment": Conventions("xlm-roberta", ("negative", "neutral", "positive"),
-                                                                 tokenizer_limit=False),
+    "cardiffnlp/twitter-xlm-roberta-base-sentiment": Conventions(
+        "xlm-roberta", ("negative", "neutral", "positive"), tokenizer_limit=False
+    ),
     "deepset/xlm-roberta-base-squad2": Conventions("xlm-roberta"),
     "distilbert/distilbert-base-cased-distilled-squad": Conventions("distilbert"),
     "deepset/roberta-base-squad2": Conventions("roberta"),
@@ -93,12 +150,19 @@ DEFAULT_MODELS = {
 
 # --- tokenizers of each kind, trained here ------------------------------------------------------
 
+
 def sentencepiece_model(model_type: str = "unigram") -> bytes:
     """A SentencePiece model (the file kind opus-mt, XLM-R, mDeBERTa and NLLB ship) trained on the corpus."""
     model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS), model_writer=model, vocab_size=400,
-                                             hard_vocab_limit=False, character_coverage=1.0, model_type=model_type,
-                                             minloglevel=2)
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS),
+        model_writer=model,
+        vocab_size=400,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        model_type=model_type,
+        minloglevel=2,
+    )
     return model.getvalue()
 
 
@@ -114,8 +178,12 @@ def byte_level_bpe(special: list[str]) -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(CORPUS, trainers.BpeTrainer(
-        vocab_size=600, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=600, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     return tokenizer
 
 
@@ -130,8 +198,9 @@ def marian_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
         vocab.setdefault(piece, len(vocab))
     vocab["<pad>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    return transformers.MarianTokenizer(str(folder / "source.spm"), str(folder / "target.spm"),
-                                        str(folder / "vocab.json"), model_max_length=512)
+    return transformers.MarianTokenizer(
+        str(folder / "source.spm"), str(folder / "target.spm"), str(folder / "vocab.json"), model_max_length=512
+    )
 
 
 def nllb_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
@@ -146,27 +215,31 @@ def nllb_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
     for piece in extracted["vocab"]:
         vocab.setdefault(piece, len(vocab))
     spm_file.unlink()
-    return transformers.NllbTokenizer(vocab=vocab, merges=extracted["merges"], src_lang="eng_Latn",
-                                      model_max_length=1024)
+    return transformers.NllbTokenizer(
+        vocab=vocab, merges=extracted["merges"], src_lang="eng_Latn", model_max_length=1024
+    )
 
 
 def xlm_roberta_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
     """XLM-R: SentencePiece unigram after the fairseq specials <s> <pad> </s> <unk>, <mask> last."""
     specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    return transformers.XLMRobertaTokenizer(vocab=specials + _pieces(sentencepiece_model()) + [("<mask>", 0.0)],
-                                            model_max_length=512)
+    return transformers.XLMRobertaTokenizer(
+        vocab=specials + _pieces(sentencepiece_model()) + [("<mask>", 0.0)], model_max_length=512
+    )
 
 
 def deberta_v2_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
     """mDeBERTa-v3: SentencePiece unigram with BERT-style [CLS]/[SEP] specials."""
     specials = [("[PAD]", 0.0), ("[CLS]", 0.0), ("[SEP]", 0.0), ("[UNK]", 0.0)]
-    return transformers.DebertaV2Tokenizer(vocab=specials + _pieces(sentencepiece_model()) + [("[MASK]", 0.0)],
-                                           model_max_length=512)
+    return transformers.DebertaV2Tokenizer(
+        vocab=specials + _pieces(sentencepiece_model()) + [("[MASK]", 0.0)], model_max_length=512
+    )
 
 
 def roberta_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
-    return transformers.RobertaTokenizer(tokenizer_object=byte_level_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]),
-                                         model_max_length=512)
+    return transformers.RobertaTokenizer(
+        tokenizer_object=byte_level_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"]), model_max_length=512
+    )
 
 
 def gpt2_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
@@ -175,20 +248,28 @@ def gpt2_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
 
 def qwen2_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
     """Qwen2.5 Instruct: no BOS, <|im_end|> ends a turn, <|endoftext|> pads, ChatML template."""
-    tokenizer = transformers.Qwen2Tokenizer(tokenizer_object=byte_level_bpe(["<|endoftext|>", "<|im_start|>",
-                                                                             "<|im_end|>"]),
-                                            eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None,
-                                            unk_token=None, model_max_length=131072)
+    tokenizer = transformers.Qwen2Tokenizer(
+        tokenizer_object=byte_level_bpe(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        unk_token=None,
+        model_max_length=131072,
+    )
     tokenizer.chat_template = CHATML.replace("{SYSTEM}", QWEN_SYSTEM)
     return tokenizer
 
 
 def smollm2_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
     """SmolLM2 Instruct: a GPT-2 tokenizer whose BOS is <|im_start|> and EOS/pad <|im_end|>, ChatML template."""
-    tokenizer = transformers.GPT2Tokenizer(tokenizer_object=byte_level_bpe(["<|endoftext|>", "<|im_start|>",
-                                                                           "<|im_end|>"]),
-                                           bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>",
-                                           unk_token="<|endoftext|>", model_max_length=8192)
+    tokenizer = transformers.GPT2Tokenizer(
+        tokenizer_object=byte_level_bpe(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+        model_max_length=8192,
+    )
     tokenizer.chat_template = CHATML.replace("{SYSTEM}", SMOLLM_SYSTEM)
     return tokenizer
 
@@ -204,64 +285,115 @@ def distilbert_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerBase:
 
 # --- configs: tiny, with each family's special ids and position tables ----------------------------
 
+
 def _ids(tokenizer, **extra: Any) -> dict[str, Any]:
     return dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **extra)
 
 
 def marian_config(tokenizer) -> transformers.PretrainedConfig:
     """opus-mt decodes from <pad> and ends on </s>."""
-    return transformers.MarianConfig(**SEQ2SEQ_SMALL, **_ids(tokenizer), max_position_embeddings=SEQ2SEQ_POSITIONS,
-                                     eos_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
-                                     decoder_start_token_id=tokenizer.pad_token_id)
+    return transformers.MarianConfig(
+        **SEQ2SEQ_SMALL,
+        **_ids(tokenizer),
+        max_position_embeddings=SEQ2SEQ_POSITIONS,
+        eos_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
 
 
 def m2m_100_config(tokenizer) -> transformers.PretrainedConfig:
     """NLLB decodes from </s>; the target language comes as a forced first token."""
-    return transformers.M2M100Config(**SEQ2SEQ_SMALL, **_ids(tokenizer), max_position_embeddings=SEQ2SEQ_POSITIONS,
-                                     bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, scale_embedding=True)
+    return transformers.M2M100Config(
+        **SEQ2SEQ_SMALL,
+        **_ids(tokenizer),
+        max_position_embeddings=SEQ2SEQ_POSITIONS,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        scale_embedding=True,
+    )
 
 
 def qwen2_config(tokenizer) -> transformers.PretrainedConfig:
     """head_dim 64 and a vocabulary rounded up past the tokenizer's, as serving engines such as vLLM expect."""
-    return transformers.Qwen2Config(vocab_size=-(-len(tokenizer) // 64) * 64, hidden_size=128, num_hidden_layers=2,
-                                    num_attention_heads=2, num_key_value_heads=1, intermediate_size=128,
-                                    max_position_embeddings=CAUSAL_POSITIONS, tie_word_embeddings=True,
-                                    bos_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    return transformers.Qwen2Config(
+        vocab_size=-(-len(tokenizer) // 64) * 64,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=128,
+        max_position_embeddings=CAUSAL_POSITIONS,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
 
 
 def llama_config(tokenizer) -> transformers.PretrainedConfig:
-    return transformers.LlamaConfig(**SMALL, num_key_value_heads=1, **_ids(tokenizer), tie_word_embeddings=True,
-                                    max_position_embeddings=CAUSAL_POSITIONS, bos_token_id=tokenizer.bos_token_id,
-                                    eos_token_id=tokenizer.eos_token_id)
+    return transformers.LlamaConfig(
+        **SMALL,
+        num_key_value_heads=1,
+        **_ids(tokenizer),
+        tie_word_embeddings=True,
+        max_position_embeddings=CAUSAL_POSITIONS,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
 
 
 def gpt2_config(tokenizer) -> transformers.PretrainedConfig:
-    return transformers.GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2,
-                                   n_positions=CAUSAL_POSITIONS, bos_token_id=tokenizer.eos_token_id,
-                                   eos_token_id=tokenizer.eos_token_id)
+    return transformers.GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=CAUSAL_POSITIONS,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
 
 
 def deberta_v2_config(tokenizer) -> transformers.PretrainedConfig:
     """mDeBERTa-v3: relative positions, no absolute ones, no token types."""
-    return transformers.DebertaV2Config(**SMALL, **_ids(tokenizer), max_position_embeddings=512, type_vocab_size=0,
-                                        relative_attention=True, position_buckets=256, pos_att_type=["p2c", "c2p"],
-                                        position_biased_input=False, norm_rel_ebd="layer_norm", share_att_key=True)
+    return transformers.DebertaV2Config(
+        **SMALL,
+        **_ids(tokenizer),
+        max_position_embeddings=512,
+        type_vocab_size=0,
+        relative_attention=True,
+        position_buckets=256,
+        pos_att_type=["p2c", "c2p"],
+        position_biased_input=False,
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+    )
 
 
 def roberta_config(tokenizer) -> transformers.PretrainedConfig:
     """514 positions: two are taken by the padding offset, so the tokenizer's 512 is the real limit."""
-    return transformers.RobertaConfig(**SMALL, **_ids(tokenizer), max_position_embeddings=514, type_vocab_size=1,
-                                      bos_token_id=0, eos_token_id=2)
+    return transformers.RobertaConfig(
+        **SMALL, **_ids(tokenizer), max_position_embeddings=514, type_vocab_size=1, bos_token_id=0, eos_token_id=2
+    )
 
 
 def xlm_roberta_config(tokenizer) -> transformers.PretrainedConfig:
-    return transformers.XLMRobertaConfig(**SMALL, **_ids(tokenizer), max_position_embeddings=514, type_vocab_size=1,
-                                         bos_token_id=0, eos_token_id=2)
+    return transformers.XLMRobertaConfig(
+        **SMALL, **_ids(tokenizer), max_position_embeddings=514, type_vocab_size=1, bos_token_id=0, eos_token_id=2
+    )
 
 
 def distilbert_config(tokenizer) -> transformers.PretrainedConfig:
-    return transformers.DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-                                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    return transformers.DistilBertConfig(
+        vocab_size=len(tokenizer),
+        dim=32,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=64,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 def bert_config(tokenizer) -> transformers.PretrainedConfig:
@@ -290,6 +422,7 @@ ARCHITECTURES = {
 
 # --- building ------------------------------------------------------------------------------------
 
+
 def build_twin(conventions: Conventions, kind: str, folder: Path) -> Path:
     """Save a tiny random model of `conventions.model_type` with the head `kind` needs, loadable like a checkpoint."""
     architecture = ARCHITECTURES[conventions.model_type]
@@ -316,8 +449,11 @@ def build_qwen2(folder: Path) -> Path:
     return build_twin(DEFAULT_MODELS["Qwen/Qwen2.5-0.5B-Instruct"], "causal-lm", folder)
 
 
-def missing_twins(models_file: Path, known: dict[str, Conventions] = DEFAULT_MODELS,
-                  architectures: dict[str, Architecture] = ARCHITECTURES) -> list[str]:
+def missing_twins(
+    models_file: Path,
+    known: dict[str, Conventions] = DEFAULT_MODELS,
+    architectures: dict[str, Architecture] = ARCHITECTURES,
+) -> list[str]:
     """What keeps a models file's models from having twins: an unknown model id or an architecture without a builder."""
     problems = []
     for task, entries in (yaml.safe_load(models_file.read_text(encoding="utf-8")) or {}).items():
@@ -326,8 +462,10 @@ def missing_twins(models_file: Path, known: dict[str, Conventions] = DEFAULT_MOD
             if model not in known:
                 problems.append(f"{task}: {model} is not in tests/twins.py DEFAULT_MODELS (add its model_type)")
             elif known[model].model_type not in architectures:
-                problems.append(f"{task}: {model} is a {known[model].model_type!r}, which has no twin builder in "
-                                "tests/twins.py ARCHITECTURES")
+                problems.append(
+                    f"{task}: {model} is a {known[model].model_type!r}, which has no twin builder in "
+                    "tests/twins.py ARCHITECTURES"
+                )
     return problems
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import UserFacingError
 from .recipes import TaskEvaluation
-from .results import DONE, NOT_FINISHED, ROW_FAILED, SKIPPED, WorstRow
+from .results import DONE, NOT_FINISHED, ROW_FAILED, SKIPPED, WorstRow, shortened
 from .robustness import Pair, PerturbationTally, PerturbedRows, text_of
 from .slices import CONFIDENT, SliceTally
 from .tallies import Outcome, Tally, WorstRows
@@ -38,9 +38,45 @@ def failed_inputs(results: dict[int, Any]) -> dict[int, UserFacingError]:
     return {index: result for index, result in results.items() if isinstance(result, UserFacingError)}
 
 
+@dataclass(frozen=True)
+class PredictionsLayout:
+    """How predictions.csv lays out a row: the file's cells, then per model its prediction, score and status;
+    `prediction` is the first model's, and with several models each also gets `prediction [model]`."""
 
-def fold_model(task: TaskEvaluation, outcome: Outcome, tally: Tally, worst: WorstRows, window: RowBlock,
-               describe: Callable[[RowBlock, int, str, float | None], WorstRow]) -> list[list[Any]]:
+    file_columns: list[str]
+    models: list[str]
+    score_name: str  # "" when the task writes no score column
+
+    def header(self) -> list[str]:
+        several = len(self.models) > 1
+        header = list(self.file_columns)
+        for index, name in enumerate(self.models):
+            suffix = f" [{name}]" if several else ""
+            header += ["prediction"] if index == 0 else []
+            header += [f"prediction{suffix}"] if several else []
+            header += [f"{self.score_name}{suffix}"] if self.score_name else []
+            header.append(f"status{suffix}")
+        return header
+
+    def row(self, cells: list[str], per_model: list[list[Any]]) -> list[Any]:
+        """A row of the file with each model's (prediction, score, status) cells after it."""
+        out = list(cells)
+        for index, (prediction, score, status) in enumerate(per_model):
+            out += [prediction] if index == 0 else []
+            out += [prediction] if len(self.models) > 1 else []
+            out += [score] if self.score_name else []
+            out.append(status)
+        return out
+
+
+def fold_model(
+    task: TaskEvaluation,
+    outcome: Outcome,
+    tally: Tally,
+    worst: WorstRows,
+    window: RowBlock,
+    shown_columns: list[int],
+) -> list[list[Any]]:
     """Count one model's finished rows of the window into `tally` and `worst`; its three cells per row."""
     failed = failed_inputs(outcome.results)
     finished = sorted(i for i in outcome.results if i < len(window.rows) and i not in failed)
@@ -52,25 +88,47 @@ def fold_model(task: TaskEvaluation, outcome: Outcome, tally: Tally, worst: Wors
     for index, prediction, reference, score in zip(finished, predictions, references, scores):
         row = window.rows[index]
         cells[row] = [prediction, "" if score is None else round(score, 4), DONE]
-        worst.offer(tally.badness(reference, prediction, score), window.start + row,
-                    lambda: describe(window, row, prediction, score))
+        worst.offer(
+            tally.badness(reference, prediction, score),
+            window.start + row,
+            lambda row=row, prediction=prediction, score=score: worst_row(
+                window, row, prediction, score, shown_columns
+            ),
+        )
     for index in failed:
         if index < len(window.rows):  # a perturbed copy has no cell of its own
             cells[window.rows[index]] = ["", "", ROW_FAILED]
     return cells
 
-def fold_beyond(task: TaskEvaluation, outcome: Outcome, perturbations: list[PerturbationTally],
-                slices: SliceTally | None, window: RowBlock, slicers: dict[str, tuple[Callable[[str], str], int | None]]
-                ) -> None:
+
+def fold_beyond(
+    task: TaskEvaluation,
+    outcome: Outcome,
+    perturbations: list[PerturbationTally],
+    slices: SliceTally | None,
+    window: RowBlock,
+    slicers: dict[str, tuple[Callable[[str], str], int | None]],
+) -> None:
     """Count one model's finished rows of the window into its perturbation and slice tallies."""
     failed = failed_inputs(outcome.results)
     results = {i: result for i, result in outcome.results.items() if i not in failed}
     start = len(window.rows)
     for tally, perturbed in zip(perturbations, window.perturbed):
-        tally.add([Pair(window.start + window.rows[i], window.references[i], window.inputs[i], item, results[i],
-                        results[start + j])
-                   for j, (i, item) in enumerate(zip(perturbed.rows, perturbed.inputs))
-                   if i in results and start + j in results], task.prediction_of)
+        tally.add(
+            [
+                Pair(
+                    window.start + window.rows[i],
+                    window.references[i],
+                    window.inputs[i],
+                    item,
+                    results[i],
+                    results[start + j],
+                )
+                for j, (i, item) in enumerate(zip(perturbed.rows, perturbed.inputs))
+                if i in results and start + j in results
+            ],
+            task.prediction_of,
+        )
         start += len(perturbed.rows)
     if slices is None:
         return
@@ -81,6 +139,22 @@ def fold_beyond(task: TaskEvaluation, outcome: Outcome, perturbations: list[Pert
     wrong = [outcome.tally.wrong(reference, prediction) for reference, prediction in zip(references, predictions)]
     confident = None if None in wrong else [w and (score or 0) > CONFIDENT for w, (_, score) in zip(wrong, cells)]
     for column, (slicer, position) in slicers.items():
-        groups = [slicer(window.cells[window.rows[i]][position] if position is not None
-                         else text_of(window.inputs[i])) for i in finished]
+        groups = [
+            slicer(window.cells[window.rows[i]][position] if position is not None else text_of(window.inputs[i]))
+            for i in finished
+        ]
         slices.add(column, groups, references, predictions, [results[i] for i in finished], confident)
+
+
+def worst_row(window: RowBlock, row: int, prediction: str, score: float | None, shown_columns: list[int]) -> WorstRow:
+    """A row as the worst-rows table shows it: its input cells, then its reference (the last shown column)."""
+    shown = [window.cells[row][column] for column in shown_columns]
+    text = " | ".join(shown[:-1] if len(shown) > 1 else shown)
+    reference = shown[-1] if len(shown) > 1 else ""
+    return WorstRow(
+        window.start + row,
+        shortened(text),
+        shortened(reference),
+        prediction,
+        None if score is None else round(score, 4),
+    )

@@ -19,43 +19,87 @@ PARTIAL = 1  # exit code when a model failed or the run was interrupted: the fil
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="score models on a CSV, TSV or JSON Lines file",
-                                   description="Run models over a file and write DIR/metrics.json, "
-                                               "DIR/predictions.csv and DIR/report.html.")
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score models on a CSV, TSV or JSON Lines file",
+        description="Run models over a file and write DIR/metrics.json, DIR/predictions.csv and DIR/report.html.",
+    )
     parser.add_argument("--task", required=True, choices=list(ROLES))
-    parser.add_argument("--model", required=True, action="append", dest="models", metavar="MODEL",
-                        help="registry name, Hub id or local folder (with --endpoint: the name the server serves); "
-                             "repeat to compare models side by side")
-    parser.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server (e.g. vLLM) at URL, ending in "
-                                                          "/v1, runs the models instead of this process")
+    parser.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        dest="models",
+        metavar="MODEL",
+        help="registry name, Hub id or local folder (with --endpoint: the name the server serves); "
+        "repeat to compare models side by side",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="an OpenAI-compatible server (e.g. vLLM) at URL, ending in /v1, runs the models instead of this process",
+    )
     parser.add_argument("--api-key-env", metavar="VAR", help="with --endpoint: environment variable holding its key")
-    parser.add_argument("--max-concurrency", type=int, default=16, metavar="N",
-                        help="with --endpoint: requests in flight at once (default 16)")
-    parser.add_argument("--labels", metavar="A,B,...", help="with --endpoint, a sequence classifier: its class names "
-                                                            "in class-id order (the server names only the top class)")
-    parser.add_argument("--target-lang", metavar="LANGUAGE", help="with --endpoint, translation: the language to "
-                                                                  "translate into, e.g. English")
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="with --endpoint: requests in flight at once (default 16)",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="A,B,...",
+        help="with --endpoint, a sequence classifier: its class names "
+        "in class-id order (the server names only the top class)",
+    )
+    parser.add_argument(
+        "--target-lang",
+        metavar="LANGUAGE",
+        help="with --endpoint, translation: the language to translate into, e.g. English",
+    )
     parser.add_argument("--csv", required=True, type=Path, metavar="FILE", help="CSV, TSV or JSON Lines file")
     for role in COLUMN_OPTIONS:
-        parser.add_argument(f"--{role}-column", dest=role, metavar="C",
-                            help=f"column holding the {role} (default: guessed from the column names)")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="at most N rows per batch, on top of the "
-                                                                    "token budget ($LLM_DEMO_TOKEN_BUDGET)")
-    parser.add_argument("--window", type=int, default=None, metavar="ROWS",
-                        help="rows read, sorted by length and batched together; memory grows with it, padding "
-                             "shrinks (default 8192)")
-    parser.add_argument("--robustness", action="store_true",
-                        help="also run every row through nine perturbations (case, typos, punctuation, whitespace, "
-                             "Chinese punctuation width and Simplified/Traditional) and report how often the "
-                             "prediction changes")
+        parser.add_argument(
+            f"--{role}-column",
+            dest=role,
+            metavar="C",
+            help=f"column holding the {role} (default: guessed from the column names)",
+        )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="at most N rows per batch, on top of the token budget ($LLM_DEMO_TOKEN_BUDGET)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        metavar="ROWS",
+        help="rows read, sorted by length and batched together; memory grows with it, padding shrinks (default 8192)",
+    )
+    parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also run every row through nine perturbations (case, typos, punctuation, whitespace, "
+        "Chinese punctuation width and Simplified/Traditional) and report how often the "
+        "prediction changes",
+    )
     parser.add_argument("--slice-column", metavar="C", help="report the metrics per value of this column")
-    parser.add_argument("--propose-slices", action="store_true",
-                        help="report the metrics per text length quartile, digits or not, and writing system")
+    parser.add_argument(
+        "--propose-slices",
+        action="store_true",
+        help="report the metrics per text length quartile, digits or not, and writing system",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default: 0)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run that stopped in DIR (same file, task, columns and models): rows "
-                             "already in DIR/predictions.csv are not run again")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run that stopped in DIR (same file, task, columns and models): rows "
+        "already in DIR/predictions.csv are not run again",
+    )
     parser.set_defaults(run=run)
 
 
@@ -81,11 +125,22 @@ def run(arguments: argparse.Namespace) -> int:
     columns.update({role: getattr(arguments, role) for role in columns if getattr(arguments, role)})
     registry = endpoint_registry(arguments, settings) if arguments.endpoint else Registry.load(settings)
     with _ctrl_c_cancels() as cancel:
-        result = evaluate(arguments.task, table, columns, arguments.models, arguments.out, registry,
-                          on_progress=_print_progress, cancel=cancel, batch_size=arguments.batch_size,
-                          resume=arguments.resume, window=arguments.window or WINDOW_ROWS,
-                          beyond=BeyondAccuracy(arguments.robustness, arguments.slice_column,
-                                                arguments.propose_slices, arguments.seed))
+        result = evaluate(
+            arguments.task,
+            table,
+            columns,
+            arguments.models,
+            arguments.out,
+            registry,
+            on_progress=_print_progress,
+            cancel=cancel,
+            batch_size=arguments.batch_size,
+            resume=arguments.resume,
+            window=arguments.window or WINDOW_ROWS,
+            beyond=BeyondAccuracy(
+                arguments.robustness, arguments.slice_column, arguments.propose_slices, arguments.seed
+            ),
+        )
     _clear_progress()
     predictions, metrics = downloads.write_downloads(result)
     page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), result.folder)
@@ -93,9 +148,12 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"\nWrote {metrics}, {predictions} and {page}")
     for model in result.models:
         if model.status != "complete" or model.error:  # a complete run may still have rows a server failed
-            print(f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
-                  f"{model.rows_done} of {table.rows} rows finished"
-                  f"{'; --resume continues the run' if model.status == 'cancelled' else ''}", file=sys.stderr)
+            print(
+                f"error: {model.model}: {model.status}{': ' + model.error if model.error else ''}; "
+                f"{model.rows_done} of {table.rows} rows finished"
+                f"{'; --resume continues the run' if model.status == 'cancelled' else ''}",
+                file=sys.stderr,
+            )
     return 0 if result.finished else PARTIAL
 
 
@@ -105,8 +163,11 @@ def endpoint_registry(arguments: argparse.Namespace, settings):
     from .recipes import task_named
 
     task = task_named(arguments.task)
-    options = {"endpoint": arguments.endpoint, "max_concurrency": arguments.max_concurrency,
-               "zero_shot": arguments.task == "zero-shot"}
+    options = {
+        "endpoint": arguments.endpoint,
+        "max_concurrency": arguments.max_concurrency,
+        "zero_shot": arguments.task == "zero-shot",
+    }
     if arguments.api_key_env:
         options["api_key_env"] = arguments.api_key_env
     if arguments.target_lang:
@@ -140,8 +201,12 @@ def _print_progress(progress) -> None:
     if not sys.stderr.isatty():
         return
     eta = f", {progress.eta_seconds:.0f} s left" if progress.eta_seconds is not None else ""
-    print(f"\r{progress.model}: {progress.done}/{progress.total} rows, {progress.rows_per_second:.1f} rows/s{eta}",
-          end="", file=sys.stderr, flush=True)
+    print(
+        f"\r{progress.model}: {progress.done}/{progress.total} rows, {progress.rows_per_second:.1f} rows/s{eta}",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _clear_progress() -> None:

@@ -17,8 +17,21 @@ ROLES: dict[str, tuple[str, ...]] = {
 }
 # Column names that announce a role, most telling first (compared lower-cased, spaces as underscores).
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
-    "text": ("text", "sentence", "review", "content", "comment", "tweet", "utterance", "document", "input",
-             "文本", "句子", "内容", "评论"),
+    "text": (
+        "text",
+        "sentence",
+        "review",
+        "content",
+        "comment",
+        "tweet",
+        "utterance",
+        "document",
+        "input",
+        "文本",
+        "句子",
+        "内容",
+        "评论",
+    ),
     "label": ("label", "labels", "class", "category", "sentiment", "gold", "target", "y", "标签", "类别", "情感"),
     "question": ("question", "query", "q", "问题"),
     "context": ("context", "passage", "paragraph", "document", "article", "上下文", "段落", "文章"),

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .robustness import RobustnessResult
 from .results import EvaluationResult, ModelResult
+from .robustness import RobustnessResult
 from .slices import SliceResult
 from .store import RunFolder
 
@@ -47,11 +47,18 @@ def _model_dict(model: ModelResult) -> dict[str, Any]:
 def robustness_dict(item: RobustnessResult) -> dict[str, Any]:
     """One perturbation as metrics.json has it: the headline metric flat, every metric and the flips below
     (their rows 1-based, as data rows are counted everywhere in the file)."""
-    return {"perturbation": item.perturbation, "rows": item.rows, "fail_rate": item.fail_rate,
-            "fail_rate_ci": item.fail_rate_ci, "metric": item.metric, "metric_drop": item.metric_drop,
-            "severity": item.severity, "metric_name": item.metrics[0].name if item.metrics else None,
-            "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
-            "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips]}
+    return {
+        "perturbation": item.perturbation,
+        "rows": item.rows,
+        "fail_rate": item.fail_rate,
+        "fail_rate_ci": item.fail_rate_ci,
+        "metric": item.metric,
+        "metric_drop": item.metric_drop,
+        "severity": item.severity,
+        "metric_name": item.metrics[0].name if item.metrics else None,
+        "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
+        "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips],
+    }
 
 
 def slice_dict(item: SliceResult) -> dict[str, Any]:
@@ -71,4 +78,3 @@ def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
     metrics = RunFolder(result.folder).metrics
     metrics.write_text(json.dumps(metrics_dict(result), ensure_ascii=False, indent=2), encoding="utf-8")
     return result.predictions_path, metrics
-

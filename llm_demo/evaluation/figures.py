@@ -26,8 +26,9 @@ def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english
     with matplotlib.rc_context({"font.family": list(font_families())}):  # Chinese titles and labels too
         figure = Figure(figsize=(side * len(models), side), layout="constrained")
         for axes, model in zip(figure.subplots(1, len(models), squeeze=False)[0], models):
-            display = ConfusionMatrixDisplay(pd.DataFrame(model.metrics.confusion).to_numpy(),
-                                             display_labels=model.metrics.labels)
+            display = ConfusionMatrixDisplay(
+                pd.DataFrame(model.metrics.confusion).to_numpy(), display_labels=model.metrics.labels
+            )
             display.plot(ax=axes, colorbar=False, xticks_rotation=45, cmap="Blues")
             axes.set_title(say("evaluation.confusion_title", model=model.model))
             axes.set_xlabel(say("evaluation.confusion_predicted"))
@@ -56,16 +57,24 @@ def fail_rate_figure(result: EvaluationResult, say: Callable[..., str] = english
             found = {item.perturbation: item for item in model.robustness if item.rows}
             rates = np.array([100 * found[name].fail_rate if name in found else np.nan for name in names])
             spans = [found[name].fail_rate_ci if name in found and found[name].fail_rate_ci else None for name in names]
-            errors = np.array([[rate - 100 * span[0], 100 * span[1] - rate] if span else [0, 0]
-                               for rate, span in zip(rates, spans)]).T
-            axes.barh(np.arange(len(names)) + number * height, rates, height, xerr=errors, label=model.model,
-                      capsize=3)
+            errors = np.array(
+                [[rate - 100 * span[0], 100 * span[1] - rate] if span else [0, 0] for rate, span in zip(rates, spans)]
+            ).T
+            axes.barh(np.arange(len(names)) + number * height, rates, height, xerr=errors, label=model.model, capsize=3)
         for threshold, severity in ((MEDIUM, "medium"), (MAJOR, "major")):
             axes.axvline(100 * threshold, color="grey", linestyle="--", linewidth=1)
-            axes.annotate(say(f"evaluation.severity.{severity}"), (100 * threshold, 1),
-                          xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points", color="grey")
-        axes.set_yticks(np.arange(len(names)) + height * (len(measured) - 1) / 2,
-                        [say(f"evaluation.perturbation.{name}") for name in names])
+            axes.annotate(
+                say(f"evaluation.severity.{severity}"),
+                (100 * threshold, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                color="grey",
+            )
+        axes.set_yticks(
+            np.arange(len(names)) + height * (len(measured) - 1) / 2,
+            [say(f"evaluation.perturbation.{name}") for name in names],
+        )
         axes.invert_yaxis()
         axes.set_xlabel(say("evaluation.fail_rate_axis"))
         axes.set_title(say("evaluation.fail_rate_title"))

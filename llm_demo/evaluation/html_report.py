@@ -1,7 +1,7 @@
 """report.html: an evaluation as one file to keep and forward, opened by any browser with no network.
 
-Everything is inline: the CSS, and the confusion matrix and fail-rate chart as base64 PNGs. The page is a function of the
-EvaluationResult and the evaluated file's metadata, built from one small function per section (SECTIONS), so
+Everything is inline: the CSS, and the confusion matrix and fail-rate chart as base64 PNGs. The page is a function
+of the EvaluationResult and the evaluated file's metadata, built from one small function per section (SECTIONS), so
 a new section is one function added to that tuple. Tables and charts come from report.py and figures.py, as in
 the tab.
 """
@@ -14,7 +14,7 @@ import html
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -33,10 +33,11 @@ TEXT = {
     "report.date": ("Date", "日期"),
     "report.version": ("llm_demo version", "llm_demo 版本"),
     "report.summary": ("Metrics per model", "各模型指标"),
-    "report.summary_note": ("Intervals are 95% bootstrap confidence intervals over the rows. The device column says "
-                            "where each model ran (device · dtype) or which endpoint answered.",
-                            "区间为对各行自助抽样得到的 95% 置信区间。“设备”列说明每个模型的运行位置（设备 · 数据类型）"
-                            "或响应的服务端点。"),
+    "report.summary_note": (
+        "Intervals are 95% bootstrap confidence intervals over the rows. The device column says "
+        "where each model ran (device · dtype) or which endpoint answered.",
+        "区间为对各行自助抽样得到的 95% 置信区间。“设备”列说明每个模型的运行位置（设备 · 数据类型）或响应的服务端点。",
+    ),
     "report.per_class": ("Per class", "各类别指标"),
     "report.confusion": ("Confusion matrix", "混淆矩阵"),
     "report.worst": ("Worst rows", "最差的行"),
@@ -70,7 +71,7 @@ class FileInfo:
     sha256: str
 
     @classmethod
-    def of(cls, path: str | Path, result: EvaluationResult) -> "FileInfo":
+    def of(cls, path: str | Path, result: EvaluationResult) -> FileInfo:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         return cls(result.table.source_name, result.table.rows, digest)
 
@@ -86,17 +87,24 @@ def _table(frame: pd.DataFrame) -> str:
 
 def header_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
     columns = ", ".join(f"{role} = {column}" for role, column in result.columns.items() if column)
-    facts = [("report.file", file.name), ("report.rows", f"{file.rows:,}"), ("report.sha256", file.sha256),
-             ("report.task", result.task), ("report.columns", columns),
-             ("report.date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-             ("report.version", __version__)]
+    facts = [
+        ("report.file", file.name),
+        ("report.rows", f"{file.rows:,}"),
+        ("report.sha256", file.sha256),
+        ("report.task", result.task),
+        ("report.columns", columns),
+        ("report.date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("report.version", __version__),
+    ]
     items = "".join(f"<dt>{html.escape(say(key))}</dt><dd>{html.escape(value)}</dd>" for key, value in facts)
     return f"<h1>{html.escape(say('report.title'))}</h1><dl>{items}</dl>"
 
 
 def summary_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
-    return (f"<h2>{html.escape(say('report.summary'))}</h2>{_table(report.summary_frame(result, say))}"
-            f"<p class=\"note\">{html.escape(say('report.summary_note'))}</p>")
+    return (
+        f"<h2>{html.escape(say('report.summary'))}</h2>{_table(report.summary_frame(result, say))}"
+        f'<p class="note">{html.escape(say("report.summary_note"))}</p>'
+    )
 
 
 def per_class_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
@@ -134,8 +142,10 @@ def robustness_section(result: EvaluationResult, file: FileInfo, say: Say) -> st
     sentences = "".join(f"<p>{html.escape(line)}</p>" for line in report.robustness_summary(result, say))
     figure = figures.fail_rate_figure(result, say)
     flips = report.flips_frame(result, say)
-    return (f"<h2>{html.escape(title)}</h2>{sentences}{_figure(figure, title) if figure is not None else ''}"
-            f"{_table(frame)}" + ("" if flips.empty else f"<h3>{html.escape(say('report.flips'))}</h3>{_table(flips)}"))
+    return (
+        f"<h2>{html.escape(title)}</h2>{sentences}{_figure(figure, title) if figure is not None else ''}"
+        f"{_table(frame)}" + ("" if flips.empty else f"<h3>{html.escape(say('report.flips'))}</h3>{_table(flips)}")
+    )
 
 
 def slices_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
@@ -143,22 +153,32 @@ def slices_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
     return "" if frame.empty else f"<h2>{html.escape(say('report.slices'))}</h2>{_table(frame)}"
 
 
-SECTIONS: tuple[Section, ...] = (header_section, summary_section, per_class_section, confusion_section,
-                                 worst_section, robustness_section, slices_section)
+SECTIONS: tuple[Section, ...] = (
+    header_section,
+    summary_section,
+    per_class_section,
+    confusion_section,
+    worst_section,
+    robustness_section,
+    slices_section,
+)
 
 
 def render(result: EvaluationResult, file: FileInfo, say: Say = english, language: str = "en") -> str:
     """The whole page, one self-contained HTML document in the language `say` speaks (`language` its code)."""
     body = "\n".join(section(result, file, say) for section in SECTIONS)
     footer = html.escape(say("report.footer", version=__version__))
-    return (f'<!DOCTYPE html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(say('report.title'))}: {html.escape(file.name)}</title><style>{STYLE}</style>"
-            f"</head><body>\n{body}\n<footer>{footer}</footer></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="{html.escape(language)}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(say('report.title'))}: {html.escape(file.name)}</title><style>{STYLE}</style>"
+        f"</head><body>\n{body}\n<footer>{footer}</footer></body></html>\n"
+    )
 
 
-def write_report(result: EvaluationResult, file: FileInfo, folder: str | Path, say: Say = english,
-                 language: str = "en") -> Path:
+def write_report(
+    result: EvaluationResult, file: FileInfo, folder: str | Path, say: Say = english, language: str = "en"
+) -> Path:
     """Write FOLDER/report.html (UTF-8) and return its path."""
     path = Path(folder) / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -46,8 +46,9 @@ class ClassificationMetrics:
     macro_f1_ci: tuple[float, float] | None
 
 
-def classification_metrics(references: list[str], predictions: list[str], labels: list[str] | None = None,
-                           bootstrap: int = 1000, seed: int = 0) -> ClassificationMetrics:
+def classification_metrics(
+    references: list[str], predictions: list[str], labels: list[str] | None = None, bootstrap: int = 1000, seed: int = 0
+) -> ClassificationMetrics:
     """Accuracy, precision, recall and F1 (macro, weighted, per class), the confusion matrix and bootstrap CIs.
 
     `labels` fixes the classes and their order; by default every label seen in either list, sorted.
@@ -57,8 +58,9 @@ def classification_metrics(references: list[str], predictions: list[str], labels
     return metrics_from_counts(collections.Counter(zip(references, predictions)), labels, bootstrap, seed)
 
 
-def metrics_from_counts(counts: dict[tuple[str, str], int], labels: list[str], bootstrap: int = 1000,
-                        seed: int = 0) -> ClassificationMetrics:
+def metrics_from_counts(
+    counts: dict[tuple[str, str], int], labels: list[str], bootstrap: int = 1000, seed: int = 0
+) -> ClassificationMetrics:
     """classification_metrics from how many rows have each (reference, prediction) pair: a few numbers per
     class, however many rows there are. The definitions are scikit-learn's (the tests compare)."""
     classes = list(labels) + sorted({label for pair in counts for label in pair} - set(labels))
@@ -75,12 +77,21 @@ def metrics_from_counts(counts: dict[tuple[str, str], int], labels: list[str], b
     accuracy_ci, macro_f1_ci = _bootstrap_intervals(confusion, k, bootstrap, seed)
     return ClassificationMetrics(
         accuracy=float(np.trace(confusion) / confusion.sum()),
-        macro_precision=_mean(precision), macro_recall=_mean(recall), macro_f1=_mean(f1),
-        weighted_precision=float(precision @ weights), weighted_recall=float(recall @ weights),
+        macro_precision=_mean(precision),
+        macro_recall=_mean(recall),
+        macro_f1=_mean(f1),
+        weighted_precision=float(precision @ weights),
+        weighted_recall=float(recall @ weights),
         weighted_f1=float(f1 @ weights),
-        per_class=[ClassMetrics(label, float(p), float(r), float(f), int(s))
-                   for label, p, r, f, s in zip(labels, precision, recall, f1, support)],
-        labels=list(labels), confusion=confusion[:k, :k].tolist(), accuracy_ci=accuracy_ci, macro_f1_ci=macro_f1_ci)
+        per_class=[
+            ClassMetrics(label, float(p), float(r), float(f), int(s))
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        ],
+        labels=list(labels),
+        confusion=confusion[:k, :k].tolist(),
+        accuracy_ci=accuracy_ci,
+        macro_f1_ci=macro_f1_ci,
+    )
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -116,8 +127,9 @@ def accuracy_and_macro_f1(confusions: np.ndarray, classes: int) -> tuple[np.ndar
     return true_positive.sum(axis=1) / confusions.sum(axis=(1, 2)), f1[:, :classes].mean(axis=1)
 
 
-def _bootstrap_intervals(confusion: np.ndarray, labels: int, samples: int,
-                         seed: int) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+def _bootstrap_intervals(
+    confusion: np.ndarray, labels: int, samples: int, seed: int
+) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
     if samples <= 0 or not confusion.sum() or not labels:
         return None, None
     accuracy, macro_f1 = accuracy_and_macro_f1(bootstrap_confusions(confusion, samples, seed), labels)
@@ -143,6 +155,7 @@ def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
 
 
 # --- question answering: the SQuAD rules --------------------------------------------------------
+
 
 def normalize_answer(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles (a, an, the), single spaces.
@@ -187,8 +200,9 @@ class QAScore:
 def qa_score(prediction: str, answers: list[str]) -> QAScore:
     """Best match over the accepted answers; no accepted answer means the right answer is "none" (SQuAD2)."""
     golds = [answer for answer in answers if normalize_answer(answer)] or [""]
-    return QAScore(max(exact_match(prediction, gold) for gold in golds),
-                   max(token_f1(prediction, gold) for gold in golds))
+    return QAScore(
+        max(exact_match(prediction, gold) for gold in golds), max(token_f1(prediction, gold) for gold in golds)
+    )
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,7 @@ def qa_metrics(scores: list[QAScore]) -> QAMetrics:
 
 
 # --- translation: sacrebleu -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TranslationMetrics:
@@ -249,9 +264,12 @@ class TranslationStatistics:
         scorers = _translation_scorers(cjk)
         for scorer in scorers.values():
             scorer.num_refs = 1  # what corpus_score records for its signature: one reference per row
-        scores = {name: scorer._compute_score_from_stats(
-            self.sums[name if name == "chrf" else f"{name} {'cjk' if cjk else '13a'}"]).score
-            for name, scorer in scorers.items()}
+        scores = {
+            name: scorer._compute_score_from_stats(
+                self.sums[name if name == "chrf" else f"{name} {'cjk' if cjk else '13a'}"]
+            ).score
+            for name, scorer in scorers.items()
+        }
         return TranslationMetrics(**scores, signatures={name: str(m.get_signature()) for name, m in scorers.items()})
 
 

@@ -55,7 +55,7 @@ class Table:
 
     def chunks(self, size: int = CHUNK_ROWS, start: int = 0) -> Iterator[Chunk]:
         for first in range(start, len(self.frame), size):
-            yield Chunk(first, self.frame.iloc[first:first + size].astype(str).values.tolist())
+            yield Chunk(first, self.frame.iloc[first : first + size].astype(str).values.tolist())
 
     def fingerprint(self) -> str:
         """A digest of the cells, so a resumed run can tell it is given the same table."""
@@ -125,8 +125,13 @@ def open_table(path: str | Path, max_rows: int | None = None) -> TableFile:
     if not table.rows:
         raise InputError("no_rows", "'{name}' has a header but no rows.", name=table.source_name)
     if max_rows and table.rows > max_rows:
-        raise InputError("too_many_rows", "'{name}' has {rows:,} rows; this deployment evaluates at most {limit:,}. "
-                         "Upload a sample of the file.", name=table.source_name, rows=table.rows, limit=max_rows)
+        raise InputError(
+            "too_many_rows",
+            "'{name}' has {rows:,} rows; this deployment evaluates at most {limit:,}. Upload a sample of the file.",
+            name=table.source_name,
+            rows=table.rows,
+            limit=max_rows,
+        )
     return table
 
 
@@ -197,13 +202,17 @@ def _lines(path: Path, name: str, newline: str | None) -> Iterator[str]:
         try:
             for line in file:
                 if "\x00" in line:
-                    raise InputError("not_a_table", "'{name}' is not a text table (CSV, TSV or JSON Lines).",
-                                     name=name)
+                    raise InputError("not_a_table", "'{name}' is not a text table (CSV, TSV or JSON Lines).", name=name)
                 yield line
         except UnicodeDecodeError as error:
-            raise InputError("undecodable_file", "'{name}' is not UTF-8 text (unreadable byte at position "
-                             "{position}). Save it as UTF-8 (for example \"CSV UTF-8\" in Excel) and upload it "
-                             "again.", name=name, position=_first_bad_byte(path)) from error
+            raise InputError(
+                "undecodable_file",
+                "'{name}' is not UTF-8 text (unreadable byte at position "
+                '{position}). Save it as UTF-8 (for example "CSV UTF-8" in Excel) and upload it '
+                "again.",
+                name=name,
+                position=_first_bad_byte(path),
+            ) from error
 
 
 def _first_bad_byte(path: Path) -> int:
@@ -245,8 +254,13 @@ def _delimited_records(path: Path, name: str, delimiter: str) -> Iterator[tuple[
         for row in reader:
             yield reader.line_num, None if _is_blank(row) else row
     except csv.Error as error:
-        raise InputError("not_a_table", "'{name}' could not be read as a table near line {line}: {reason}.",
-                         name=name, line=reader.line_num, reason=str(error)) from error
+        raise InputError(
+            "not_a_table",
+            "'{name}' could not be read as a table near line {line}: {reason}.",
+            name=name,
+            line=reader.line_num,
+            reason=str(error),
+        ) from error
 
 
 def _fit_row(row: list[str], width: int, line: int, name: str) -> list[str]:
@@ -254,8 +268,14 @@ def _fit_row(row: list[str], width: int, line: int, name: str) -> list[str]:
     if len(row) > width and _is_blank(row[width:]):
         row = row[:width]
     if len(row) > width:
-        raise InputError("ragged_row", "Line {line} of '{name}' has {found} fields but the header has {expected}. "
-                         "Check the quoting of that line.", line=line, name=name, found=len(row), expected=width)
+        raise InputError(
+            "ragged_row",
+            "Line {line} of '{name}' has {found} fields but the header has {expected}. Check the quoting of that line.",
+            line=line,
+            name=name,
+            found=len(row),
+            expected=width,
+        )
     return row + [""] * (width - len(row))
 
 
@@ -281,11 +301,21 @@ def _json_records(path: Path, name: str) -> Iterator[tuple[int, dict | None]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise InputError("not_a_table", "'{name}' could not be read as a table near line {line}: {reason}.",
-                             name=name, line=number, reason=error.msg) from error
+            raise InputError(
+                "not_a_table",
+                "'{name}' could not be read as a table near line {line}: {reason}.",
+                name=name,
+                line=number,
+                reason=error.msg,
+            ) from error
         if not isinstance(record, dict):
-            raise InputError("not_a_table", "'{name}' could not be read as a table near line {line}: {reason}.",
-                             name=name, line=number, reason="expected a JSON object")
+            raise InputError(
+                "not_a_table",
+                "'{name}' could not be read as a table near line {line}: {reason}.",
+                name=name,
+                line=number,
+                reason="expected a JSON object",
+            )
         yield number, record
 
 

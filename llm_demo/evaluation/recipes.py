@@ -13,8 +13,8 @@ from ..models import Model, get_model
 from ..models.types import QASettings, TranslationSettings
 from ..registry import KIND_OF_TASK, ModelEntry, Registry
 from ..tasks.classification import parse_labels
-from .reading import Table, TableFile
 from .columns import ROLES, answers_in
+from .reading import Table, TableFile
 from .results import Predictor
 from .robustness import extra_rows, perturb_rows
 from .tallies import ClassificationTally, GenerationTally, QATally, Tally, TranslationTally, row_perplexity
@@ -69,8 +69,9 @@ class ClassificationEvaluation(TaskEvaluation):
     name, registry_task, score_name = "classification", "classification", "score"
 
     def predictor(self, model, entry, file_labels, budget):
-        return Predictor(entry.name, lambda texts: model.classify(texts, budget), labels=model.labels or None,
-                         device=model.placement)
+        return Predictor(
+            entry.name, lambda texts: model.classify(texts, budget), labels=model.labels or None, device=model.placement
+        )
 
     def prediction_of(self, result):
         return result.label, result.score
@@ -91,8 +92,12 @@ class ZeroShotEvaluation(ClassificationEvaluation):
 
     def predictor(self, model, entry, file_labels, budget):
         labels = parse_labels(file_labels, multi_label=False)
-        return Predictor(entry.name, lambda texts: model.zero_shot(texts, labels, budget=budget), labels=labels,
-                         device=model.placement)
+        return Predictor(
+            entry.name,
+            lambda texts: model.zero_shot(texts, labels, budget=budget),
+            labels=labels,
+            device=model.placement,
+        )
 
 
 def candidate_labels(references: Iterable[str]) -> list[str]:
@@ -116,8 +121,11 @@ class QAEvaluation(TaskEvaluation):
 
     def predictor(self, model, entry, file_labels, budget):
         settings = QASettings(allow_no_answer=bool(entry.option("no_answer")))
-        return Predictor(entry.name, lambda pairs: model.answer([q for q, _ in pairs], [c for _, c in pairs],
-                                                                settings, budget), device=model.placement)
+        return Predictor(
+            entry.name,
+            lambda pairs: model.answer([q for q, _ in pairs], [c for _, c in pairs], settings, budget),
+            device=model.placement,
+        )
 
     def prediction_of(self, result):
         return result[0].text, result[0].score
@@ -163,15 +171,24 @@ class GenerationEvaluation(TaskEvaluation):
         return GenerationTally()
 
 
-EVALUATIONS: dict[str, TaskEvaluation] = {task.name: task for task in (
-    ClassificationEvaluation(), SentimentEvaluation(), ZeroShotEvaluation(), QAEvaluation(),
-    TranslationEvaluation(), GenerationEvaluation())}
+EVALUATIONS: dict[str, TaskEvaluation] = {
+    task.name: task
+    for task in (
+        ClassificationEvaluation(),
+        SentimentEvaluation(),
+        ZeroShotEvaluation(),
+        QAEvaluation(),
+        TranslationEvaluation(),
+        GenerationEvaluation(),
+    )
+}
 
 
 def task_named(name: str) -> TaskEvaluation:
     if name not in EVALUATIONS:
-        raise InputError("unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=name,
-                         tasks=", ".join(EVALUATIONS))
+        raise InputError(
+            "unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=name, tasks=", ".join(EVALUATIONS)
+        )
     return EVALUATIONS[name]
 
 
@@ -194,16 +211,31 @@ def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[
     for role in task.roles:
         column = columns.get(role)
         if not column:
-            raise InputError("missing_column", "Choose the {role} column (the file has: {columns}).", role=role,
-                             columns=", ".join(table.columns))
+            raise InputError(
+                "missing_column",
+                "Choose the {role} column (the file has: {columns}).",
+                role=role,
+                columns=", ".join(table.columns),
+            )
         if column not in table.columns:
-            raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
-                             name=table.source_name, column=column, columns=", ".join(table.columns))
+            raise InputError(
+                "unknown_column",
+                "'{name}' has no column '{column}' (it has: {columns}).",
+                name=table.source_name,
+                column=column,
+                columns=", ".join(table.columns),
+            )
     return [table.columns.index(columns[role]) for role in task.roles]
 
 
-def prepare_models(task: TaskEvaluation, models: list[Predictor | str], file_labels: list[str], registry=None,
-                   budget: int | None = None, batch_size: int | None = None) -> list[Predictor]:
+def prepare_models(
+    task: TaskEvaluation,
+    models: list[Predictor | str],
+    file_labels: list[str],
+    registry=None,
+    budget: int | None = None,
+    batch_size: int | None = None,
+) -> list[Predictor]:
     """Load every model before running any, so an unknown model fails at once rather than after the first.
 
     Names and ids are resolved through `registry`, the deployment's models.yaml when none is given."""
@@ -220,17 +252,20 @@ def prepare_models(task: TaskEvaluation, models: list[Predictor | str], file_lab
 def at_most_rows(predictor: Predictor, max_rows: int) -> Predictor:
     """At most `max_rows` rows per batch on top of the token budget: rows sorted by length, longest first,
     are handed to the model `max_rows` at a time."""
+
     def run(inputs: list[Any]) -> Iterator[tuple[list[int], list[Any]]]:
         order = sorted(range(len(inputs)), key=lambda i: -len(str(inputs[i])))
         for start in range(0, len(order), max_rows):
-            chunk = order[start:start + max_rows]
+            chunk = order[start : start + max_rows]
             for indices, results in predictor.run([inputs[i] for i in chunk]):
                 yield [chunk[i] for i in indices], results
+
     return Predictor(predictor.name, run, predictor.labels, predictor.device)
 
 
-def perturbed_copies(task: str, table: Table | TableFile, columns: dict[str, str | None],
-                     seed: int = 0) -> tuple[int, int]:
+def perturbed_copies(
+    task: str, table: Table | TableFile, columns: dict[str, str | None], seed: int = 0
+) -> tuple[int, int]:
     """(rows evaluated, perturbed copies of them) in `table`: what a robustness run adds to each model's calls.
     On the head of a file, an estimate for the whole of it."""
     evaluation = task_named(task)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .results import EvaluationResult, ModelResult
+from .results import EvaluationResult, ModelResult, shortened
 
 TEXT = {
     "evaluation.col.model": ("Model", "模型"),
@@ -84,7 +84,10 @@ TEXT = {
     "evaluation.perturbation.upper_case": ("UPPER CASE", "全部大写"),
     "evaluation.perturbation.lower_case": ("lower case", "全部小写"),
     "evaluation.perturbation.title_case": ("Title Case", "单词首字母大写"),
-    "evaluation.perturbation.typos": ("Typos (5% of letters: neighbouring keys, swaps)", "拼写错误（5% 的字母：相邻键或交换）"),
+    "evaluation.perturbation.typos": (
+        "Typos (5% of letters: neighbouring keys, swaps)",
+        "拼写错误（5% 的字母：相邻键或交换）",
+    ),
     "evaluation.perturbation.strip_punctuation": ("Punctuation removed", "删除标点"),
     "evaluation.perturbation.add_punctuation": ("Punctuation added", "添加标点"),
     "evaluation.perturbation.extra_whitespace": ("Extra whitespace", "多余空格"),
@@ -100,18 +103,33 @@ TEXT = {
     "evaluation.slice.value.mixed": ("Latin and CJK", "拉丁字母与中日韩文字混合"),
     "evaluation.slice.value.other": ("other letters", "其他文字"),
     "evaluation.slice.value.none": ("no letters", "无字母"),
-    "evaluation.robustness_major": ("{model} is not robust to: {perturbations} (share of predictions changed).",
-                                    "{model} 对以下扰动不稳健：{perturbations}（预测改变的比例）。"),
-    "evaluation.robustness_fine": ("{model}: no perturbation changed {share:.0%} or more of its predictions.",
-                                   "{model}：没有任何扰动使 {share:.0%} 或更多的预测发生改变。"),
+    "evaluation.robustness_major": (
+        "{model} is not robust to: {perturbations} (share of predictions changed).",
+        "{model} 对以下扰动不稳健：{perturbations}（预测改变的比例）。",
+    ),
+    "evaluation.robustness_fine": (
+        "{model}: no perturbation changed {share:.0%} or more of its predictions.",
+        "{model}：没有任何扰动使 {share:.0%} 或更多的预测发生改变。",
+    ),
     "evaluation.fail_rate_title": ("Predictions changed by each perturbation", "各扰动使预测改变的比例"),
-    "evaluation.fail_rate_axis": ("Fail rate: % of perturbed rows whose prediction changed (95% CI)",
-                                  "失败率：被扰动的行中预测改变的百分比（95% 置信区间）"),
+    "evaluation.fail_rate_axis": (
+        "Fail rate: % of perturbed rows whose prediction changed (95% CI)",
+        "失败率：被扰动的行中预测改变的百分比（95% 置信区间）",
+    ),
 }
 # The headline metrics of each task, in table order (attributes of the task's metrics dataclass).
 HEADLINE = {
-    "classification": ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "macro_precision", "macro_recall",
-                       "weighted_f1", "weighted_precision", "weighted_recall"),
+    "classification": (
+        "accuracy",
+        "accuracy_ci",
+        "macro_f1",
+        "macro_f1_ci",
+        "macro_precision",
+        "macro_recall",
+        "weighted_f1",
+        "weighted_precision",
+        "weighted_recall",
+    ),
     "qa": ("exact_match", "f1"),
     "translation": ("bleu", "chrf", "ter"),
     "generation": ("perplexity", "tokens"),
@@ -143,18 +161,26 @@ def summary_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """One row per model: headline metrics, speed and device, side by side."""
     rows = []
     for model in result.models:
-        row = {say("evaluation.col.model"): model.model,
-               say("evaluation.col.status"): say(f"evaluation.status.{model.status}"),
-               say("evaluation.col.rows"): model.rows_done}
-        row.update({say(f"evaluation.metric.{name}"): _number(value)
-                    for name, value in headline(result, model).items()})
-        row.update({say("evaluation.col.rows_per_second"): round(model.timing.rows_per_second, 2),
-                    say("evaluation.col.mean_batch_ms"): round(model.timing.mean_batch_seconds * 1000, 1),
-                    say("evaluation.col.p95_batch_ms"): round(model.timing.p95_batch_seconds * 1000, 1),
-                    say("evaluation.col.device"): model.timing.device})
+        row = {
+            say("evaluation.col.model"): model.model,
+            say("evaluation.col.status"): say(f"evaluation.status.{model.status}"),
+            say("evaluation.col.rows"): model.rows_done,
+        }
+        row.update(
+            {say(f"evaluation.metric.{name}"): _number(value) for name, value in headline(result, model).items()}
+        )
+        row.update(
+            {
+                say("evaluation.col.rows_per_second"): round(model.timing.rows_per_second, 2),
+                say("evaluation.col.mean_batch_ms"): round(model.timing.mean_batch_seconds * 1000, 1),
+                say("evaluation.col.p95_batch_ms"): round(model.timing.p95_batch_seconds * 1000, 1),
+                say("evaluation.col.device"): model.timing.device,
+            }
+        )
         if model.unknown_labels:
             row[say("evaluation.col.unknown_labels")] = ", ".join(
-                f"{label} ({count})" for label, count in sorted(model.unknown_labels.items()))
+                f"{label} ({count})" for label, count in sorted(model.unknown_labels.items())
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -162,20 +188,28 @@ def summary_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
 def per_class_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Precision, recall, F1 and support of every class, for every classification model."""
     keys = ("model", "label", "precision", "recall", "f1", "support")
-    rows = [(model.model, c.label, round(c.precision, 4), round(c.recall, 4), round(c.f1, 4), c.support)
-            for model in result.models if hasattr(model.metrics, "per_class") for c in model.metrics.per_class]
+    rows = [
+        (model.model, c.label, round(c.precision, 4), round(c.recall, 4), round(c.f1, 4), c.support)
+        for model in result.models
+        if hasattr(model.metrics, "per_class")
+        for c in model.metrics.per_class
+    ]
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
 
 
 def worst_rows_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Each model's worst rows: misclassified with the most confidence, lowest F1 or chrF, highest perplexity."""
     keys = ("model", "row", "input", "reference", "prediction", "score")
-    rows = [(model.model, row.row + 1, row.input, row.reference, row.prediction, row.score)
-            for model in result.models for row in model.worst]
+    rows = [
+        (model.model, row.row + 1, row.input, row.reference, row.prediction, row.score)
+        for model in result.models
+        for row in model.worst
+    ]
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
 
 
 # --- beyond accuracy: robustness to perturbations, metrics per slice ------------------------------
+
 
 def _metric_name(name: str, say: Say) -> str:
     return say(f"evaluation.metric.{name}")
@@ -184,18 +218,42 @@ def _metric_name(name: str, say: Say) -> str:
 def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Per model and perturbation: rows it changed, the share whose prediction changed, the headline metric
     before and after, and the severity."""
-    keys = ("model", "perturbation", "changed_rows", "fail_rate", "fail_rate_ci", "metric", "original",
-            "perturbed", "drop", "severity")
+    keys = (
+        "model",
+        "perturbation",
+        "changed_rows",
+        "fail_rate",
+        "fail_rate_ci",
+        "metric",
+        "original",
+        "perturbed",
+        "drop",
+        "severity",
+    )
     rows = []
     for model in result.models:
         for item in model.robustness:
             headline_change = item.metrics[0] if item.metrics else None
-            rows.append((model.model, say(f"evaluation.perturbation.{item.perturbation}"), item.rows,
-                         _number(item.fail_rate), _number(item.fail_rate_ci),
-                         _metric_name(headline_change.name, say) if headline_change else "",
-                         *((_number(headline_change.original), _number(headline_change.perturbed),
-                            _number(headline_change.drop)) if headline_change else (None, None, None)),
-                         say(f"evaluation.severity.{item.severity or 'not_applicable'}")))
+            rows.append(
+                (
+                    model.model,
+                    say(f"evaluation.perturbation.{item.perturbation}"),
+                    item.rows,
+                    _number(item.fail_rate),
+                    _number(item.fail_rate_ci),
+                    _metric_name(headline_change.name, say) if headline_change else "",
+                    *(
+                        (
+                            _number(headline_change.original),
+                            _number(headline_change.perturbed),
+                            _number(headline_change.drop),
+                        )
+                        if headline_change
+                        else (None, None, None)
+                    ),
+                    say(f"evaluation.severity.{item.severity or 'not_applicable'}"),
+                )
+            )
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
 
 
@@ -208,26 +266,45 @@ def robustness_summary(result: EvaluationResult, say: Callable[..., str] = engli
         if not model.robustness:
             continue
         major = [item for item in model.robustness if item.severity == "major"]
-        lines.append(say("evaluation.robustness_major", model=model.model, perturbations=", ".join(
-            f"{say(f'evaluation.perturbation.{item.perturbation}')} ({item.fail_rate:.0%})" for item in major))
-            if major else say("evaluation.robustness_fine", model=model.model, share=MAJOR))
+        lines.append(
+            say(
+                "evaluation.robustness_major",
+                model=model.model,
+                perturbations=", ".join(
+                    f"{say(f'evaluation.perturbation.{item.perturbation}')} ({item.fail_rate:.0%})" for item in major
+                ),
+            )
+            if major
+            else say("evaluation.robustness_fine", model=model.model, share=MAJOR)
+        )
     return lines
-
-
-def _shorten(text: str) -> str:
-    from .run import INPUT_CHARS
-
-    return text if len(text) <= INPUT_CHARS else text[:INPUT_CHARS - 1] + "…"
 
 
 def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """A few rows whose prediction a perturbation changed, before and after side by side."""
-    keys = ("model", "perturbation", "row", "original_input", "perturbed_input", "original_prediction",
-            "perturbed_prediction")
-    rows = [(model.model, say(f"evaluation.perturbation.{item.perturbation}"), flip.row + 1,
-             _shorten(flip.original_input), _shorten(flip.perturbed_input), flip.original_prediction,
-             flip.perturbed_prediction)
-            for model in result.models for item in model.robustness for flip in item.flips]
+    keys = (
+        "model",
+        "perturbation",
+        "row",
+        "original_input",
+        "perturbed_input",
+        "original_prediction",
+        "perturbed_prediction",
+    )
+    rows = [
+        (
+            model.model,
+            say(f"evaluation.perturbation.{item.perturbation}"),
+            flip.row + 1,
+            shortened(flip.original_input),
+            shortened(flip.perturbed_input),
+            flip.original_prediction,
+            flip.perturbed_prediction,
+        )
+        for model in result.models
+        for item in model.robustness
+        for flip in item.flips
+    ]
     return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
 
 
@@ -237,10 +314,12 @@ def slices_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     rows = []
     for model in result.models:
         for item in model.slices:
-            row = {say("evaluation.col.model"): model.model,
-                   say("evaluation.col.slice_column"): _slice_column(item.column, say),
-                   say("evaluation.col.slice"): _slice_value(item.column, item.value, say),
-                   say("evaluation.col.slice_rows"): item.rows}
+            row = {
+                say("evaluation.col.model"): model.model,
+                say("evaluation.col.slice_column"): _slice_column(item.column, say),
+                say("evaluation.col.slice"): _slice_value(item.column, item.value, say),
+                say("evaluation.col.slice_rows"): item.rows,
+            }
             for name, value in item.metrics.items():
                 metric = _metric_name(name, say)
                 row[metric] = _number(value)
@@ -267,8 +346,13 @@ def _slice_value(column: str, value: str, say: Say) -> str:
 def text_tables(result: EvaluationResult) -> str:
     """The tables as plain text, for the command line."""
     parts = [summary_frame(result).to_string(index=False)]
-    for frame in (per_class_frame(result), worst_rows_frame(result), robustness_frame(result), flips_frame(result),
-                  slices_frame(result)):
+    for frame in (
+        per_class_frame(result),
+        worst_rows_frame(result),
+        robustness_frame(result),
+        flips_frame(result),
+        slices_frame(result),
+    ):
         if not frame.empty:
             parts.append(frame.to_string(index=False, na_rep=""))
     parts += robustness_summary(result)

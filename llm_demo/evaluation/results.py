@@ -3,10 +3,13 @@ table, columns and folder. Plain data, read by the tab, the command line and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..models.types import Batches
 from .reading import Table, TableFile
@@ -45,6 +48,14 @@ class RunProgress:
         return (self.total - self.done) / self.rows_per_second if self.rows_per_second else None
 
 
+INPUT_CHARS = 200  # of each input kept for the worst-rows and flipped-rows tables
+
+
+def shortened(text: str) -> str:
+    """A cell as the tables show it: whole, or its first INPUT_CHARS characters."""
+    return text if len(text) <= INPUT_CHARS else text[: INPUT_CHARS - 1] + "…"
+
+
 @dataclass
 class Timing:
     device: str
@@ -53,6 +64,18 @@ class Timing:
     mean_batch_seconds: float
     p95_batch_seconds: float
     batches: int
+
+    @classmethod
+    def measured(cls, device: str, seconds: float, rows: int, batch_seconds: Sequence[float]) -> Timing:
+        latencies = list(batch_seconds) or [0.0]
+        return cls(
+            device,
+            seconds,
+            rows / seconds if seconds > 0 else 0.0,
+            statistics.fmean(latencies),
+            float(np.percentile(latencies, 95)),
+            len(batch_seconds),
+        )
 
 
 @dataclass(frozen=True)

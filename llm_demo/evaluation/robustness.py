@@ -56,6 +56,7 @@ NEIGHBOURS = _neighbours()
 
 # --- the perturbations: (text, seeded random) -> text ------------------------------------------
 
+
 def upper_case(text: str, rng: random.Random) -> str:
     return text.upper()
 
@@ -99,9 +100,9 @@ def add_punctuation(text: str, rng: random.Random) -> str:
     if not stripped:
         return text
     if _is_punctuation(stripped[-1]):
-        return stripped + stripped[-1] + text[len(stripped):]
+        return stripped + stripped[-1] + text[len(stripped) :]
     marks = CLOSING_MARKS_CJK if UNSPACED.match(stripped[-1]) else CLOSING_MARKS
-    return stripped + rng.choice(marks) + text[len(stripped):]
+    return stripped + rng.choice(marks) + text[len(stripped) :]
 
 
 def extra_whitespace(text: str, rng: random.Random) -> str:
@@ -137,9 +138,14 @@ def simplified_traditional(text: str, rng: random.Random) -> str:
 
 
 PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
-    "upper_case": upper_case, "lower_case": lower_case, "title_case": title_case, "typos": typos,
-    "strip_punctuation": strip_punctuation, "add_punctuation": add_punctuation,
-    "extra_whitespace": extra_whitespace, "punctuation_width": swap_punctuation_width,
+    "upper_case": upper_case,
+    "lower_case": lower_case,
+    "title_case": title_case,
+    "typos": typos,
+    "strip_punctuation": strip_punctuation,
+    "add_punctuation": add_punctuation,
+    "extra_whitespace": extra_whitespace,
+    "punctuation_width": swap_punctuation_width,
     "simplified_traditional": simplified_traditional,
 }
 
@@ -150,6 +156,7 @@ def perturb(name: str, text: str, seed: int = 0) -> str:
 
 
 # --- perturbed rows ---------------------------------------------------------------------------------
+
 
 @dataclass
 class PerturbedRows:
@@ -169,8 +176,9 @@ def _with_text(item: Any, text: str) -> Any:
     return (text, *item[1:]) if isinstance(item, tuple) else text
 
 
-def perturb_rows(inputs: list[Any], seed: int = 0,
-                 names: tuple[str, ...] = tuple(PERTURBATIONS)) -> list[PerturbedRows]:
+def perturb_rows(
+    inputs: list[Any], seed: int = 0, names: tuple[str, ...] = tuple(PERTURBATIONS)
+) -> list[PerturbedRows]:
     """Every perturbation of every input it changes; rows a perturbation leaves as they were are not included."""
     perturbed = []
     for name in names:
@@ -194,8 +202,11 @@ def extra_rows(perturbed: list[PerturbedRows]) -> int:
 
 # The task's metrics a perturbation is scored with, headline first (fields of the task's metrics dataclass).
 TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "macro_f1"), "sentiment": ("accuracy", "macro_f1"),
-    "zero-shot": ("accuracy", "macro_f1"), "qa": ("f1", "exact_match"), "translation": ("chrf", "bleu"),
+    "classification": ("accuracy", "macro_f1"),
+    "sentiment": ("accuracy", "macro_f1"),
+    "zero-shot": ("accuracy", "macro_f1"),
+    "qa": ("f1", "exact_match"),
+    "translation": ("chrf", "bleu"),
 }
 
 
@@ -296,22 +307,37 @@ class PerturbationTally:
             if failed(self.task, original, perturbed, pair.reference):
                 self.fails += 1
                 if len(self.flips) < FLIPS_SHOWN:
-                    self.flips.append(Flip(pair.row, text_of(pair.original_input), text_of(pair.perturbed_input),
-                                           original, perturbed))
+                    self.flips.append(
+                        Flip(pair.row, text_of(pair.original_input), text_of(pair.perturbed_input), original, perturbed)
+                    )
         self.rows += len(pairs)
 
     def result(self, bootstrap: int = 1000, seed: int = 0) -> RobustnessResult:
         fail_rate = self.fails / self.rows if self.rows else None
         before, after = self.before.metrics(0), self.after.metrics(0)
-        metrics = [MetricChange(name, getattr(before, name), getattr(after, name)) for name in TASK_METRICS[self.task]
-                   ] if before is not None and after is not None else []
-        return RobustnessResult(self.perturbation, self.rows, fail_rate,
-                                bootstrap_share_interval(self.fails, self.rows, bootstrap, seed), severity(fail_rate),
-                                metrics, list(self.flips))
+        metrics = (
+            [MetricChange(name, getattr(before, name), getattr(after, name)) for name in TASK_METRICS[self.task]]
+            if before is not None and after is not None
+            else []
+        )
+        return RobustnessResult(
+            self.perturbation,
+            self.rows,
+            fail_rate,
+            bootstrap_share_interval(self.fails, self.rows, bootstrap, seed),
+            severity(fail_rate),
+            metrics,
+            list(self.flips),
+        )
 
     def state(self) -> dict:
-        return {"rows": self.rows, "fails": self.fails, "flips": [vars(flip) for flip in self.flips],
-                "before": self.before.state(), "after": self.after.state()}
+        return {
+            "rows": self.rows,
+            "fails": self.fails,
+            "flips": [vars(flip) for flip in self.flips],
+            "before": self.before.state(),
+            "after": self.after.state(),
+        }
 
     def restore(self, state: dict) -> None:
         self.rows, self.fails = state["rows"], state["fails"]

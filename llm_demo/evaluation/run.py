@@ -24,17 +24,27 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UserFacingError
+from .blocks import PredictionsLayout, RowBlock, failed_inputs, fold_beyond, fold_model
 from .reading import Chunk, Table, TableFile, open_table
 from .recipes import BeyondAccuracy, candidate_labels, check_columns, prepare_models, task_named
-from .results import (CANCELLED, COMPLETE, FAILED, NOT_RUN, RUNNING, EvaluationResult, ModelResult, Predictor, RunProgress, Timing, WorstRow)
+from .results import (
+    CANCELLED,
+    COMPLETE,
+    FAILED,
+    NOT_RUN,
+    RUNNING,
+    EvaluationResult,
+    ModelResult,
+    Predictor,
+    RunProgress,
+    Timing,
+)
 from .robustness import PERTURBATIONS, TASK_METRICS, PerturbationTally, perturb_rows, text_of
 from .slices import SliceTally, column_slicer, proposed_slicers
 from .store import RunFolder
-from .blocks import RowBlock, failed_inputs, fold_beyond, fold_model
 from .tallies import Outcome, Tally
 
 WINDOW_ROWS = 8192  # rows sorted and batched together; bench/run.py measures the padding per window size
-INPUT_CHARS = 200  # of each input kept for the worst-rows table
 STATE_VERSION = 1
 
 
@@ -42,34 +52,62 @@ class Evaluation:
     """One run: a task, a table, its column mapping and the models, writing into `folder`; step through it
     (steps, then finish) or call evaluate(). With resume=True it continues the run stopped in `folder`."""
 
-    def __init__(self, task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
-                 models: list[Predictor | str], folder: str | Path, registry=None, budget: int | None = None,
-                 batch_size: int | None = None, resume: bool = False, window: int = WINDOW_ROWS,
-                 beyond: BeyondAccuracy | None = None) -> None:
+    def __init__(
+        self,
+        task: str,
+        table: Table | TableFile | str | Path,
+        columns: dict[str, str | None],
+        models: list[Predictor | str],
+        folder: str | Path,
+        registry=None,
+        budget: int | None = None,
+        batch_size: int | None = None,
+        resume: bool = False,
+        window: int = WINDOW_ROWS,
+        beyond: BeyondAccuracy | None = None,
+    ) -> None:
         self.task = task_named(task)
         self.table = table if isinstance(table, (Table, TableFile)) else open_table(table)
         self.columns, self.window = columns, window
         self.role_columns = check_columns(self.task, self.table, columns)
+        self.shown_columns = [self.table.columns.index(columns[role]) for role in self.task.shown_roles]
         self.beyond = beyond or BeyondAccuracy()
         if self.beyond.asked and self.task.name not in TASK_METRICS:
-            raise InputError("nothing_to_compare", "Robustness and slices compare predictions with references; "
-                             "{task} has none.", task=self.task.name)
+            raise InputError(
+                "nothing_to_compare",
+                "Robustness and slices compare predictions with references; {task} has none.",
+                task=self.task.name,
+            )
         self.store = RunFolder(folder)
-        self.identity = {"version": STATE_VERSION, "file": self.table.fingerprint(), "rows": self.table.rows,
-                         "task": self.task.name, "columns": [columns[role] for role in self.task.roles],
-                         "models": [m.name if isinstance(m, Predictor) else m for m in models],
-                         "window": window, "batch_size": batch_size, "budget": budget,
-                         "beyond": vars(self.beyond)}
+        self.identity = {
+            "version": STATE_VERSION,
+            "file": self.table.fingerprint(),
+            "rows": self.table.rows,
+            "task": self.task.name,
+            "columns": [columns[role] for role in self.task.roles],
+            "models": [m.name if isinstance(m, Predictor) else m for m in models],
+            "window": window,
+            "batch_size": batch_size,
+            "budget": budget,
+            "beyond": vars(self.beyond),
+        }
         saved = self._saved_state() if resume else None
         if saved is None:
             self._check_something_to_evaluate()
         labels = candidate_labels(self._column_cells("label")) if self.task.reads_labels_first else []
         self.slicers = self._slicers()
-        self.outcomes = [self._outcome(p) for p in prepare_models(self.task, models, labels, registry, budget,
-                                                                   batch_size)]
+        self.outcomes = [
+            self._outcome(p) for p in prepare_models(self.task, models, labels, registry, budget, batch_size)
+        ]
+        score = (
+            self.task.score_name if self.task.score_name not in ("", "perplexity") else ""
+        )  # perplexity: the prediction
+        self.layout = PredictionsLayout(
+            self.table.columns, [outcome.predictor.name for outcome in self.outcomes], score
+        )
         self.next_row, self.rows_skipped, self.current = 0, 0, None
         if saved is None:
-            self.store.start(self._header())
+            self.store.start(self.layout.header())
             self._commit(finished=False)
         else:
             self.store.continue_from(saved)
@@ -82,12 +120,17 @@ class Evaluation:
     def _saved_state(self) -> dict:
         saved = self.store.saved_state()
         if saved is None:
-            raise InputError("nothing_to_resume", "There is no stopped run to continue in '{folder}'.",
-                             folder=str(self.store.folder))
+            raise InputError(
+                "nothing_to_resume", "There is no stopped run to continue in '{folder}'.", folder=str(self.store.folder)
+            )
         different = [key for key, value in self.identity.items() if saved.get("identity", {}).get(key) != value]
         if different:
-            raise InputError("resume_mismatch", "The run in '{folder}' was started with another {what}; run without "
-                             "resuming to start over.", folder=str(self.store.folder), what=", ".join(different))
+            raise InputError(
+                "resume_mismatch",
+                "The run in '{folder}' was started with another {what}; run without resuming to start over.",
+                folder=str(self.store.folder),
+                what=", ".join(different),
+            )
         return saved
 
     def _role_cells(self, chunk: Chunk) -> Iterator[dict[str, str]]:
@@ -112,8 +155,13 @@ class Evaluation:
         column = self.beyond.slice_column
         if column:
             if column not in self.table.columns:
-                raise InputError("unknown_column", "'{name}' has no column '{column}' (it has: {columns}).",
-                                 name=self.table.source_name, column=column, columns=", ".join(self.table.columns))
+                raise InputError(
+                    "unknown_column",
+                    "'{name}' has no column '{column}' (it has: {columns}).",
+                    name=self.table.source_name,
+                    column=column,
+                    columns=", ".join(self.table.columns),
+                )
             position = self.table.columns.index(column)
             slicers[column] = column_slicer(column, (row[position] for row, _ in self._evaluated_rows())), position
         if self.beyond.propose_slices:
@@ -123,13 +171,20 @@ class Evaluation:
 
     def _outcome(self, predictor: Predictor) -> Outcome:
         """A model's outcome, with a tally per perturbation and per slice when those are asked for."""
+
         def make_tally() -> Tally:
             return self.task.tally(predictor)
 
-        perturbations = [PerturbationTally(name, self.task.name, make_tally)
-                         for name in (PERTURBATIONS if self.beyond.robustness else ())]
-        return Outcome(predictor, make_tally(), perturbations=perturbations,
-                        slices=SliceTally(make_tally) if self.slicers else None)
+        perturbations = [
+            PerturbationTally(name, self.task.name, make_tally)
+            for name in (PERTURBATIONS if self.beyond.robustness else ())
+        ]
+        return Outcome(
+            predictor,
+            make_tally(),
+            perturbations=perturbations,
+            slices=SliceTally(make_tally) if self.slicers else None,
+        )
 
     def _evaluable(self, cells: dict[str, str]) -> bool:
         return self.task.evaluable(cells)
@@ -137,25 +192,12 @@ class Evaluation:
     def _check_something_to_evaluate(self) -> None:
         """Stop at the first row that has every cell it needs (usually the first row); refuse when none has."""
         if not any(self._evaluable(cells) for chunk in self.table.chunks() for cells in self._role_cells(chunk)):
-            raise InputError("nothing_to_evaluate", "No row of '{name}' has all of: {columns}.",
-                             name=self.table.source_name, columns=", ".join(self.identity["columns"]))
-
-    def _header(self) -> list[str]:
-        """The file's columns, then per model its prediction, score and row status; `prediction` is the first
-        model's, and with several models each also gets `prediction [model]`."""
-        header = list(self.table.columns)
-        several = len(self.outcomes) > 1
-        for index, outcome in enumerate(self.outcomes):
-            suffix = f" [{outcome.predictor.name}]" if several else ""
-            header += ["prediction"] if index == 0 else []
-            header += [f"prediction{suffix}"] if several else []
-            header += [f"{self.task.score_name}{suffix}"] if self._writes_score else []
-            header.append(f"status{suffix}")
-        return header
-
-    @property
-    def _writes_score(self) -> bool:
-        return self.task.score_name not in ("", "perplexity")  # a perplexity is the prediction itself
+            raise InputError(
+                "nothing_to_evaluate",
+                "No row of '{name}' has all of: {columns}.",
+                name=self.table.source_name,
+                columns=", ".join(self.identity["columns"]),
+            )
 
     def _window(self, chunk: Chunk) -> RowBlock:
         window = RowBlock(chunk.start, chunk.rows)
@@ -223,7 +265,7 @@ class Evaluation:
         """Add the window's results to each model's tally and worst rows, and its rows to predictions.csv."""
         columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, status
         for outcome in self.outcomes:
-            columns.append(fold_model(self.task, outcome, outcome.tally, outcome.worst, window, self._worst_row))
+            columns.append(fold_model(self.task, outcome, outcome.tally, outcome.worst, window, self.shown_columns))
             fold_beyond(self.task, outcome, outcome.perturbations, outcome.slices, window, self.slicers)
             failed = failed_inputs(outcome.results)
             failed_rows = window.row_inputs(failed)
@@ -232,32 +274,22 @@ class Evaluation:
             outcome.failure = outcome.failure or next((str(error) for error in failed.values()), None)
             outcome.results = {}
         self.rows_skipped += len(window.skipped)
-        several = len(self.outcomes) > 1
-        rows = []
-        for row, cells in enumerate(window.cells):
-            out = list(cells)
-            for index, model_columns in enumerate(columns):
-                prediction, score, status = model_columns[row]
-                out += [prediction] if index == 0 else []
-                out += [prediction] if several else []
-                out += [score] if self._writes_score else []
-                out.append(status)
-            rows.append(out)
-        self.store.append(rows)
+        self.store.append(
+            [self.layout.row(cells, [model[row] for model in columns]) for row, cells in enumerate(window.cells)]
+        )
         self.next_row = window.start + len(window.cells)
         self.current = None
 
-    def _worst_row(self, window: RowBlock, row: int, prediction: str, score: float | None) -> WorstRow:
-        shown = [window.cells[row][self.table.columns.index(self.columns[role])] for role in self.task.shown_roles]
-        text = " | ".join(shown[:-1] if len(shown) > 1 else shown)
-        reference = shown[-1] if len(shown) > 1 else ""
-        shorten = (lambda s: s if len(s) <= INPUT_CHARS else s[:INPUT_CHARS - 1] + "…")
-        return WorstRow(window.start + row, shorten(text), shorten(reference), prediction,
-                        None if score is None else round(score, 4))
-
     def _commit(self, finished: bool) -> None:
-        self.store.commit({"identity": self.identity, "next_row": self.next_row, "rows_skipped": self.rows_skipped,
-                           "finished": finished, "models": [outcome.state() for outcome in self.outcomes]})
+        self.store.commit(
+            {
+                "identity": self.identity,
+                "next_row": self.next_row,
+                "rows_skipped": self.rows_skipped,
+                "finished": finished,
+                "models": [outcome.state() for outcome in self.outcomes],
+            }
+        )
 
     def finish(self) -> None:
         """After steps() ran out or was stopped: write the rows of a stopped run that did not finish, so
@@ -272,14 +304,24 @@ class Evaluation:
         if self.current is not None:
             self._fold(self.current)
         for chunk in self.table.chunks(self.window, self.next_row):
-            self._fold(RowBlock(chunk.start, chunk.rows, skipped={
-                row for row, cells in enumerate(self._role_cells(chunk)) if not self._evaluable(cells)}))
+            self._fold(
+                RowBlock(
+                    chunk.start,
+                    chunk.rows,
+                    skipped={row for row, cells in enumerate(self._role_cells(chunk)) if not self._evaluable(cells)},
+                )
+            )
 
     def result(self, bootstrap: int = 1000) -> EvaluationResult:
         """The results so far: complete after steps() ran out, partial (the window under way included) before."""
-        return EvaluationResult(self.task.name, self.table, self.columns,
-                                [self._model_result(outcome, bootstrap) for outcome in self.outcomes],
-                                self._rows_skipped(), self.store.folder)
+        return EvaluationResult(
+            self.task.name,
+            self.table,
+            self.columns,
+            [self._model_result(outcome, bootstrap) for outcome in self.outcomes],
+            self._rows_skipped(),
+            self.store.folder,
+        )
 
     def _model_result(self, outcome: Outcome, bootstrap: int) -> ModelResult:
         tally, worst, done, failed = outcome.tally, outcome.worst, outcome.rows_done, outcome.rows_failed
@@ -287,7 +329,7 @@ class Evaluation:
         perturbations, slices = outcome.perturbations, outcome.slices
         if self.current is not None and outcome.results:
             tally, worst, perturbations, slices = copy.deepcopy((tally, worst, perturbations, slices))
-            fold_model(self.task, outcome, tally, worst, self.current, self._worst_row)
+            fold_model(self.task, outcome, tally, worst, self.current, self.shown_columns)
             fold_beyond(self.task, outcome, perturbations, slices, self.current, self.slicers)
             failing = failed_inputs(outcome.results)
             failing_rows = self.current.row_inputs(failing)
@@ -297,30 +339,44 @@ class Evaluation:
         not_finished = self.table.rows - self._rows_skipped() - done
         error = outcome.error or (f"{failed} rows failed: {failure}" if failed else None)
         metrics = tally.metrics(bootstrap)
-        return ModelResult(outcome.predictor.name, outcome.status, error, metrics,
-                           self._timing(outcome, done - outcome.rows_before), tally.unknown_labels(), worst.rows(),
-                           done, not_finished, failed, [perturbation.result(bootstrap) for perturbation in perturbations],
-                           slices.results(TASK_METRICS[self.task.name], metrics, bootstrap) if slices else [])
+        return ModelResult(
+            outcome.predictor.name,
+            outcome.status,
+            error,
+            metrics,
+            Timing.measured(
+                outcome.predictor.device, outcome.seconds, done - outcome.rows_before, outcome.batch_seconds
+            ),
+            tally.unknown_labels(),
+            worst.rows(),
+            done,
+            not_finished,
+            failed,
+            [perturbation.result(bootstrap) for perturbation in perturbations],
+            slices.results(TASK_METRICS[self.task.name], metrics, bootstrap) if slices else [],
+        )
 
     def _rows_skipped(self) -> int:
         """Rows skipped so far, in the windows read (the window under way included)."""
         return self.rows_skipped + (len(self.current.skipped) if self.current else 0)
 
-    @staticmethod
-    def _timing(outcome: Outcome, rows: int) -> Timing:
-        import numpy as np
 
-        latencies = outcome.batch_seconds or [0.0]
-        return Timing(outcome.predictor.device, outcome.seconds,
-                      rows / outcome.seconds if outcome.seconds > 0 else 0.0,
-                      float(np.mean(latencies)), float(np.percentile(latencies, 95)), len(outcome.batch_seconds))
-
-
-def evaluate(task: str, table: Table | TableFile | str | Path, columns: dict[str, str | None],
-             models: list[Predictor | str], folder: str | Path, registry=None,
-             on_progress: Callable[[RunProgress], None] | None = None, cancel: threading.Event | None = None,
-             budget: int | None = None, batch_size: int | None = None, bootstrap: int = 1000, resume: bool = False,
-             window: int = WINDOW_ROWS, beyond: BeyondAccuracy | None = None) -> EvaluationResult:
+def evaluate(
+    task: str,
+    table: Table | TableFile | str | Path,
+    columns: dict[str, str | None],
+    models: list[Predictor | str],
+    folder: str | Path,
+    registry=None,
+    on_progress: Callable[[RunProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    budget: int | None = None,
+    batch_size: int | None = None,
+    bootstrap: int = 1000,
+    resume: bool = False,
+    window: int = WINDOW_ROWS,
+    beyond: BeyondAccuracy | None = None,
+) -> EvaluationResult:
     """Evaluate models on a table, writing predictions.csv into `folder` as rows finish; setting `cancel`
     stops after the current batch and keeps what finished."""
     run = Evaluation(task, table, columns, models, folder, registry, budget, batch_size, resume, window, beyond)

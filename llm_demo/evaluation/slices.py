@@ -39,6 +39,7 @@ class SliceResult:
 
 # --- which slice each row is in -------------------------------------------------------------------
 
+
 class Quartiles:
     """A value's quartile among all the values seen in a first pass, named by the range of values in it:
     "Q1 (3–17)". Values equal to an edge stay below it, so repeated values never split; fewer than four
@@ -75,9 +76,11 @@ def proposed_slicers(texts: Iterable[str]) -> dict[str, Callable[[str], str]]:
     """Slices worth a look on any text file, from one pass over its texts: length quartiles (characters),
     digits or not, writing system."""
     length = Quartiles(len(text) for text in texts)
-    return {"length": lambda text: length(len(text)),
-            "digits": lambda text: "digits" if _DIGIT.search(text) else "no_digits",
-            "script": script_of}
+    return {
+        "length": lambda text: length(len(text)),
+        "digits": lambda text: "digits" if _DIGIT.search(text) else "no_digits",
+        "script": script_of,
+    }
 
 
 def column_slicer(column: str, cells: Iterable[str]) -> Callable[[str], str]:
@@ -97,14 +100,19 @@ def column_slicer(column: str, cells: Iterable[str]) -> Callable[[str], str]:
     if len(distinct) <= MAX_SLICES:
         return lambda cell: cell.strip() or EMPTY
     if numbers is None:
-        raise InputError("too_many_slices", "Column '{column}' has more than {limit} different values; choose a "
-                         "column with at most {limit} (such as a source, a language or a category).", column=column,
-                         limit=MAX_SLICES)
+        raise InputError(
+            "too_many_slices",
+            "Column '{column}' has more than {limit} different values; choose a "
+            "column with at most {limit} (such as a source, a language or a category).",
+            column=column,
+            limit=MAX_SLICES,
+        )
     quartiles = Quartiles(numbers)
     return lambda cell: quartiles(float(cell))
 
 
 # --- metrics per slice -----------------------------------------------------------------------------
+
 
 class SliceTally:
     """One model's rows counted per slice, in the task's own tally; the share of confident mistakes beside."""
@@ -115,8 +123,15 @@ class SliceTally:
         self.rows: dict[tuple[str, str], int] = {}
         self.confident_wrong: dict[tuple[str, str], int] = {}
 
-    def add(self, column: str, groups: list[str], references: list[Any], predictions: list[str],
-            results: list[Any], confident_wrong: list[bool] | None) -> None:
+    def add(
+        self,
+        column: str,
+        groups: list[str],
+        references: list[Any],
+        predictions: list[str],
+        results: list[Any],
+        confident_wrong: list[bool] | None,
+    ) -> None:
         """Count rows in, in table order; `groups` holds each row's slice of `column`, `confident_wrong`
         whether each is a confident mistake (None when the task's predictions have no confidence)."""
         members: dict[str, list[int]] = {}
@@ -126,8 +141,9 @@ class SliceTally:
             key = (column, group)
             if key not in self.slices:
                 self.slices[key] = self.make_tally()
-            self.slices[key].add([references[i] for i in rows], [predictions[i] for i in rows],
-                                 [results[i] for i in rows])
+            self.slices[key].add(
+                [references[i] for i in rows], [predictions[i] for i in rows], [results[i] for i in rows]
+            )
             self.rows[key] = self.rows.get(key, 0) + len(rows)
             if confident_wrong is not None:
                 self.confident_wrong[key] = self.confident_wrong.get(key, 0) + sum(confident_wrong[i] for i in rows)
@@ -141,12 +157,16 @@ class SliceTally:
             if metrics is None:
                 continue
             values = {name: float(getattr(metrics, name)) for name in names}
-            intervals = {name: getattr(metrics, f"{name}_ci") for name in names
-                         if getattr(metrics, f"{name}_ci", None) is not None}
+            intervals = {
+                name: getattr(metrics, f"{name}_ci")
+                for name in names
+                if getattr(metrics, f"{name}_ci", None) is not None
+            }
             gaps = {name: values[name] - getattr(overall, name) for name in names} if overall is not None else {}
             rows, wrong = self.rows[key], self.confident_wrong.get(key)
-            found.append(SliceResult(key[0], key[1], rows, values, intervals, gaps,
-                                     None if wrong is None else wrong / rows))
+            found.append(
+                SliceResult(key[0], key[1], rows, values, intervals, gaps, None if wrong is None else wrong / rows)
+            )
         return found
 
     def _column_order(self, column: str) -> int:
@@ -154,8 +174,12 @@ class SliceTally:
         return PROPOSED.index(column) + 1 if column in PROPOSED else 0
 
     def state(self) -> dict:
-        return {"slices": [[column, group, self.rows[(column, group)], self.confident_wrong.get((column, group)),
-                            tally.state()] for (column, group), tally in self.slices.items()]}
+        return {
+            "slices": [
+                [column, group, self.rows[(column, group)], self.confident_wrong.get((column, group)), tally.state()]
+                for (column, group), tally in self.slices.items()
+            ]
+        }
 
     def restore(self, state: dict) -> None:
         for column, group, rows, wrong, tally_state in state["slices"]:

@@ -56,8 +56,11 @@ class RunFolder:
         """Cut predictions.csv back to the rows the state counts (a run killed while writing wrote more)."""
         size = self.predictions.stat().st_size if self.predictions.exists() else -1
         if size < state["predictions_bytes"]:
-            raise InputError("resume_mismatch", "'{folder}' does not hold the predictions its state.json counts; "
-                             "run without resuming to start over.", folder=str(self.folder))
+            raise InputError(
+                "resume_mismatch",
+                "'{folder}' does not hold the predictions its state.json counts; run without resuming to start over.",
+                folder=str(self.folder),
+            )
         os.truncate(self.predictions, state["predictions_bytes"])
 
     def append(self, rows: list[list[Any]]) -> None:
@@ -79,7 +82,7 @@ class RunFolder:
         try:
             data = memoryview(text.encode("utf-8"))
             while data:
-                data = data[os.write(descriptor, data):]
+                data = data[os.write(descriptor, data) :]
             os.fsync(descriptor)  # the rows are on disk before a state counts them
         finally:
             os.close(descriptor)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..tasks.generation import perplexity
 from . import metrics as scoring
-from .results import NOT_RUN, COMPLETE, FAILED, GenerationMetrics, Predictor, WorstRow
+from .results import COMPLETE, FAILED, NOT_RUN, GenerationMetrics, Predictor, WorstRow
 from .robustness import PerturbationTally
 from .slices import SliceTally
 
@@ -224,11 +224,17 @@ class Outcome:
     seconds: float = 0.0
 
     def state(self) -> dict:
-        return {"status": self.status, "error": self.error, "rows_done": self.rows_done,
-                "rows_failed": self.rows_failed, "failure": self.failure,
-                "tally": self.tally.state(), "worst": self.worst.state(),
-                "perturbations": [tally.state() for tally in self.perturbations],
-                "slices": self.slices.state() if self.slices else None}
+        return {
+            "status": self.status,
+            "error": self.error,
+            "rows_done": self.rows_done,
+            "rows_failed": self.rows_failed,
+            "failure": self.failure,
+            "tally": self.tally.state(),
+            "worst": self.worst.state(),
+            "perturbations": [tally.state() for tally in self.perturbations],
+            "slices": self.slices.state() if self.slices else None,
+        }
 
     def restore(self, state: dict) -> None:
         self.status = state["status"] if state["status"] in (FAILED, COMPLETE) else NOT_RUN

@@ -9,6 +9,21 @@ from .data import LabelledRows, capped, labelled_rows, split_rows
 from .job import FinetuneJob, base_models, output_folder, push_to_hub, resolve_base_model, zip_model
 from .training import RECORD_FILE, EpochResult, FinetuneResult, FinetuneSettings, StepLoss, finetune
 
-__all__ = ["RECORD_FILE", "EpochResult", "FinetuneJob", "FinetuneResult", "FinetuneSettings", "LabelledRows",
-           "StepLoss", "base_models", "capped", "finetune", "labelled_rows", "output_folder", "push_to_hub",
-           "resolve_base_model", "split_rows", "zip_model"]
+__all__ = [
+    "RECORD_FILE",
+    "EpochResult",
+    "FinetuneJob",
+    "FinetuneResult",
+    "FinetuneSettings",
+    "LabelledRows",
+    "StepLoss",
+    "base_models",
+    "capped",
+    "finetune",
+    "labelled_rows",
+    "output_folder",
+    "push_to_hub",
+    "resolve_base_model",
+    "split_rows",
+    "zip_model",
+]

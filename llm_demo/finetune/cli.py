@@ -16,9 +16,12 @@ from .training import EpochResult, FinetuneSettings
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`python -m llm_demo finetune --model M --csv FILE --out DIR [hyperparameters]`."""
     defaults = FinetuneSettings()
-    parser = subparsers.add_parser("finetune", help="train a text classifier on a labelled CSV",
-                                   description="Fine-tune an encoder into a classifier for a CSV's labels; "
-                                               "Ctrl-C stops and keeps the best epoch so far.")
+    parser = subparsers.add_parser(
+        "finetune",
+        help="train a text classifier on a labelled CSV",
+        description="Fine-tune an encoder into a classifier for a CSV's labels; "
+        "Ctrl-C stops and keeps the best epoch so far.",
+    )
     parser.add_argument("--model", required=True, help="name from models.yaml (finetune:), Hub id or local folder")
     parser.add_argument("--csv", required=True, type=Path, help="labelled table: CSV, TSV or JSON Lines")
     parser.add_argument("--text-column", help="column holding the texts (guessed from the names if omitted)")
@@ -32,8 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--patience", type=int, default=defaults.patience,
-                        help="epochs without improvement before stopping; 0 never stops early")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=defaults.patience,
+        help="epochs without improvement before stopping; 0 never stops early",
+    )
     parser.set_defaults(run=run_command)
 
 
@@ -52,12 +59,22 @@ def run_command(arguments: argparse.Namespace) -> int:
         raise InputError("no_such_file", "There is no file '{name}'.", name=str(arguments.csv))
     table = read_table(arguments.csv)
     guessed = guess_columns(list(table.frame.columns), "classification")
-    rows = labelled_rows(table.frame, _mapped_column(arguments.text_column, guessed, "text"),
-                         _mapped_column(arguments.label_column, guessed, "label"))
+    rows = labelled_rows(
+        table.frame,
+        _mapped_column(arguments.text_column, guessed, "text"),
+        _mapped_column(arguments.label_column, guessed, "label"),
+    )
     settings = FinetuneSettings(
-        epochs=arguments.epochs, learning_rate=arguments.learning_rate, batch_size=arguments.batch_size,
-        max_length=arguments.max_length, weight_decay=arguments.weight_decay, warmup_ratio=arguments.warmup_ratio,
-        validation_fraction=arguments.validation_fraction, seed=arguments.seed, patience=arguments.patience)
+        epochs=arguments.epochs,
+        learning_rate=arguments.learning_rate,
+        batch_size=arguments.batch_size,
+        max_length=arguments.max_length,
+        weight_decay=arguments.weight_decay,
+        warmup_ratio=arguments.warmup_ratio,
+        validation_fraction=arguments.validation_fraction,
+        seed=arguments.seed,
+        patience=arguments.patience,
+    )
     entry = resolve_base_model(Registry.load(), arguments.model)
     job = FinetuneJob(entry, rows, arguments.out, settings).start()
     printed = 0
@@ -74,12 +91,16 @@ def run_command(arguments: argparse.Namespace) -> int:
         if done:
             break
     result = job.outcome()
-    print(f"saved {result.output_dir} (best: epoch {result.best.epoch:g}, accuracy {result.best.accuracy:.3f}, "
-          f"macro F1 {result.best.macro_f1:.3f}; labels: {', '.join(result.label_names)})")
+    print(
+        f"saved {result.output_dir} (best: epoch {result.best.epoch:g}, accuracy {result.best.accuracy:.3f}, "
+        f"macro F1 {result.best.macro_f1:.3f}; labels: {', '.join(result.label_names)})"
+    )
     return 0
 
 
 def describe_epoch(epoch: EpochResult) -> str:
     train = "n/a" if epoch.train_loss is None else f"{epoch.train_loss:.4f}"
-    return (f"epoch {epoch.epoch:g}: train loss {train}, validation loss {epoch.validation_loss:.4f}, "
-            f"accuracy {epoch.accuracy:.3f}, macro F1 {epoch.macro_f1:.3f} ({epoch.seconds:.1f} s)")
+    return (
+        f"epoch {epoch.epoch:g}: train loss {train}, validation loss {epoch.validation_loss:.4f}, "
+        f"accuracy {epoch.accuracy:.3f}, macro F1 {epoch.macro_f1:.3f} ({epoch.seconds:.1f} s)"
+    )

@@ -33,8 +33,12 @@ def labelled_rows(frame: pd.DataFrame, text_column: str, label_column: str) -> L
     """The two mapped columns of a table, rows with a blank text or label left out."""
     for column in (text_column, label_column):
         if column not in frame.columns:
-            raise InputError("no_such_column", "The file has no column '{column}'. Its columns are: {columns}.",
-                             column=column, columns=", ".join(map(str, frame.columns)))
+            raise InputError(
+                "no_such_column",
+                "The file has no column '{column}'. Its columns are: {columns}.",
+                column=column,
+                columns=", ".join(map(str, frame.columns)),
+            )
     if text_column == label_column:
         raise InputError("same_columns", "The text and the label must come from two different columns.")
     texts = frame[text_column].fillna("").astype(str).str.strip()
@@ -55,25 +59,38 @@ def check_trainable(rows: LabelledRows, validation_fraction: float) -> None:
     """Refuse data a stratified split cannot divide, with a message saying what to add."""
     counts = rows.label_counts()
     if len(counts) < 2:
-        raise InputError("one_class", "Training needs at least two different labels; the label column has {found}.",
-                         found=", ".join(counts) or "none")
+        raise InputError(
+            "one_class",
+            "Training needs at least two different labels; the label column has {found}.",
+            found=", ".join(counts) or "none",
+        )
     rare = [label for label, count in counts.items() if count < MIN_ROWS_PER_LABEL]
     if rare:
-        raise InputError("too_few_per_label", "Each label needs at least {needed} rows for a validation split; "
-                         "these have fewer: {labels}.", needed=MIN_ROWS_PER_LABEL, labels=", ".join(rare[:10]))
+        raise InputError(
+            "too_few_per_label",
+            "Each label needs at least {needed} rows for a validation split; these have fewer: {labels}.",
+            needed=MIN_ROWS_PER_LABEL,
+            labels=", ".join(rare[:10]),
+        )
     validation_rows = math.ceil(validation_fraction * len(rows.labels))
     if min(validation_rows, len(rows.labels) - validation_rows) < len(counts):
-        raise InputError("split_too_small", "{rows} rows split at a validation fraction of {fraction} leave fewer "
-                         "rows on one side than the {labels} labels. Add rows or change the fraction.",
-                         rows=len(rows.labels), fraction=validation_fraction, labels=len(counts))
+        raise InputError(
+            "split_too_small",
+            "{rows} rows split at a validation fraction of {fraction} leave fewer "
+            "rows on one side than the {labels} labels. Add rows or change the fraction.",
+            rows=len(rows.labels),
+            fraction=validation_fraction,
+            labels=len(counts),
+        )
 
 
 def split_rows(labels: Sequence[str], validation_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Row indices for training and validation, each label in the same proportion on both sides."""
     from sklearn.model_selection import train_test_split
 
-    train, validation = train_test_split(list(range(len(labels))), test_size=validation_fraction,
-                                         stratify=list(labels), random_state=seed)
+    train, validation = train_test_split(
+        list(range(len(labels))), test_size=validation_fraction, stratify=list(labels), random_state=seed
+    )
     return sorted(train), sorted(validation)
 
 

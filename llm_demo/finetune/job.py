@@ -31,15 +31,16 @@ class FinetuneJob:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
-    def start(self) -> "FinetuneJob":
+    def start(self) -> FinetuneJob:
         self._thread = threading.Thread(target=self._run, name="finetune", daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         try:
-            self.result = finetune(self.entry, self.rows, self.output_dir, self.settings, self._collect,
-                                   self.stop_requested)
+            self.result = finetune(
+                self.entry, self.rows, self.output_dir, self.settings, self._collect, self.stop_requested
+            )
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
             self.error = error
 
@@ -65,6 +66,7 @@ class FinetuneJob:
 
 # --- models to start from, the saved model's uses -----------------------------------------------
 
+
 def base_models(registry: Registry) -> list[ModelEntry]:
     """The listed encoders, then the models fine-tuned here, which can be trained further."""
     finetuned = registry.settings.finetune_dir.resolve()
@@ -84,8 +86,9 @@ def output_folder(finetune_dir: Path, name: str | None, base: ModelEntry) -> Pat
     name = (name or "").strip() or f"{Path(base.model).name}-{time.strftime('%Y%m%d-%H%M%S')}"
     safe = re.sub(r"[^\w.-]+", "-", name).strip(".-")
     if not safe:
-        raise InputError("bad_model_name", "'{name}' cannot be a folder name; use letters, digits, '-' or '_'.",
-                         name=name)
+        raise InputError(
+            "bad_model_name", "'{name}' cannot be a folder name; use letters, digits, '-' or '_'.", name=name
+        )
     return finetune_dir / safe
 
 
@@ -109,7 +112,11 @@ def push_to_hub(folder: Path, repo_id: str, token: str) -> str:
     try:
         url = api.create_repo(repo_id, private=True, exist_ok=True)
         api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Fine-tuned with llm_demo")
-    except Exception as error:  # noqa: BLE001 - a bad token, name or network all end here
-        raise ModelError("hub_push_failed", "Could not upload to '{repo}': {reason}", repo=repo_id,
-                         reason=(str(error).splitlines() or [type(error).__name__])[0][:300]) from error
+    except Exception as error:
+        raise ModelError(
+            "hub_push_failed",
+            "Could not upload to '{repo}': {reason}",
+            repo=repo_id,
+            reason=(str(error).splitlines() or [type(error).__name__])[0][:300],
+        ) from error
     return str(url)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..evaluation.metrics import classification_metrics
+from ..inputs import check_range
 from ..registry import ModelEntry
 from ..settings import get_settings
-from ..inputs import check_range
 from .data import LabelledRows, capped, check_trainable, label_order, split_rows
 
 if TYPE_CHECKING:  # torch is imported when training starts, so `python -m llm_demo --help` stays instant
@@ -43,7 +43,7 @@ class FinetuneSettings:
     seed: int = 42
     patience: int = 2  # epochs without a better validation score before stopping; 0 never stops early
 
-    def checked(self, max_epochs: int) -> "FinetuneSettings":
+    def checked(self, max_epochs: int) -> FinetuneSettings:
         """The same settings with whole numbers where needed; absurd values are refused by name."""
         return replace(
             self,
@@ -60,6 +60,7 @@ class FinetuneSettings:
 
 
 # --- progress and results ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StepLoss:
@@ -79,7 +80,7 @@ class EpochResult:
     macro_f1: float
     seconds: float
 
-    def beats(self, other: "EpochResult") -> bool:
+    def beats(self, other: EpochResult) -> bool:
         """Higher macro F1 wins (fair to rare labels); lower validation loss breaks a tie."""
         return (self.macro_f1, -self.validation_loss) > (other.macro_f1, -other.validation_loss)
 
@@ -102,6 +103,7 @@ class FinetuneResult:
 
 # --- training ------------------------------------------------------------------------------------
 
+
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on weight matrices only, not on biases and LayerNorm, as BERT was trained."""
     decayed, plain = [], []
@@ -110,8 +112,9 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
-def _loader(token_ids: list[list[int]], label_ids: list[int], pad_id: int, batch_size: int,
-            shuffle_seed: int | None) -> torch.utils.data.DataLoader:
+def _loader(
+    token_ids: list[list[int]], label_ids: list[int], pad_id: int, batch_size: int, shuffle_seed: int | None
+) -> torch.utils.data.DataLoader:
     """Batches padded to their own longest row; shuffled for training when given a seed."""
     import torch
 
@@ -119,19 +122,33 @@ def _loader(token_ids: list[list[int]], label_ids: list[int], pad_id: int, batch
 
     def collate(rows: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
         input_ids, attention_mask = pad([ids for ids, _ in rows], pad_id)
-        return {"input_ids": input_ids, "attention_mask": attention_mask,
-                "labels": torch.tensor([label for _, label in rows])}
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": torch.tensor([label for _, label in rows]),
+        }
 
     generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
-    return torch.utils.data.DataLoader(list(zip(token_ids, label_ids)), batch_size=batch_size,
-                                       shuffle=generator is not None, generator=generator, collate_fn=collate)
+    return torch.utils.data.DataLoader(
+        list(zip(token_ids, label_ids)),
+        batch_size=batch_size,
+        shuffle=generator is not None,
+        generator=generator,
+        collate_fn=collate,
+    )
 
 
 class _Training:
     """The prepared model, optimizer, schedule and data of one run; `finetune` drives it epoch by epoch."""
 
-    def __init__(self, entry: ModelEntry, rows: LabelledRows, names: list[str], split: tuple[list[int], list[int]],
-                 settings: FinetuneSettings) -> None:
+    def __init__(
+        self,
+        entry: ModelEntry,
+        rows: LabelledRows,
+        names: list[str],
+        split: tuple[list[int], list[int]],
+        settings: FinetuneSettings,
+    ) -> None:
         import torch
         from accelerate import Accelerator
         from transformers import get_linear_schedule_with_warmup
@@ -140,32 +157,51 @@ class _Training:
 
         torch.manual_seed(settings.seed)  # the new head's initial weights and dropout
         label2id = {name: index for index, name in enumerate(names)}
-        loaded = load_model(entry, "sequence-classification", new_head={
-            "num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": label2id,
-            "ignore_mismatched_sizes": True})  # a checkpoint's head for other labels is replaced, not an error
+        loaded = load_model(
+            entry,
+            "sequence-classification",
+            new_head={
+                "num_labels": len(names),
+                "id2label": dict(enumerate(names)),
+                "label2id": label2id,
+                "ignore_mismatched_sizes": True,
+            },
+        )  # a checkpoint's head for other labels is replaced, not an error
         self.tokenizer, self.names = loaded.tokenizer, names
         self.inference_dtype, self.device_type = loaded.dtype, loaded.device.type  # what the tasks would run in
         on_gpu = loaded.device.type == "cuda"
-        self.accelerator = Accelerator(cpu=loaded.device.type == "cpu", mixed_precision=(
-            ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "no"))
+        self.accelerator = Accelerator(
+            cpu=loaded.device.type == "cpu",
+            mixed_precision=(("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "no"),
+        )
         model = loaded.model.float()  # full-precision master weights; autocast gives the speed on a GPU
         limit = min(settings.max_length, loaded.token_limit)
         token_ids = self.tokenizer(rows.texts, truncation=True, max_length=limit)["input_ids"]
         label_ids = [label2id[label] for label in rows.labels]
         pad_id = self.tokenizer.pad_token_id or 0
         train, validation = split
-        train_loader = _loader([token_ids[i] for i in train], [label_ids[i] for i in train], pad_id,
-                               settings.batch_size, shuffle_seed=settings.seed)
-        validation_loader = _loader([token_ids[i] for i in validation], [label_ids[i] for i in validation],
-                                    pad_id, settings.batch_size, shuffle_seed=None)
+        train_loader = _loader(
+            [token_ids[i] for i in train],
+            [label_ids[i] for i in train],
+            pad_id,
+            settings.batch_size,
+            shuffle_seed=settings.seed,
+        )
+        validation_loader = _loader(
+            [token_ids[i] for i in validation],
+            [label_ids[i] for i in validation],
+            pad_id,
+            settings.batch_size,
+            shuffle_seed=None,
+        )
         self.validation_labels = [rows.labels[i] for i in validation]
         optimizer = torch.optim.AdamW(_parameter_groups(model, settings.weight_decay), lr=settings.learning_rate)
         self.steps_per_epoch = len(train_loader)
         total_steps = self.steps_per_epoch * settings.epochs
-        scheduler = get_linear_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total_steps),
-                                                    total_steps)
-        (self.model, self.optimizer, self.train_loader, self.validation_loader,
-         self.scheduler) = self.accelerator.prepare(model, optimizer, train_loader, validation_loader, scheduler)
+        scheduler = get_linear_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total_steps), total_steps)
+        (self.model, self.optimizer, self.train_loader, self.validation_loader, self.scheduler) = (
+            self.accelerator.prepare(model, optimizer, train_loader, validation_loader, scheduler)
+        )
         self.step = 0
 
     def train_epoch(self, epoch: int, on_progress: Progress, stop: threading.Event) -> list[float]:
@@ -203,9 +239,14 @@ class _Training:
     def epoch_result(self, epoch: float, losses: list[float], started: float) -> EpochResult:
         validation_loss, predictions = self.evaluate()
         metrics = classification_metrics(self.validation_labels, predictions, labels=self.names, bootstrap=0)
-        return EpochResult(epoch=round(epoch, 3), train_loss=sum(losses) / len(losses) if losses else None,
-                           validation_loss=validation_loss, accuracy=metrics.accuracy, macro_f1=metrics.macro_f1,
-                           seconds=time.perf_counter() - started)
+        return EpochResult(
+            epoch=round(epoch, 3),
+            train_loss=sum(losses) / len(losses) if losses else None,
+            validation_loss=validation_loss,
+            accuracy=metrics.accuracy,
+            macro_f1=metrics.macro_f1,
+            seconds=time.perf_counter() - started,
+        )
 
     def weights(self) -> dict[str, torch.Tensor]:
         """A copy of the current weights in CPU memory, where keeping the best epoch costs no GPU memory."""
@@ -227,12 +268,21 @@ class _Training:
 
 def _check_output_dir(output_dir: Path) -> None:
     if output_dir.exists() and any(output_dir.iterdir()):
-        raise InputError("output_exists", "'{path}' already exists and is not empty; choose another name or folder.",
-                         path=str(output_dir))
+        raise InputError(
+            "output_exists",
+            "'{path}' already exists and is not empty; choose another name or folder.",
+            path=str(output_dir),
+        )
 
 
-def finetune(entry: ModelEntry, rows: LabelledRows, output_dir: Path, settings: FinetuneSettings = FinetuneSettings(),
-             on_progress: Progress = lambda event: None, stop: threading.Event | None = None) -> FinetuneResult:
+def finetune(
+    entry: ModelEntry,
+    rows: LabelledRows,
+    output_dir: Path,
+    settings: FinetuneSettings = FinetuneSettings(),
+    on_progress: Progress = lambda event: None,
+    stop: threading.Event | None = None,
+) -> FinetuneResult:
     """Train `entry` to predict `rows`' labels, evaluating each epoch, and save the best epoch to `output_dir`.
 
     Setting `stop` ends the current epoch early; that partial epoch is evaluated like the others and the
@@ -265,15 +315,29 @@ def finetune(entry: ModelEntry, rows: LabelledRows, output_dir: Path, settings: 
         if settings.patience and since_best >= settings.patience:
             stopped_by = "early_stopping"
             break
-    outcome = FinetuneResult(output_dir=output_dir, base_model=entry.model, label_names=training.names,
-                             epochs=epochs, best=best, stopped_by=stopped_by, train_rows=len(split[0]),
-                             validation_rows=len(split[1]), settings=settings)
+    outcome = FinetuneResult(
+        output_dir=output_dir,
+        base_model=entry.model,
+        label_names=training.names,
+        epochs=epochs,
+        best=best,
+        stopped_by=stopped_by,
+        train_rows=len(split[0]),
+        validation_rows=len(split[1]),
+        settings=settings,
+    )
     training.save(best_state, output_dir, _record(outcome))
     return outcome
 
 
 def _record(result: FinetuneResult) -> dict[str, Any]:
-    return {"base_model": result.base_model, "label_names": result.label_names,
-            "settings": asdict(result.settings), "epochs": [asdict(epoch) for epoch in result.epochs],
-            "best_epoch": result.best.epoch, "stopped_by": result.stopped_by,
-            "train_rows": result.train_rows, "validation_rows": result.validation_rows}
+    return {
+        "base_model": result.base_model,
+        "label_names": result.label_names,
+        "settings": asdict(result.settings),
+        "epochs": [asdict(epoch) for epoch in result.epochs],
+        "best_epoch": result.best.epoch,
+        "stopped_by": result.stopped_by,
+        "train_rows": result.train_rows,
+        "validation_rows": result.validation_rows,
+    }

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from ..errors import ModelError
 from .types import (
     DEFAULT_HYPOTHESIS,
-    Attribution,
     AttentionMaps,
+    Attribution,
     Batches,
     Filler,
     GenerationSettings,

@@ -47,29 +47,47 @@ def explain_load_error(model_id: str, kind: str, error: BaseException) -> ModelE
     """Turn the many ways from_pretrained fails into one sentence a user can act on."""
     names, text = _hub_error_names(error), str(error)
     if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
-        return ModelError("out_of_memory", "Not enough memory to load '{model}'. Try a smaller model.",
-                          model=model_id)
+        return ModelError("out_of_memory", "Not enough memory to load '{model}'. Try a smaller model.", model=model_id)
     # A missing repository's message mentions "private or gated repo" too, so the error types decide first.
-    gated = ModelError("gated_model", "'{model}' is gated on the Hugging Face Hub and needs an access token.",
-                       model=model_id)
+    gated = ModelError(
+        "gated_model", "'{model}' is gated on the Hugging Face Hub and needs an access token.", model=model_id
+    )
     if "GatedRepoError" in names:
         return gated
-    if {"RepositoryNotFoundError", "RevisionNotFoundError"} & names or "is not a valid model identifier" in text \
-            or "not a local folder" in text:
-        return ModelError("unknown_model", "Model '{model}' was not found on the Hugging Face Hub or on disk.",
-                          model=model_id)
+    if (
+        {"RepositoryNotFoundError", "RevisionNotFoundError"} & names
+        or "is not a valid model identifier" in text
+        or "not a local folder" in text
+    ):
+        return ModelError(
+            "unknown_model", "Model '{model}' was not found on the Hugging Face Hub or on disk.", model=model_id
+        )
     if "gated" in text.lower():
         return gated
-    if {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "OfflineModeIsEnabled"} & names \
-            or "couldn't connect" in text.lower() or "offline" in text.lower():
-        return ModelError("hub_unreachable",
-                          "Cannot download '{model}': the Hugging Face Hub is unreachable and the model is not "
-                          "cached here. Check the connection or use a local model folder.", model=model_id)
+    if (
+        {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "OfflineModeIsEnabled"} & names
+        or "couldn't connect" in text.lower()
+        or "offline" in text.lower()
+    ):
+        return ModelError(
+            "hub_unreachable",
+            "Cannot download '{model}': the Hugging Face Hub is unreachable and the model is not "
+            "cached here. Check the connection or use a local model folder.",
+            model=model_id,
+        )
     if isinstance(error, (ValueError, KeyError)) and ("Unrecognized" in text or "configuration class" in text):
-        return ModelError("wrong_kind", "'{model}' cannot do {what}: it is a different kind of model.",
-                          model=model_id, what=KIND_WORDS[kind])
-    return ModelError("load_failed", "Could not load '{model}': {reason}", model=model_id,
-                      reason=text.splitlines()[0][:300] if text else type(error).__name__)
+        return ModelError(
+            "wrong_kind",
+            "'{model}' cannot do {what}: it is a different kind of model.",
+            model=model_id,
+            what=KIND_WORDS[kind],
+        )
+    return ModelError(
+        "load_failed",
+        "Could not load '{model}': {reason}",
+        model=model_id,
+        reason=text.splitlines()[0][:300] if text else type(error).__name__,
+    )
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -93,9 +111,12 @@ def offline_options(entry: ModelEntry) -> dict[str, Any]:
 
     if isinstance(try_to_load_from_cache(entry.model, "config.json", revision=entry.revision), str):
         return {"local_files_only": True}
-    raise ModelError("hub_unreachable",
-                     "Cannot download '{model}': the Hugging Face Hub is unreachable and the model is not "
-                     "cached here. Check the connection or use a local model folder.", model=entry.model)
+    raise ModelError(
+        "hub_unreachable",
+        "Cannot download '{model}': the Hugging Face Hub is unreachable and the model is not "
+        "cached here. Check the connection or use a local model folder.",
+        model=entry.model,
+    )
 
 
 def read_config(entry: ModelEntry) -> Any:
@@ -105,9 +126,10 @@ def read_config(entry: ModelEntry) -> Any:
         with ONE_LOAD_AT_A_TIME:
             import transformers
 
-            return transformers.AutoConfig.from_pretrained(entry.model, revision=entry.revision,
-                                                           trust_remote_code=False, **hub_options)
-    except Exception as error:  # noqa: BLE001 - every failure becomes a readable message
+            return transformers.AutoConfig.from_pretrained(
+                entry.model, revision=entry.revision, trust_remote_code=False, **hub_options
+            )
+    except Exception as error:
         raise explain_load_error(entry.model, "encoder", error) from error
 
 
@@ -180,8 +202,9 @@ class _ByteTally:
 
     def report(self) -> None:
         if self.on_progress is not None:
-            self.on_progress(LoadProgress(self.model_id, DOWNLOADING, self.done, self.total,
-                                          time.perf_counter() - self.started))
+            self.on_progress(
+                LoadProgress(self.model_id, DOWNLOADING, self.done, self.total, time.perf_counter() - self.started)
+            )
 
 
 class _FileBar:
@@ -195,7 +218,7 @@ class _FileBar:
     def __init__(self, *args: Any, initial: int = 0, **kwargs: Any) -> None:
         self.tally.add(initial)  # a resumed download starts with the bytes already on disk
 
-    def __enter__(self) -> "_FileBar":
+    def __enter__(self) -> _FileBar:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -229,16 +252,20 @@ def download(entry: ModelEntry, on_progress: OnProgress | None = None) -> int:
     from huggingface_hub.hf_api import RepoFile
 
     try:
-        listing = [item for item in HfApi().list_repo_tree(entry.model, revision=entry.revision)
-                   if isinstance(item, RepoFile)]
+        listing = [
+            item for item in HfApi().list_repo_tree(entry.model, revision=entry.revision) if isinstance(item, RepoFile)
+        ]
         sizes = {item.path: item.size or 0 for item in listing}
-        missing = [name for name in files_to_fetch(list(sizes))
-                   if not isinstance(try_to_load_from_cache(entry.model, name, revision=entry.revision), str)]
+        missing = [
+            name
+            for name in files_to_fetch(list(sizes))
+            if not isinstance(try_to_load_from_cache(entry.model, name, revision=entry.revision), str)
+        ]
         tally = _ByteTally(entry.model, sum(sizes[name] for name in missing), on_progress)
         bar = type("FileBar", (_FileBar,), {"tally": tally})
         for name in missing:
             hf_hub_download(entry.model, name, revision=entry.revision, tqdm_class=bar)
-    except Exception as error:  # noqa: BLE001 - every failure becomes a readable message
+    except Exception as error:
         raise explain_load_error(entry.model, "encoder", error) from error
     tally.report()
     return tally.done

@@ -42,8 +42,11 @@ def text_of(content: Any) -> str:
 
 def plain_history(history: list[dict] | None) -> list[Message]:
     """User and assistant turns as plain {"role", "content"} messages (a chat window may hold other parts)."""
-    return [{"role": message["role"], "content": text_of(message.get("content"))}
-            for message in history or [] if message.get("role") in ("user", "assistant")]
+    return [
+        {"role": message["role"], "content": text_of(message.get("content"))}
+        for message in history or []
+        if message.get("role") in ("user", "assistant")
+    ]
 
 
 def conversation(history: list[dict] | None, system_prompt: str | None, user_message: str) -> list[Message]:
@@ -71,12 +74,14 @@ def _turns(messages: list[Message]) -> list[list[Message]]:
     return turns
 
 
-def fit_window(messages: list[Message], count_tokens: ConversationCounter, window: int, max_new_tokens: int) -> ChatPrompt:
+def fit_window(
+    messages: list[Message], count_tokens: ConversationCounter, window: int, max_new_tokens: int
+) -> ChatPrompt:
     """Drop the oldest turns until the conversation plus the reply fits the window; the system prompt and
     the newest turn always stay. If they leave less room than `max_new_tokens`, the reply is cut to what is
     left (generation caps it); only if they alone fill the window is that the user's to fix."""
     system = [message for message in messages[:1] if message["role"] == "system"]
-    turns = _turns(messages[len(system):])
+    turns = _turns(messages[len(system) :])
     for dropped in range(len(turns)):
         kept = system + [message for turn in turns[dropped:] for message in turn]
         tokens = count_tokens(kept)
@@ -84,12 +89,17 @@ def fit_window(messages: list[Message], count_tokens: ConversationCounter, windo
             return ChatPrompt(kept, dropped)
     if tokens < window:
         return ChatPrompt(kept, len(turns) - 1)
-    raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) fills this model's window of {window} "
-                     "tokens; shorten it.", tokens=tokens, window=window)
+    raise ModelError(
+        "prompt_too_long",
+        "The prompt ({tokens} tokens) fills this model's window of {window} tokens; shorten it.",
+        tokens=tokens,
+        window=window,
+    )
 
 
-def prepare(model: Model, messages: list[Message], max_new_tokens: int,
-            count_tokens: ConversationCounter | None = None) -> ChatPrompt:
+def prepare(
+    model: Model, messages: list[Message], max_new_tokens: int, count_tokens: ConversationCounter | None = None
+) -> ChatPrompt:
     """The conversation cut to this model's window."""
     return fit_window(messages, count_tokens or model.count_chat_tokens, model.token_limit, max_new_tokens)
 
@@ -101,6 +111,7 @@ def reply_tokens(model: Model, text: str) -> int:
 
 # --- conversations kept in the browser --------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SavedConversation:
     id: str
@@ -109,14 +120,17 @@ class SavedConversation:
     messages: list[Message]
 
     @classmethod
-    def new(cls) -> "SavedConversation":
+    def new(cls) -> SavedConversation:
         return cls(id=secrets.token_hex(8), title="", system_prompt="", messages=[])
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SavedConversation":
-        return cls(id=str(data.get("id") or secrets.token_hex(8)), title=str(data.get("title") or ""),
-                   system_prompt=str(data.get("system_prompt") or ""),
-                   messages=plain_history(data.get("messages")))
+    def from_dict(cls, data: dict) -> SavedConversation:
+        return cls(
+            id=str(data.get("id") or secrets.token_hex(8)),
+            title=str(data.get("title") or ""),
+            system_prompt=str(data.get("system_prompt") or ""),
+            messages=plain_history(data.get("messages")),
+        )
 
     def as_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "system_prompt": self.system_prompt, "messages": self.messages}
@@ -126,7 +140,7 @@ def title_for(messages: list[Message]) -> str:
     """The first user message, shortened: how people recognise a conversation in a list."""
     first = next((message["content"] for message in messages if message["role"] == "user"), "")
     first = " ".join(first.split())
-    return first if len(first) <= TITLE_CHARS else first[:TITLE_CHARS - 1] + "…"
+    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1] + "…"
 
 
 def saved_list(stored: Any) -> list[SavedConversation]:
@@ -149,6 +163,7 @@ def current_of(stored: Any) -> SavedConversation:
 
 
 # --- export -----------------------------------------------------------------------------------------
+
 
 def as_json(saved: SavedConversation, model: str) -> str:
     messages = ([{"role": "system", "content": saved.system_prompt}] if saved.system_prompt else []) + saved.messages

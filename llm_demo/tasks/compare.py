@@ -32,12 +32,14 @@ class ModelProgress:
 
 def _finished(progress: ModelProgress, started: float, count: TokenCounter | None) -> ModelProgress:
     seconds = time.perf_counter() - started
-    return replace(progress, done=True, seconds=seconds,
-                   tokens=count(progress.text) if count and progress.error is None else None)
+    return replace(
+        progress, done=True, seconds=seconds, tokens=count(progress.text) if count and progress.error is None else None
+    )
 
 
-def side_by_side(streams: Sequence[Callable[[], Iterator[str]]],
-                 counters: Sequence[TokenCounter | None]) -> Iterator[list[ModelProgress]]:
+def side_by_side(
+    streams: Sequence[Callable[[], Iterator[str]]], counters: Sequence[TokenCounter | None]
+) -> Iterator[list[ModelProgress]]:
     """Run every stream at once, each read by its own thread, and yield everyone's progress at each new text.
 
     Closing this iterator (Stop) closes every stream, which stops its generation.
@@ -72,15 +74,19 @@ def side_by_side(streams: Sequence[Callable[[], Iterator[str]]],
                 progress[index] = _finished(progress[index], started, counters[index])
             else:
                 first = progress[index].first_token_s
-                progress[index] = replace(progress[index], text=text,
-                                          first_token_s=first if first is not None or not text
-                                          else time.perf_counter() - started)
+                progress[index] = replace(
+                    progress[index],
+                    text=text,
+                    first_token_s=first if first is not None or not text else time.perf_counter() - started,
+                )
             yield list(progress)
     finally:
         stop.set()
 
 
-def one_by_one(calls: Sequence[Callable[[], str]], counters: Sequence[TokenCounter | None]) -> Iterator[list[ModelProgress]]:
+def one_by_one(
+    calls: Sequence[Callable[[], str]], counters: Sequence[TokenCounter | None]
+) -> Iterator[list[ModelProgress]]:
     """Run one-shot tasks (translation, classification) in turn, on this thread, each timed from its own start:
     they use every core each, so running them at once would only slow each down."""
     progress = [ModelProgress() for _ in calls]

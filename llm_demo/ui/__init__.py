@@ -18,7 +18,19 @@ from .i18n import Translations, language_of, t
 # Tab modules (ui/<name>_tab.py) in the order the tabs appear. Each has TEXT (its strings),
 # optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry), which may
 # return the ResultTables whose empty headers are filled in the reader's language on page load.
-TABS = ("translation", "generation", "chat", "compare", "arena", "classification", "sentiment", "qa", "evaluation", "finetune", "inside")
+TABS = (
+    "translation",
+    "generation",
+    "chat",
+    "compare",
+    "arena",
+    "classification",
+    "sentiment",
+    "qa",
+    "evaluation",
+    "finetune",
+    "inside",
+)
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
 QUEUE_SIZE = 128  # beyond this, new requests are told the app is busy instead of waiting forever
 QUEUE_POLL_SECONDS = 0.02  # how often Gradio's queue looks for a request to start; Gradio polls every 1 ms
@@ -32,8 +44,7 @@ def tab_modules() -> list[ModuleType]:
 @functools.cache
 def translations() -> Translations:
     modules = tab_modules()
-    return Translations((module.TEXT for module in modules),
-                        (getattr(module, "ERRORS_ZH", {}) for module in modules))
+    return Translations((module.TEXT for module in modules), (getattr(module, "ERRORS_ZH", {}) for module in modules))
 
 
 def build_app(registry: Registry | None = None) -> gr.Blocks:
@@ -45,8 +56,7 @@ def build_app(registry: Registry | None = None) -> gr.Blocks:
         with gr.Tabs():
             for module in tab_modules():
                 tables += module.build(registry) or []
-        demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables],
-                  api_visibility="private")
+        demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables], api_visibility="private")
     demo.queue(default_concurrency_limit=LIGHT_WORK_CONCURRENCY, max_size=QUEUE_SIZE)
     poll_less(demo._queue)
     if registry.settings.preload:  # LLM_DEMO_PRELOAD=1: defaults load in the background, the page answers now

@@ -7,21 +7,45 @@ from dataclasses import replace
 
 import gradio as gr
 
-from ..registry import Registry
-from ..tasks.chat import (SavedConversation, as_json, as_markdown, conversation, current_of, plain_history, prepare,
-                          saved_list, store, title_for, without_last_turn)
-from ..tasks.generation import GenerationSettings, stream_chat
 from ..inputs import clean_text
-from .common import (bind, download_folder, load_picked, model_picker, model_status, new_token_slider, on_page_load,
-                     page_state, runs_on, say, user_errors)
+from ..registry import Registry
+from ..tasks.chat import (
+    SavedConversation,
+    as_json,
+    as_markdown,
+    conversation,
+    current_of,
+    plain_history,
+    prepare,
+    saved_list,
+    store,
+    title_for,
+    without_last_turn,
+)
+from ..tasks.generation import GenerationSettings, stream_chat
+from .common import (
+    bind,
+    download_folder,
+    load_picked,
+    model_picker,
+    model_status,
+    new_token_slider,
+    on_page_load,
+    page_state,
+    runs_on,
+    say,
+    user_errors,
+)
 from .generation_tab import GENERATION_CONCURRENCY, MAX_NEW_TOKENS
 from .i18n import t
 
 TEXT = {
     "chat.tab": ("Chat", "对话"),
     "chat.chatbot": ("Conversation", "对话"),
-    "chat.placeholder": ("Pick a chat model and write a message. The conversation stays in this browser.",
-                         "选择一个聊天模型并输入消息。对话会保存在此浏览器中。"),
+    "chat.placeholder": (
+        "Pick a chat model and write a message. The conversation stays in this browser.",
+        "选择一个聊天模型并输入消息。对话会保存在此浏览器中。",
+    ),
     "chat.message": ("Your message", "你的消息"),
     "chat.send": ("Send", "发送"),
     "chat.retry": ("Retry", "重新生成"),
@@ -33,8 +57,11 @@ TEXT = {
     "chat.system": ("System prompt", "系统提示词"),
     "chat.export": ("Export (JSON and Markdown)", "导出（JSON 和 Markdown）"),
     "chat.files": ("Exported conversation", "导出的对话"),
-    "chat.dropped": ("{count} oldest turn(s) left out: with them the conversation would not fit the model's "
-                     "window of {window} tokens.", "已省略最早的 {count} 轮对话：否则对话会超出模型 {window} 个词元的窗口。"),
+    "chat.dropped": (
+        "{count} oldest turn(s) left out: with them the conversation would not fit the model's "
+        "window of {window} tokens.",
+        "已省略最早的 {count} 轮对话：否则对话会超出模型 {window} 个词元的窗口。",
+    ),
     "chat.role_user": ("User", "用户"),
     "chat.role_assistant": ("Assistant", "助手"),
     "chat.role_system": ("System", "系统"),
@@ -44,15 +71,26 @@ EMPTY = {"current": None, "conversations": []}
 
 
 @user_errors
-def send(registry: Registry, message: str, history: list[dict], system_prompt: str, model: str,
-         max_new_tokens: float, temperature: float, request: gr.Request) -> Iterator[tuple[list[dict], str, str, str]]:
+def send(
+    registry: Registry,
+    message: str,
+    history: list[dict],
+    system_prompt: str,
+    model: str,
+    max_new_tokens: float,
+    temperature: float,
+    request: gr.Request,
+) -> Iterator[tuple[list[dict], str, str, str]]:
     """Stream the model's reply to the whole conversation; the note says when old turns were left out."""
     message = clean_text(message, "message")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
     loaded = load_picked(registry, "generation", model, request=request)
     prompt = prepare(loaded, conversation(history, system_prompt, message), settings.max_new_tokens)
-    note = say("chat.dropped", request, count=prompt.dropped_turns, window=loaded.token_limit) \
-        if prompt.dropped_turns else ""
+    note = (
+        say("chat.dropped", request, count=prompt.dropped_turns, window=loaded.token_limit)
+        if prompt.dropped_turns
+        else ""
+    )
     shown = plain_history(history) + [{"role": "user", "content": message}]
     status = runs_on(loaded, request)
     yield shown, "", note, status
@@ -60,8 +98,15 @@ def send(registry: Registry, message: str, history: list[dict], system_prompt: s
         yield shown + [{"role": "assistant", "content": text}], "", note, status
 
 
-def retry(registry: Registry, history: list[dict], system_prompt: str, model: str, max_new_tokens: float,
-          temperature: float, request: gr.Request) -> Iterator[tuple[list[dict], str, str, str]]:
+def retry(
+    registry: Registry,
+    history: list[dict],
+    system_prompt: str,
+    model: str,
+    max_new_tokens: float,
+    temperature: float,
+    request: gr.Request,
+) -> Iterator[tuple[list[dict], str, str, str]]:
     """Ask again for the last reply."""
     earlier, message = without_last_turn(history)
     yield from send(registry, message, earlier, system_prompt, model, max_new_tokens, temperature, request)
@@ -84,8 +129,9 @@ def _picker(stored: dict, request: gr.Request | None) -> dict:
 def save(stored: dict, history: list[dict], system_prompt: str, request: gr.Request) -> tuple[dict, dict]:
     """Keep the open conversation in the browser, first in the saved list."""
     messages = plain_history(history)
-    current = replace(current_of(stored), messages=messages, title=title_for(messages),
-                      system_prompt=(system_prompt or "").strip())
+    current = replace(
+        current_of(stored), messages=messages, title=title_for(messages), system_prompt=(system_prompt or "").strip()
+    )
     stored = store(stored, current)
     return stored, _picker(stored, request)
 
@@ -122,8 +168,9 @@ def delete_conversation(stored: dict, request: gr.Request) -> tuple[dict, list[d
 def export(history: list[dict], system_prompt: str, model: str, request: gr.Request) -> list[str]:
     """The open conversation as a JSON file (for tools) and a Markdown file (for people)."""
     messages = plain_history(history)
-    saved = SavedConversation(id="", title=title_for(messages), system_prompt=(system_prompt or "").strip(),
-                              messages=messages)
+    saved = SavedConversation(
+        id="", title=title_for(messages), system_prompt=(system_prompt or "").strip(), messages=messages
+    )
     names = {role: say(f"chat.role_{role}", request) for role in ("user", "assistant", "system")}
     folder = download_folder()
     files = [folder / "conversation.json", folder / "conversation.md"]
@@ -144,14 +191,16 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "generation")
                 system_prompt = gr.Textbox(label=t("chat.system"), lines=3)
                 with gr.Accordion(t("common.advanced"), open=False):
-                    max_new_tokens = new_token_slider(registry, "generation", model, MAX_NEW_TOKENS, 256,
-                                                      "generation.max_new_tokens")
+                    max_new_tokens = new_token_slider(
+                        registry, "generation", model, MAX_NEW_TOKENS, 256, "generation.max_new_tokens"
+                    )
                     temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=t("generation.temperature"))
                 export_button = gr.Button(t("chat.export"), size="sm")
                 files = gr.File(label=t("chat.files"), file_count="multiple", interactive=False, height=120)
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label=t("chat.chatbot"), height=460, placeholder=t("chat.placeholder"),
-                                     elem_id="chat-window")
+                chatbot = gr.Chatbot(
+                    label=t("chat.chatbot"), height=460, placeholder=t("chat.placeholder"), elem_id="chat-window"
+                )
                 note = gr.Markdown(elem_id="chat-note")
                 message = gr.Textbox(label=t("chat.message"), lines=2, elem_id="chat-message")
                 with gr.Row():
@@ -163,15 +212,21 @@ def build(registry: Registry) -> None:
                 status = model_status()
     settings = [system_prompt, model, max_new_tokens, temperature]
     replies = [chatbot, message, note, status]
-    remember = dict(fn=save, inputs=[stored, chatbot, system_prompt], outputs=[stored, picker],
-                    api_visibility="private", queue=False)
+    remember = dict(
+        fn=save,
+        inputs=[stored, chatbot, system_prompt],
+        outputs=[stored, picker],
+        api_visibility="private",
+        queue=False,
+    )
     streaming = dict(concurrency_limit=GENERATION_CONCURRENCY, concurrency_id="generation")
-    sent = send_button.click(bind(send, registry), [message, chatbot, *settings], replies, api_name="chat",
-                             **streaming)
-    submitted = message.submit(bind(send, registry), [message, chatbot, *settings], replies,
-                               api_visibility="private", **streaming)
-    retried = retry_button.click(bind(retry, registry), [chatbot, *settings], replies, api_visibility="private",
-                                 **streaming)
+    sent = send_button.click(bind(send, registry), [message, chatbot, *settings], replies, api_name="chat", **streaming)
+    submitted = message.submit(
+        bind(send, registry), [message, chatbot, *settings], replies, api_visibility="private", **streaming
+    )
+    retried = retry_button.click(
+        bind(retry, registry), [chatbot, *settings], replies, api_visibility="private", **streaming
+    )
     for event in (sent, submitted, retried):
         event.then(**remember)
     stop.click(None, cancels=[sent, submitted, retried], api_visibility="private").then(**remember)

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..inputs import clean_text
 from ..registry import Registry
 from ..tasks.classification import Classification, classify, is_nli, parse_labels, zero_shot
-from ..inputs import clean_text
 from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
 TEXT = {
     "classification.tab": ("Classification", "文本分类"),
     "classification.text": ("Text to classify", "要分类的文本"),
-    "classification.labels": ("Your labels, separated by commas (zero-shot models)",
-                              "你的标签，用逗号分隔（零样本模型）"),
-    "classification.labels_info": ("A zero-shot model scores any labels you write; a fixed-label model uses its own.",
-                                   "零样本模型可以为你写的任何标签打分；固定标签模型使用自己的标签。"),
-    "classification.multi_label": ("Several labels can be true at once (multi-label)", "多个标签可以同时成立（多标签）"),
+    "classification.labels": (
+        "Your labels, separated by commas (zero-shot models)",
+        "你的标签，用逗号分隔（零样本模型）",
+    ),
+    "classification.labels_info": (
+        "A zero-shot model scores any labels you write; a fixed-label model uses its own.",
+        "零样本模型可以为你写的任何标签打分；固定标签模型使用自己的标签。",
+    ),
+    "classification.multi_label": (
+        "Several labels can be true at once (multi-label)",
+        "多个标签可以同时成立（多标签）",
+    ),
     "classification.button": ("Classify", "分类"),
     "classification.result": ("Scores", "得分"),
 }
@@ -33,8 +40,9 @@ def scores_for_label_widget(result: Classification) -> dict[str, float]:
 
 
 @user_errors
-def run_classification(registry: Registry, text: str, model: str, labels: str, multi_label: bool,
-                       request: gr.Request) -> tuple[dict[str, float], str]:
+def run_classification(
+    registry: Registry, text: str, model: str, labels: str, multi_label: bool, request: gr.Request
+) -> tuple[dict[str, float], str]:
     text = clean_text(text)
     loaded = load_picked(registry, "classification", model, request=request)
     if is_nli(loaded):
@@ -57,9 +65,12 @@ def build(registry: Registry) -> None:
             with gr.Column():
                 text = gr.Textbox(label=t("classification.text"), lines=4)
                 model = model_picker(registry, "classification")
-                labels = gr.Textbox(label=t("classification.labels"), info=t("classification.labels_info"),
-                                    value="technology, sports, politics, food",
-                                    visible=bool(registry.default("classification").option("zero_shot")))
+                labels = gr.Textbox(
+                    label=t("classification.labels"),
+                    info=t("classification.labels_info"),
+                    value="technology, sports, politics, food",
+                    visible=bool(registry.default("classification").option("zero_shot")),
+                )
                 multi_label = gr.Checkbox(label=t("classification.multi_label"), value=False)
                 button = gr.Button(t("classification.button"), variant="primary")
             with gr.Column():

@@ -53,14 +53,16 @@ def user_errors(handler: Callable) -> Callable:
     reader's language takes a `request: gr.Request` argument.
     """
     if inspect.isgeneratorfunction(handler):
+
         @functools.wraps(handler)
         def streaming(*args: Any, **kwargs: Any):
             try:
                 yield from handler(*args, **kwargs)
             except gr.Error:
                 raise
-            except Exception as error:  # noqa: BLE001 - every failure becomes a message
+            except Exception as error:
                 raise _as_gradio_error(error, request_of(args, kwargs)) from error
+
         return streaming
 
     @functools.wraps(handler)
@@ -69,24 +71,29 @@ def user_errors(handler: Callable) -> Callable:
             return handler(*args, **kwargs)
         except gr.Error:
             raise
-        except Exception as error:  # noqa: BLE001 - every failure becomes a message
+        except Exception as error:
             raise _as_gradio_error(error, request_of(args, kwargs)) from error
+
     return plain
 
 
 def bind(handler: Callable, *leading: Any) -> Callable:
     """functools.partial that Gradio can still read: it keeps the type hints that mark `gr.Request`."""
     signature = inspect.signature(handler)
-    remaining = list(signature.parameters.values())[len(leading):]
+    remaining = list(signature.parameters.values())[len(leading) :]
     if inspect.isgeneratorfunction(inspect.unwrap(handler)):
+
         @functools.wraps(handler)
         def bound_stream(*args: Any, **kwargs: Any):
             yield from handler(*leading, *args, **kwargs)
+
         bound = bound_stream
     else:
+
         @functools.wraps(handler)
         def bound(*args: Any, **kwargs: Any):
             return handler(*leading, *args, **kwargs)
+
     bound.__signature__ = signature.replace(parameters=remaining)
     return bound
 
@@ -95,11 +102,17 @@ def model_picker(registry: Registry, task: Tasks) -> gr.Dropdown:
     """A dropdown of the task's (or tasks') models; typing another id is allowed when the deployment allows it."""
     choices = registry.choices(task)
     custom = registry.settings.allow_custom_models
-    picker = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=t("common.model"), allow_custom_value=custom,
-                         info=t("common.model_info") if custom else t("common.model_info_fixed"))
+    picker = gr.Dropdown(
+        choices=choices,
+        value=choices[0] if choices else None,
+        label=t("common.model"),
+        allow_custom_value=custom,
+        info=t("common.model_info") if custom else t("common.model_info_fixed"),
+    )
     # Re-read the list when the user opens it, so a model fine-tuned a minute ago is offered.
-    picker.focus(lambda: gr.Dropdown(choices=registry.choices(task)), None, picker, api_visibility="private",
-                 queue=False)
+    picker.focus(
+        lambda: gr.Dropdown(choices=registry.choices(task)), None, picker, api_visibility="private", queue=False
+    )
     return picker
 
 
@@ -119,6 +132,7 @@ class ResultTable:
 
     def empty(self, language: str) -> pd.DataFrame:
         from . import translations
+
         return pd.DataFrame(columns=[translations().text(key, language) for key in self.header_keys])
 
 
@@ -152,8 +166,9 @@ def new_token_limit(registry: Registry, task: Tasks, choice: str | None, ceiling
     return min(ceiling, limit or ceiling)
 
 
-def new_token_slider(registry: Registry, task: Tasks, picker: gr.Dropdown, ceiling: int, value: int,
-                     label_key: str) -> gr.Slider:
+def new_token_slider(
+    registry: Registry, task: Tasks, picker: gr.Dropdown, ceiling: int, value: int, label_key: str
+) -> gr.Slider:
     """A max-new-tokens slider whose maximum and note follow the picked model's real limit, on page load and
     whenever another model is picked. Its first maximum is the app's ceiling, so API calls, which see no page
     load, may ask for any model's full length (the task caps it)."""
@@ -161,8 +176,10 @@ def new_token_slider(registry: Registry, task: Tasks, picker: gr.Dropdown, ceili
 
     def resize(choice: str, request: gr.Request) -> gr.Slider:
         limit = new_token_limit(registry, task, choice, ceiling)
-        return gr.Slider(maximum=limit, value=min(value, limit), info=say("common.new_token_limit", request,
-                                                                          limit=limit))
+        return gr.Slider(
+            maximum=limit, value=min(value, limit), info=say("common.new_token_limit", request, limit=limit)
+        )
+
     gr.on(None, resize, picker, slider, api_visibility="private")
     return slider
 
@@ -183,16 +200,22 @@ def page_state(default: Any, storage_key: str) -> gr.BrowserState:
 def on_page_load(handler: Callable, inputs: list, outputs: list, *also: Any) -> None:
     """Run `handler` each time a page opens or reloads (and on the triggers in `also`): for tabs that bring
     back what the browser kept, which may arrive from its storage just after the page loads."""
-    gr.on([gr.context.Context.root_block.load, *also], handler, inputs, outputs, api_visibility="private",
-          queue=False)
+    gr.on([gr.context.Context.root_block.load, *also], handler, inputs, outputs, api_visibility="private", queue=False)
 
 
 def model_status() -> gr.Markdown:
     return gr.Markdown(elem_classes=["model-status"])
 
 
-def load_picked(registry: Registry, task: Tasks, choice: str | None, request: gr.Request | None = None,
-                show_loading: bool = True, kind: str | None = None, **options: Any) -> Model:
+def load_picked(
+    registry: Registry,
+    task: Tasks,
+    choice: str | None,
+    request: gr.Request | None = None,
+    show_loading: bool = True,
+    kind: str | None = None,
+    **options: Any,
+) -> Model:
     """The picked model, loaded once as its task's kind of model (or `kind`); a first load shows its download
     and then its loading in the tab (unless `show_loading` is off, as in the blind arena, where the progress
     text would name the model)."""
@@ -212,9 +235,17 @@ def showing_loads(request: gr.Request | None, progress: gr.Progress | None = Non
 
     def show(step: LoadProgress) -> None:
         if step.stage == DOWNLOADING:
-            progress(step.done / step.total if step.total else 0.0,
-                     desc=say("common.downloading", request, model=step.model_id, done=step.done / 1e6,
-                              total=step.total / 1e6, speed=step.bytes_per_second / 1e6))
+            progress(
+                step.done / step.total if step.total else 0.0,
+                desc=say(
+                    "common.downloading",
+                    request,
+                    model=step.model_id,
+                    done=step.done / 1e6,
+                    total=step.total / 1e6,
+                    speed=step.bytes_per_second / 1e6,
+                ),
+            )
         else:  # a full bar: Gradio shows a description only beside a bar, and the fetching is done
             progress(1.0, desc=say("common.loading_model", request, model=step.model_id, device=step.device))
 
@@ -225,6 +256,7 @@ def showing_loads(request: gr.Request | None, progress: gr.Progress | None = Non
 def say(key: str, request: gr.Request | None, **params: object) -> str:
     """A string the server builds (a status line, a table header), in the reader's language."""
     from . import translations
+
     return translations().text(key, language_of(request), **params)
 
 

@@ -8,13 +8,13 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import InputError
+from ..inputs import clean_text
 from ..models import Model
 from ..registry import Registry
 from ..tasks.chat import reply_tokens
 from ..tasks.classification import Classification, classify, is_nli, parse_labels, zero_shot
 from ..tasks.compare import ModelProgress, one_by_one, side_by_side
 from ..tasks.generation import GenerationSettings, stream
-from ..inputs import clean_text
 from ..tasks.sentiment import analyse_lines
 from ..tasks.translation import translate
 from .common import ResultTable, bind, error_message, load_picked, result_table, runs_on, say, user_errors
@@ -45,8 +45,14 @@ ERRORS_ZH = {
 }
 SLOTS = 4
 COMPARED_TASKS = ("generation", "translation", "classification", "sentiment")
-HEADERS = ("compare.col_model", "compare.col_runs_on", "compare.col_first", "compare.col_seconds",
-           "compare.col_tokens", "compare.col_speed")
+HEADERS = (
+    "compare.col_model",
+    "compare.col_runs_on",
+    "compare.col_first",
+    "compare.col_seconds",
+    "compare.col_tokens",
+    "compare.col_speed",
+)
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -55,8 +61,12 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 def figures(progress: ModelProgress) -> list:
     """First token, total seconds, tokens and tokens/s of one answer, rounded for reading."""
-    return [_rounded(progress.first_token_s, 3), _rounded(progress.seconds, 3), progress.tokens,
-            _rounded(progress.tokens_per_second, 1)]
+    return [
+        _rounded(progress.first_token_s, 3),
+        _rounded(progress.seconds, 3),
+        progress.tokens,
+        _rounded(progress.tokens_per_second, 1),
+    ]
 
 
 def shown_text(progress: ModelProgress, request: gr.Request | None) -> str:
@@ -79,25 +89,41 @@ def _one_shot(task: str, loaded: Model, text: str, labels: str) -> Callable[[], 
     return lambda: _scores(classify(loaded, [text])[0])
 
 
-def run_all(task: str, models: list[Model], text: str, labels: str,
-            settings: GenerationSettings) -> Iterator[list[ModelProgress]]:
+def run_all(
+    task: str, models: list[Model], text: str, labels: str, settings: GenerationSettings
+) -> Iterator[list[ModelProgress]]:
     """Generation streams side by side; the other tasks run model after model with their task functions."""
     if task == "generation":
-        return side_by_side([lambda loaded=loaded: stream(loaded, text, settings) for loaded in models],
-                            [lambda reply, loaded=loaded: reply_tokens(loaded, reply) for loaded in models])
-    counters = [(lambda reply, loaded=loaded: reply_tokens(loaded, reply)) if task == "translation" else None
-                for loaded in models]
+        return side_by_side(
+            [lambda loaded=loaded: stream(loaded, text, settings) for loaded in models],
+            [lambda reply, loaded=loaded: reply_tokens(loaded, reply) for loaded in models],
+        )
+    counters = [
+        (lambda reply, loaded=loaded: reply_tokens(loaded, reply)) if task == "translation" else None
+        for loaded in models
+    ]
     return one_by_one([_one_shot(task, loaded, text, labels) for loaded in models], counters)
 
 
 @user_errors
-def run_compare(registry: Registry, task: str, text: str, model_1: str | None, model_2: str | None,
-                model_3: str | None, model_4: str | None, labels: str, max_new_tokens: float, temperature: float,
-                request: gr.Request) -> Iterator[list]:
+def run_compare(
+    registry: Registry,
+    task: str,
+    text: str,
+    model_1: str | None,
+    model_2: str | None,
+    model_3: str | None,
+    model_4: str | None,
+    labels: str,
+    max_new_tokens: float,
+    temperature: float,
+    request: gr.Request,
+) -> Iterator[list]:
     """Load the picked models, then stream every answer into its column and the figures into the table."""
     if task not in COMPARED_TASKS:
-        raise InputError("unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=task,
-                         tasks=", ".join(COMPARED_TASKS))
+        raise InputError(
+            "unknown_task", "Unknown task '{task}'. Choose one of: {tasks}.", task=task, tasks=", ".join(COMPARED_TASKS)
+        )
     text = clean_text(text)
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
     picked = [choice for choice in (model_1, model_2, model_3, model_4) if (choice or "").strip()]
@@ -115,23 +141,33 @@ def run_compare(registry: Registry, task: str, text: str, model_1: str | None, m
 def models_for(registry: Registry, task: str) -> list[dict]:
     """The pickers of a task: its first two models picked, the other slots empty."""
     choices = registry.choices(task) if task in COMPARED_TASKS else []
-    return [gr.update(choices=choices, value=choices[slot] if slot < min(2, len(choices)) else None)
-            for slot in range(SLOTS)]
+    return [
+        gr.update(choices=choices, value=choices[slot] if slot < min(2, len(choices)) else None)
+        for slot in range(SLOTS)
+    ]
 
 
 def build(registry: Registry) -> list[ResultTable]:
     with gr.Tab(t("compare.tab"), id="compare", elem_id="tab-compare"):
         with gr.Row():
-            task = gr.Radio([(t(f"compare.task_{name}"), name) for name in COMPARED_TASKS], value="generation",
-                            label=t("compare.task"))
+            task = gr.Radio(
+                [(t(f"compare.task_{name}"), name) for name in COMPARED_TASKS],
+                value="generation",
+                label=t("compare.task"),
+            )
         text = gr.Textbox(label=t("compare.input"), lines=3)
         choices = registry.choices("generation")
         with gr.Row():
-            pickers = [gr.Dropdown(choices=choices, value=choices[slot] if slot < min(2, len(choices)) else None,
-                                   label=f"#{slot + 1}",
-                                   info=t("compare.model_info") if slot >= 2 else None,
-                                   allow_custom_value=registry.settings.allow_custom_models)
-                       for slot in range(SLOTS)]
+            pickers = [
+                gr.Dropdown(
+                    choices=choices,
+                    value=choices[slot] if slot < min(2, len(choices)) else None,
+                    label=f"#{slot + 1}",
+                    info=t("compare.model_info") if slot >= 2 else None,
+                    allow_custom_value=registry.settings.allow_custom_models,
+                )
+                for slot in range(SLOTS)
+            ]
         with gr.Row():
             labels = gr.Textbox(label=t("compare.labels"), value="technology, sports, politics, food")
             max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("generation.max_new_tokens"))
@@ -143,8 +179,13 @@ def build(registry: Registry) -> list[ResultTable]:
             answers = [gr.Textbox(label=f"#{slot + 1}", lines=10, buttons=["copy"]) for slot in range(SLOTS)]
         table = result_table("compare.figures", HEADERS, wrap=True)
     task.change(bind(models_for, registry), task, pickers, api_visibility="private", queue=False)
-    event = button.click(bind(run_compare, registry), [task, text, *pickers, labels, max_new_tokens, temperature],
-                         [*answers, table.component], api_name="compare", concurrency_limit=GENERATION_CONCURRENCY,
-                         concurrency_id="generation")
+    event = button.click(
+        bind(run_compare, registry),
+        [task, text, *pickers, labels, max_new_tokens, temperature],
+        [*answers, table.component],
+        api_name="compare",
+        concurrency_limit=GENERATION_CONCURRENCY,
+        concurrency_id="generation",
+    )
     stop.click(None, cancels=[event], api_visibility="private")
     return [table]

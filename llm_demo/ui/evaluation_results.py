@@ -11,18 +11,27 @@ from ..evaluation.results import COMPLETE, EvaluationResult, RunProgress
 
 def progress_text(step: RunProgress, say) -> str:
     eta = f"{step.eta_seconds:.0f} s" if step.eta_seconds is not None else "…"
-    return say("evaluation.progress", model=step.model, done=step.done, total=step.total,
-               rate=step.rows_per_second, eta=eta)
+    return say(
+        "evaluation.progress", model=step.model, done=step.done, total=step.total, rate=step.rows_per_second, eta=eta
+    )
 
 
 def outputs(result: EvaluationResult, say, partial: RunProgress | None = None, page: Path | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
     robustness and slices."""
     paths = [*downloads.write_downloads(result), *([page] if page else [])]
-    return (status(result, say, partial), report.summary_frame(result, say), report.per_class_frame(result, say),
-            report.worst_rows_frame(result, say), figures.confusion_figure(result, say), [str(p) for p in paths],
-            report.robustness_frame(result, say), figures.fail_rate_figure(result, say), report.flips_frame(result, say),
-            report.slices_frame(result, say))
+    return (
+        status(result, say, partial),
+        report.summary_frame(result, say),
+        report.per_class_frame(result, say),
+        report.worst_rows_frame(result, say),
+        figures.confusion_figure(result, say),
+        [str(p) for p in paths],
+        report.robustness_frame(result, say),
+        figures.fail_rate_figure(result, say),
+        report.flips_frame(result, say),
+        report.slices_frame(result, say),
+    )
 
 
 def status(result: EvaluationResult, say, partial: RunProgress | None) -> str:
@@ -31,28 +40,86 @@ def status(result: EvaluationResult, say, partial: RunProgress | None) -> str:
         lines = [say("evaluation.status_partial", done=partial.done, total=partial.total)]
     else:
         lines = [say("evaluation.status_done", rows=rows, models=len(result.models))]
-        lines += [say("evaluation.status_incomplete", model=m.model, status=say(f"evaluation.status.{m.status}"),
-                      done=m.rows_done, total=rows, error=m.error or "")
-                  for m in result.models if m.status != COMPLETE or m.error]  # rows a server failed
+        lines += [
+            say(
+                "evaluation.status_incomplete",
+                model=m.model,
+                status=say(f"evaluation.status.{m.status}"),
+                done=m.rows_done,
+                total=rows,
+                error=m.error or "",
+            )
+            for m in result.models
+            if m.status != COMPLETE or m.error
+        ]  # rows a server failed
     if result.rows_skipped:
         lines.append(say("evaluation.status_skipped", rows=result.rows_skipped))
-    lines += [say("evaluation.status_unknown", model=m.model,
-                  labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())))
-              for m in result.models if m.unknown_labels]
+    lines += [
+        say(
+            "evaluation.status_unknown",
+            model=m.model,
+            labels=", ".join(f"{k} ({v})" for k, v in sorted(m.unknown_labels.items())),
+        )
+        for m in result.models
+        if m.unknown_labels
+    ]
     lines += report.robustness_summary(result, say)
     return "\n\n".join(lines)
 
 
-SUMMARY_HEADERS = ("evaluation.col.model", "evaluation.col.status", "evaluation.col.rows",
-                   "evaluation.col.rows_per_second", "evaluation.col.device")
-PER_CLASS_HEADERS = ("evaluation.col.model", "evaluation.col.label", "evaluation.col.precision",
-                     "evaluation.col.recall", "evaluation.col.f1", "evaluation.col.support")
-WORST_HEADERS = ("evaluation.col.model", "evaluation.col.row", "evaluation.col.input", "evaluation.col.reference",
-                 "evaluation.col.prediction", "evaluation.col.score")
-ROBUSTNESS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
-    "model", "perturbation", "changed_rows", "fail_rate", "fail_rate_ci", "metric", "original", "perturbed", "drop",
-    "severity"))
-FLIPS_HEADERS = tuple(f"evaluation.col.{key}" for key in (
-    "model", "perturbation", "row", "original_input", "perturbed_input", "original_prediction", "perturbed_prediction"))
-SLICES_HEADERS = ("evaluation.col.model", "evaluation.col.slice_column", "evaluation.col.slice",
-                  "evaluation.col.slice_rows")
+SUMMARY_HEADERS = (
+    "evaluation.col.model",
+    "evaluation.col.status",
+    "evaluation.col.rows",
+    "evaluation.col.rows_per_second",
+    "evaluation.col.device",
+)
+PER_CLASS_HEADERS = (
+    "evaluation.col.model",
+    "evaluation.col.label",
+    "evaluation.col.precision",
+    "evaluation.col.recall",
+    "evaluation.col.f1",
+    "evaluation.col.support",
+)
+WORST_HEADERS = (
+    "evaluation.col.model",
+    "evaluation.col.row",
+    "evaluation.col.input",
+    "evaluation.col.reference",
+    "evaluation.col.prediction",
+    "evaluation.col.score",
+)
+ROBUSTNESS_HEADERS = tuple(
+    f"evaluation.col.{key}"
+    for key in (
+        "model",
+        "perturbation",
+        "changed_rows",
+        "fail_rate",
+        "fail_rate_ci",
+        "metric",
+        "original",
+        "perturbed",
+        "drop",
+        "severity",
+    )
+)
+FLIPS_HEADERS = tuple(
+    f"evaluation.col.{key}"
+    for key in (
+        "model",
+        "perturbation",
+        "row",
+        "original_input",
+        "perturbed_input",
+        "original_prediction",
+        "perturbed_prediction",
+    )
+)
+SLICES_HEADERS = (
+    "evaluation.col.model",
+    "evaluation.col.slice_column",
+    "evaluation.col.slice",
+    "evaluation.col.slice_rows",
+)

@@ -9,10 +9,19 @@ import gradio as gr
 import pandas as pd
 
 from ..errors import InputError
-from ..evaluation.reading import read_table
 from ..evaluation.columns import guess_columns
-from ..finetune import (EpochResult, FinetuneJob, FinetuneSettings, base_models, labelled_rows, output_folder,
-                        push_to_hub, resolve_base_model, zip_model)
+from ..evaluation.reading import read_table
+from ..finetune import (
+    EpochResult,
+    FinetuneJob,
+    FinetuneSettings,
+    base_models,
+    labelled_rows,
+    output_folder,
+    push_to_hub,
+    resolve_base_model,
+    zip_model,
+)
 from ..models import with_weights_here
 from ..models.hub import download
 from ..registry import Registry
@@ -21,19 +30,25 @@ from .i18n import t
 
 TEXT = {
     "finetune.tab": ("Fine-tuning", "微调"),
-    "finetune.intro": ("Turn a general pretrained encoder into your own classifier: upload a table of texts and "
-                       "their labels, pick a base model, and train. The best epoch is saved and can be used in the "
-                       "Classification, Sentiment and Evaluation tabs.",
-                       "把通用的预训练编码器变成你自己的分类器：上传带标签的文本表格，选择基础模型，开始训练。"
-                       "最好的一轮会被保存，可在“文本分类”“情感分析”和“评测”标签页中使用。"),
+    "finetune.intro": (
+        "Turn a general pretrained encoder into your own classifier: upload a table of texts and "
+        "their labels, pick a base model, and train. The best epoch is saved and can be used in the "
+        "Classification, Sentiment and Evaluation tabs.",
+        "把通用的预训练编码器变成你自己的分类器：上传带标签的文本表格，选择基础模型，开始训练。"
+        "最好的一轮会被保存，可在“文本分类”“情感分析”和“评测”标签页中使用。",
+    ),
     "finetune.data": ("Labelled table (CSV, TSV or JSON Lines)", "带标签的表格（CSV、TSV 或 JSON Lines）"),
     "finetune.text_column": ("Text column", "文本列"),
     "finetune.label_column": ("Label column", "标签列"),
     "finetune.name": ("Name of the new model (optional)", "新模型的名称（可选）"),
-    "finetune.name_info": ("Saved under this name; left empty, the base model's name and the time are used.",
-                           "以此名称保存；留空则使用基础模型名加时间。"),
-    "finetune.base_info": ("A listed encoder, a model fine-tuned here (to train it further), a Hub id or a folder.",
-                           "列出的编码器、在此微调过的模型（继续训练）、Hub 模型 ID 或本地文件夹。"),
+    "finetune.name_info": (
+        "Saved under this name; left empty, the base model's name and the time are used.",
+        "以此名称保存；留空则使用基础模型名加时间。",
+    ),
+    "finetune.base_info": (
+        "A listed encoder, a model fine-tuned here (to train it further), a Hub id or a folder.",
+        "列出的编码器、在此微调过的模型（继续训练）、Hub 模型 ID 或本地文件夹。",
+    ),
     "finetune.epochs": ("Epochs", "训练轮数"),
     "finetune.learning_rate": ("Learning rate", "学习率"),
     "finetune.batch_size": ("Batch size", "批大小"),
@@ -61,17 +76,23 @@ TEXT = {
     "finetune.hub_token": ("Hugging Face token with write access", "有写权限的 Hugging Face 令牌"),
     "finetune.hub_push": ("Upload the last trained model", "上传最近训练的模型"),
     "finetune.summary": ("{rows:,} rows · {count} labels: {labels}", "{rows:,} 行 · {count} 个标签：{labels}"),
-    "finetune.skipped": ("{skipped:,} rows without a text or a label are left out.",
-                         "{skipped:,} 行缺少文本或标签，已略过。"),
+    "finetune.skipped": (
+        "{skipped:,} rows without a text or a label are left out.",
+        "{skipped:,} 行缺少文本或标签，已略过。",
+    ),
     "finetune.status_starting": ("Loading {model} and preparing the data…", "正在加载 {model} 并准备数据……"),
-    "finetune.status_training": ("Training: step {step}, epoch {epoch:.2f} of {epochs}, loss {loss:.4f}",
-                                 "训练中：第 {step} 步，第 {epoch:.2f} / {epochs} 轮，损失 {loss:.4f}"),
-    "finetune.status_saved": ("Saved **{name}** from epoch {epoch:g} (accuracy {accuracy:.3f}, macro F1 "
-                              "{macro_f1:.3f}; {why}), trained on {train:,} rows and validated on {validation:,}. "
-                              "Pick or type “{choice}” in the Classification, Sentiment and Evaluation tabs.",
-                              "已保存 **{name}**，来自第 {epoch:g} 轮（准确率 {accuracy:.3f}，宏平均 F1 {macro_f1:.3f}；"
-                              "{why}），训练 {train:,} 行，验证 {validation:,} 行。"
-                              "在“文本分类”“情感分析”和“评测”标签页中选择或输入“{choice}”即可使用。"),
+    "finetune.status_training": (
+        "Training: step {step}, epoch {epoch:.2f} of {epochs}, loss {loss:.4f}",
+        "训练中：第 {step} 步，第 {epoch:.2f} / {epochs} 轮，损失 {loss:.4f}",
+    ),
+    "finetune.status_saved": (
+        "Saved **{name}** from epoch {epoch:g} (accuracy {accuracy:.3f}, macro F1 "
+        "{macro_f1:.3f}; {why}), trained on {train:,} rows and validated on {validation:,}. "
+        "Pick or type “{choice}” in the Classification, Sentiment and Evaluation tabs.",
+        "已保存 **{name}**，来自第 {epoch:g} 轮（准确率 {accuracy:.3f}，宏平均 F1 {macro_f1:.3f}；"
+        "{why}），训练 {train:,} 行，验证 {validation:,} 行。"
+        "在“文本分类”“情感分析”和“评测”标签页中选择或输入“{choice}”即可使用。",
+    ),
     "finetune.why_finished": ("all epochs done", "全部轮次已完成"),
     "finetune.why_early_stopping": ("stopped early: validation stopped improving", "提前停止：验证结果不再提升"),
     "finetune.why_user": ("stopped by you", "由你停止"),
@@ -82,7 +103,8 @@ ERRORS_ZH = {
     "same_columns": "文本和标签必须来自两个不同的列。",
     "one_class": "训练至少需要两个不同的标签；标签列中只有：{found}。",
     "too_few_per_label": "每个标签至少需要 {needed} 行才能划分验证集；以下标签不够：{labels}。",
-    "split_too_small": "{rows} 行按验证集比例 {fraction} 划分后，有一侧的行数少于 {labels} 个标签。请增加数据或调整比例。",
+    "split_too_small": "{rows} 行按验证集比例 {fraction} 划分后，有一侧的行数少于 {labels} 个标签。"
+    "请增加数据或调整比例。",
     "output_exists": "“{path}”已存在且不为空，请换一个名称或文件夹。",
     "bad_model_name": "“{name}”不能用作文件夹名；请使用字母、数字、“-”或“_”。",
     "nothing_to_upload": "请先训练一个模型，然后再上传。",
@@ -91,8 +113,14 @@ ERRORS_ZH = {
     "hub_push_failed": "无法上传到“{repo}”：{reason}",
     "column_not_guessed": "无法判断哪一列是{role}，请指定。",
 }
-HEADERS = ("finetune.col_epoch", "finetune.col_train_loss", "finetune.col_validation_loss", "finetune.col_accuracy",
-           "finetune.col_macro_f1", "finetune.col_seconds")
+HEADERS = (
+    "finetune.col_epoch",
+    "finetune.col_train_loss",
+    "finetune.col_validation_loss",
+    "finetune.col_accuracy",
+    "finetune.col_macro_f1",
+    "finetune.col_seconds",
+)
 POLL_SECONDS = 0.5  # how often the loss curve and table refresh while training
 FINETUNE_CONCURRENCY = 1  # one training at a time: it takes the whole CPU or GPU
 
@@ -121,8 +149,13 @@ def describe_data(file: str | None, text_column: str | None, label_column: str |
     rows = labelled_rows(read_table(_file_path(file)).frame, text_column, label_column)
     counts = rows.label_counts()
     shown = ", ".join(f"{label} ({count})" for label, count in list(counts.items())[:20])
-    summary = say("finetune.summary", request, rows=len(rows.texts), count=len(counts),
-                    labels=shown + (", …" if len(counts) > 20 else ""))
+    summary = say(
+        "finetune.summary",
+        request,
+        rows=len(rows.texts),
+        count=len(counts),
+        labels=shown + (", …" if len(counts) > 20 else ""),
+    )
     if rows.skipped:
         summary += "\n\n" + say("finetune.skipped", request, skipped=rows.skipped)
     return summary
@@ -130,13 +163,23 @@ def describe_data(file: str | None, text_column: str | None, label_column: str |
 
 def loss_plot(job: FinetuneJob, request: gr.Request | None) -> gr.LinePlot:
     frame = pd.DataFrame({"step": [s.step for s in job.steps], "loss": [s.loss for s in job.steps]})
-    return gr.LinePlot(frame, x="step", y="loss", x_title=say("finetune.step", request),
-                       y_title=say("finetune.loss", request))
+    return gr.LinePlot(
+        frame, x="step", y="loss", x_title=say("finetune.step", request), y_title=say("finetune.loss", request)
+    )
 
 
 def epoch_table(epochs: list[EpochResult], request: gr.Request | None) -> pd.DataFrame:
-    rows = [(e.epoch, None if e.train_loss is None else round(e.train_loss, 4), round(e.validation_loss, 4),
-             round(e.accuracy, 4), round(e.macro_f1, 4), round(e.seconds, 1)) for e in epochs]
+    rows = [
+        (
+            e.epoch,
+            None if e.train_loss is None else round(e.train_loss, 4),
+            round(e.validation_loss, 4),
+            round(e.accuracy, 4),
+            round(e.macro_f1, 4),
+            round(e.seconds, 1),
+        )
+        for e in epochs
+    ]
     return pd.DataFrame(rows, columns=[say(key, request) for key in HEADERS])
 
 
@@ -144,40 +187,89 @@ def progress_line(job: FinetuneJob, request: gr.Request | None) -> str:
     if not job.steps:
         return say("finetune.status_starting", request, model=job.entry.name)
     last = job.steps[-1]
-    return say("finetune.status_training", request, step=last.step, epoch=last.epoch, epochs=job.settings.epochs,
-                 loss=last.loss)
+    return say(
+        "finetune.status_training",
+        request,
+        step=last.step,
+        epoch=last.epoch,
+        epochs=job.settings.epochs,
+        loss=last.loss,
+    )
 
 
 def saved_line(job: FinetuneJob, request: gr.Request | None) -> str:
     result = job.outcome()
     name = result.output_dir.name
-    return say("finetune.status_saved", request, name=name, epoch=result.best.epoch, accuracy=result.best.accuracy,
-                 macro_f1=result.best.macro_f1, why=say(f"finetune.why_{result.stopped_by}", request),
-                 train=result.train_rows, validation=result.validation_rows, choice=f"{name} (fine-tuned)")
+    return say(
+        "finetune.status_saved",
+        request,
+        name=name,
+        epoch=result.best.epoch,
+        accuracy=result.best.accuracy,
+        macro_f1=result.best.macro_f1,
+        why=say(f"finetune.why_{result.stopped_by}", request),
+        train=result.train_rows,
+        validation=result.validation_rows,
+        choice=f"{name} (fine-tuned)",
+    )
 
 
 @user_errors
-def run_finetune(registry: Registry, file: str | None, text_column: str | None, label_column: str | None,
-                 model: str, name: str, epochs: float, learning_rate: float, batch_size: float, max_length: float,
-                 weight_decay: float, warmup_ratio: float, validation_fraction: float, seed: float, patience: float,
-                 request: gr.Request) -> Iterator[tuple]:
+def run_finetune(
+    registry: Registry,
+    file: str | None,
+    text_column: str | None,
+    label_column: str | None,
+    model: str,
+    name: str,
+    epochs: float,
+    learning_rate: float,
+    batch_size: float,
+    max_length: float,
+    weight_decay: float,
+    warmup_ratio: float,
+    validation_fraction: float,
+    seed: float,
+    patience: float,
+    request: gr.Request,
+) -> Iterator[tuple]:
     """Train in the background, refreshing the loss curve and epoch table until the best model is saved."""
     rows = labelled_rows(read_table(_file_path(file)).frame, text_column or "", label_column or "")
-    settings = FinetuneSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                                max_length=max_length, weight_decay=weight_decay, warmup_ratio=warmup_ratio,
-                                validation_fraction=validation_fraction, seed=seed, patience=patience)
+    settings = FinetuneSettings(
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=max_length,
+        weight_decay=weight_decay,
+        warmup_ratio=warmup_ratio,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        patience=patience,
+    )
     entry = resolve_base_model(registry, model)
     with showing_loads(request):  # the training thread loads it; its download shows here first
         download(entry)
     job = FinetuneJob(entry, rows, output_folder(registry.settings.finetune_dir, name, entry), settings).start()
     try:
         while not job.wait(POLL_SECONDS):
-            yield job, loss_plot(job, request), epoch_table(job.epochs, request), progress_line(job, request), \
-                None, gr.update()
+            yield (
+                job,
+                loss_plot(job, request),
+                epoch_table(job.epochs, request),
+                progress_line(job, request),
+                None,
+                gr.update(),
+            )
     finally:
         job.stop()  # a closed page or a cancelled request ends the training too, still saving the best epoch
-    yield job, loss_plot(job, request), epoch_table(job.epochs, request), saved_line(job, request), \
-        str(zip_model(job.outcome().output_dir, download_folder())), gr.update(choices=_base_choices(registry))
+    yield (
+        job,
+        loss_plot(job, request),
+        epoch_table(job.epochs, request),
+        saved_line(job, request),
+        str(zip_model(job.outcome().output_dir, download_folder())),
+        gr.update(choices=_base_choices(registry)),
+    )
 
 
 def stop_training(job: FinetuneJob | None) -> None:
@@ -198,18 +290,23 @@ def _base_choices(registry: Registry) -> list[str]:
 
 def _base_model_picker(registry: Registry) -> gr.Dropdown:
     choices = _base_choices(registry)
-    return gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=t("common.model"),
-                       info=t("finetune.base_info"), allow_custom_value=registry.settings.allow_custom_models)
+    return gr.Dropdown(
+        choices=choices,
+        value=choices[0] if choices else None,
+        label=t("common.model"),
+        info=t("finetune.base_info"),
+        allow_custom_value=registry.settings.allow_custom_models,
+    )
 
 
 def _hyperparameters(max_epochs: int) -> list[gr.components.Component]:
     defaults = FinetuneSettings()
     with gr.Accordion(t("common.advanced"), open=False):
         with gr.Row():
-            epochs = gr.Slider(1, max_epochs, value=min(defaults.epochs, max_epochs), step=1,
-                               label=t("finetune.epochs"))
-            learning_rate = gr.Number(defaults.learning_rate, label=t("finetune.learning_rate"), minimum=0,
-                                      step=1e-5)
+            epochs = gr.Slider(
+                1, max_epochs, value=min(defaults.epochs, max_epochs), step=1, label=t("finetune.epochs")
+            )
+            learning_rate = gr.Number(defaults.learning_rate, label=t("finetune.learning_rate"), minimum=0, step=1e-5)
         with gr.Row():
             batch_size = gr.Slider(1, 128, value=defaults.batch_size, step=1, label=t("finetune.batch_size"))
             max_length = gr.Slider(16, 512, value=defaults.max_length, step=16, label=t("finetune.max_length"))
@@ -217,12 +314,22 @@ def _hyperparameters(max_epochs: int) -> list[gr.components.Component]:
             weight_decay = gr.Number(defaults.weight_decay, label=t("finetune.weight_decay"), minimum=0, step=0.01)
             warmup_ratio = gr.Slider(0, 0.5, value=defaults.warmup_ratio, step=0.01, label=t("finetune.warmup_ratio"))
         with gr.Row():
-            validation_fraction = gr.Slider(0.05, 0.5, value=defaults.validation_fraction, step=0.05,
-                                            label=t("finetune.validation_fraction"))
+            validation_fraction = gr.Slider(
+                0.05, 0.5, value=defaults.validation_fraction, step=0.05, label=t("finetune.validation_fraction")
+            )
             seed = gr.Number(defaults.seed, precision=0, minimum=0, label=t("finetune.seed"))
         patience = gr.Slider(0, 10, value=defaults.patience, step=1, label=t("finetune.patience"))
-    return [epochs, learning_rate, batch_size, max_length, weight_decay, warmup_ratio, validation_fraction, seed,
-            patience]
+    return [
+        epochs,
+        learning_rate,
+        batch_size,
+        max_length,
+        weight_decay,
+        warmup_ratio,
+        validation_fraction,
+        seed,
+        patience,
+    ]
 
 
 def build(registry: Registry) -> list[ResultTable]:
@@ -257,9 +364,14 @@ def build(registry: Registry) -> list[ResultTable]:
     data.change(columns_of, data, [text_column, label_column], api_visibility="private")
     for trigger in (text_column, label_column):
         trigger.change(describe_data, [data, text_column, label_column], summary, api_visibility="private")
-    train.click(bind(run_finetune, registry), [data, text_column, label_column, model, name, *hyperparameters],
-                [job, plot, table.component, status, download, model], api_name="finetune",
-                concurrency_limit=FINETUNE_CONCURRENCY, concurrency_id="finetune")
+    train.click(
+        bind(run_finetune, registry),
+        [data, text_column, label_column, model, name, *hyperparameters],
+        [job, plot, table.component, status, download, model],
+        api_name="finetune",
+        concurrency_limit=FINETUNE_CONCURRENCY,
+        concurrency_id="finetune",
+    )
     stop.click(stop_training, job, None, api_visibility="private")
     push.click(upload_model, [job, repo_id, token], pushed, api_visibility="private")
     return [table]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import gradio as gr
 
-from ..registry import Registry
-from ..tasks.generation import GenerationSettings, fit_to_window, stream
 from ..inputs import clean_text
 from ..models.local.scheduler import MAX_RUNNING
-from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
-                     say, user_errors)
+from ..registry import Registry
+from ..tasks.generation import GenerationSettings, fit_to_window, stream
+from .common import bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on, say, user_errors
 from .i18n import t
 
 TEXT = {
@@ -24,8 +24,10 @@ TEXT = {
     "generation.top_p": ("Top-p", "Top-p"),
     "generation.repetition_penalty": ("Repetition penalty", "重复惩罚"),
     "generation.seed": ("Seed (empty = random)", "随机种子（留空则随机）"),
-    "generation.capped": ("The reply stops after {new} new tokens: with the prompt, that fills the model's window "
-                          "of {window} tokens.", "回复最多 {new} 个新词元：加上提示词，已占满模型 {window} 个词元的窗口。"),
+    "generation.capped": (
+        "The reply stops after {new} new tokens: with the prompt, that fills the model's window of {window} tokens.",
+        "回复最多 {new} 个新词元：加上提示词，已占满模型 {window} 个词元的窗口。",
+    ),
 }
 EXAMPLES = [
     ["Write a haiku about the sea."],
@@ -42,14 +44,27 @@ GENERATION_CONCURRENCY = MAX_RUNNING
 
 
 @user_errors
-def run_generation(registry: Registry, prompt: str, model: str, system_prompt: str, max_new_tokens: float,
-                   temperature: float, top_p: float, repetition_penalty: float, seed: float | None,
-                   request: gr.Request) -> Iterator[tuple[str, str]]:
+def run_generation(
+    registry: Registry,
+    prompt: str,
+    model: str,
+    system_prompt: str,
+    max_new_tokens: float,
+    temperature: float,
+    top_p: float,
+    repetition_penalty: float,
+    seed: float | None,
+    request: gr.Request,
+) -> Iterator[tuple[str, str]]:
     prompt = clean_text(prompt, "prompt")
-    settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p,
-                                  repetition_penalty=repetition_penalty,
-                                  seed=None if seed is None else int(seed),
-                                  system_prompt=(system_prompt or "").strip() or None).checked()
+    settings = GenerationSettings(
+        max_new_tokens=int(max_new_tokens),
+        temperature=temperature,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+        seed=None if seed is None else int(seed),
+        system_prompt=(system_prompt or "").strip() or None,
+    ).checked()
     loaded = load_picked(registry, "generation", model, request=request)
     fitted = fit_to_window(loaded, prompt, settings)
     status = runs_on(loaded, request)
@@ -68,12 +83,12 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "generation")
                 with gr.Accordion(t("common.advanced"), open=False):
                     system_prompt = gr.Textbox(label=t("generation.system"), lines=2)
-                    max_new_tokens = new_token_slider(registry, "generation", model, MAX_NEW_TOKENS, 128,
-                                                      "generation.max_new_tokens")
+                    max_new_tokens = new_token_slider(
+                        registry, "generation", model, MAX_NEW_TOKENS, 128, "generation.max_new_tokens"
+                    )
                     temperature = gr.Slider(0, 2, value=0.7, step=0.05, label=t("generation.temperature"))
                     top_p = gr.Slider(0.05, 1, value=0.95, step=0.01, label=t("generation.top_p"))
-                    repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05,
-                                                   label=t("generation.repetition_penalty"))
+                    repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05, label=t("generation.repetition_penalty"))
                     seed = gr.Number(value=None, precision=0, minimum=0, label=t("generation.seed"))
                 with gr.Row():
                     button = gr.Button(t("generation.button"), variant="primary")
@@ -82,8 +97,12 @@ def build(registry: Registry) -> None:
                 output = gr.Textbox(label=t("generation.output"), lines=14, buttons=["copy"])
                 status = model_status()
         examples(EXAMPLES, [prompt])
-    event = button.click(bind(run_generation, registry),
-                         [prompt, model, system_prompt, max_new_tokens, temperature, top_p, repetition_penalty, seed],
-                         [output, status], api_name="generate", concurrency_limit=GENERATION_CONCURRENCY,
-                         concurrency_id="generation")
+    event = button.click(
+        bind(run_generation, registry),
+        [prompt, model, system_prompt, max_new_tokens, temperature, top_p, repetition_penalty, seed],
+        [output, status],
+        api_name="generate",
+        concurrency_limit=GENERATION_CONCURRENCY,
+        concurrency_id="generation",
+    )
     stop.click(None, cancels=[event], api_visibility="private")

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from ..errors import UserFacingError
+from ..inputs import check_range, clean_text
 from ..models import with_weights_here
 from ..models.hub import read_config
 from ..plotting import font_families
@@ -20,61 +21,83 @@ from ..registry import Registry
 from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
 from ..tasks.fill_mask import Filler, fill_mask, mask_token
-from ..inputs import check_range, clean_text
-from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
-                     user_errors)
+from .common import (
+    ResultTable,
+    bind,
+    examples,
+    load_picked,
+    model_picker,
+    model_status,
+    result_table,
+    runs_on,
+    say,
+    user_errors,
+)
 from .i18n import t
 
 TEXT = {
     "inside.tab": ("Inside the model", "模型内部"),
-    "inside.intro": ("Not only what a model answers, but why: the ideas that make these models work, shown on "
-                     "the same models as the other tabs.",
-                     "不只看模型回答什么，还看它为什么这样回答：用其他标签页里的同一批模型，展示这些模型背后的原理。"),
+    "inside.intro": (
+        "Not only what a model answers, but why: the ideas that make these models work, shown on "
+        "the same models as the other tabs.",
+        "不只看模型回答什么，还看它为什么这样回答：用其他标签页里的同一批模型，展示这些模型背后的原理。",
+    ),
     "inside.sentence": ("Sentence", "句子"),
     "inside.text": ("Text", "文本"),
     "inside.fill_mask": ("Masked word", "掩码词预测"),
-    "inside.fill_mask_about": ("BERT-style models are pre-trained by hiding words and predicting them. Put the "
-                               "model's mask token where a word is missing and see what it would fill in.",
-                               "BERT 类模型的预训练方式是遮住一些词再去预测它们。在缺词的位置放上模型的掩码标记，"
-                               "看看它会填什么。"),
+    "inside.fill_mask_about": (
+        "BERT-style models are pre-trained by hiding words and predicting them. Put the "
+        "model's mask token where a word is missing and see what it would fill in.",
+        "BERT 类模型的预训练方式是遮住一些词再去预测它们。在缺词的位置放上模型的掩码标记，看看它会填什么。",
+    ),
     "inside.insert_mask": ("Insert mask token", "插入掩码标记"),
     "inside.top_k": ("Candidates to show", "显示的候选数"),
     "inside.predict": ("Predict the hidden word", "预测被遮住的词"),
     "inside.fillers": ("Most probable fillers", "最可能的填充词"),
     "inside.attention": ("Self-attention", "自注意力"),
-    "inside.attention_about": ("In every layer, each token builds its next representation from a weighted mix of "
-                               "all tokens. Row: the token looking; column: the token it looks at. Each row "
-                               "sums to 1.",
-                               "在每一层中，每个词元都按权重混合所有词元来构建自己的新表示。行：发出注意的词元；"
-                               "列：被关注的词元。每一行的权重之和为 1。"),
+    "inside.attention_about": (
+        "In every layer, each token builds its next representation from a weighted mix of "
+        "all tokens. Row: the token looking; column: the token it looks at. Each row "
+        "sums to 1.",
+        "在每一层中，每个词元都按权重混合所有词元来构建自己的新表示。行：发出注意的词元；"
+        "列：被关注的词元。每一行的权重之和为 1。",
+    ),
     "inside.layer": ("Layer", "层"),
     "inside.head": ("Head", "注意力头"),
     "inside.show_attention": ("Show attention", "显示注意力"),
     "inside.attention_plot": ("Attention weights", "注意力权重"),
     "inside.attention_numbers": ("The chosen head's weights as numbers", "所选注意力头的权重数值"),
     "inside.attention_query": ("Token ↓ attends to →", "词元 ↓ 关注 →"),
-    "inside.attention_head_title": ("Layer {layer} of {layers}, head {head} of {heads}",
-                                    "第 {layer}/{layers} 层，第 {head}/{heads} 个头"),
+    "inside.attention_head_title": (
+        "Layer {layer} of {layers}, head {head} of {heads}",
+        "第 {layer}/{layers} 层，第 {head}/{heads} 个头",
+    ),
     "inside.attention_mean_title": ("Layer {layer}, mean over {heads} heads", "第 {layer} 层，{heads} 个头的平均"),
     "inside.attention_rows": ("Token (query)", "词元（查询）"),
     "inside.attention_columns": ("Attends to (key)", "关注的词元（键）"),
     "inside.explain": ("Why this label", "为什么是这个标签"),
-    "inside.explain_about": ("Integrated gradients: how much each token pushed the predicted label's score up "
-                             "(red) or down (purple), compared with the same input with its words blanked out.",
-                             "积分梯度：与把词全部遮掉的输入相比，每个词元把预测标签的分数推高（红色）或拉低（紫色）了多少。"),
+    "inside.explain_about": (
+        "Integrated gradients: how much each token pushed the predicted label's score up "
+        "(red) or down (purple), compared with the same input with its words blanked out.",
+        "积分梯度：与把词全部遮掉的输入相比，每个词元把预测标签的分数推高（红色）或拉低（紫色）了多少。",
+    ),
     "inside.explain_button": ("Explain the label", "解释这个标签"),
     "inside.attributions": ("Token attributions", "词元贡献"),
     "inside.prediction": ("Prediction", "预测结果"),
-    "inside.explain_summary": ("**{label}**: logit {logit:.4f}, baseline logit {baseline:.4f}. The attributions "
-                               "add up to {total:.4f} (off by {gap:.1e}).",
-                               "**{label}**：logit 为 {logit:.4f}，基线 logit 为 {baseline:.4f}。各词元贡献之和为 "
-                               "{total:.4f}（误差 {gap:.1e}）。"),
+    "inside.explain_summary": (
+        "**{label}**: logit {logit:.4f}, baseline logit {baseline:.4f}. The attributions "
+        "add up to {total:.4f} (off by {gap:.1e}).",
+        "**{label}**：logit 为 {logit:.4f}，基线 logit 为 {baseline:.4f}。各词元贡献之和为 "
+        "{total:.4f}（误差 {gap:.1e}）。",
+    ),
     "inside.surprise": ("Token surprise", "词元意外度"),
-    "inside.surprise_about": ("A language model gives every text a probability, one token at a time. Redder "
-                              "tokens were less expected given the tokens before them. Perplexity is "
-                              "exp(mean negative log-probability): lower means less surprised.",
-                              "语言模型逐个词元地为文本计算概率。颜色越红，说明在前文条件下这个词元越出乎模型意料。"
-                              "困惑度 = exp(平均负对数概率)，越低说明模型越不意外。"),
+    "inside.surprise_about": (
+        "A language model gives every text a probability, one token at a time. Redder "
+        "tokens were less expected given the tokens before them. Perplexity is "
+        "exp(mean negative log-probability): lower means less surprised.",
+        "语言模型逐个词元地为文本计算概率。颜色越红，说明在前文条件下这个词元越出乎模型意料。"
+        "困惑度 = exp(平均负对数概率)，越低说明模型越不意外。",
+    ),
     "inside.surprise_button": ("Measure surprise", "计算意外度"),
     "inside.surprise_text": ("Surprise per token", "每个词元的意外度"),
     "inside.perplexity": ("Perplexity", "困惑度"),
@@ -89,12 +112,17 @@ ERRORS_ZH = {
     "several_masks": "掩码标记 {mask} 只能用一次；文本中出现了 {count} 次。",
     "too_many_tokens": "文本有 {tokens} 个词元；此视图最多处理 {limit} 个。请缩短文本。",
 }
-FILL_MASK_EXAMPLES = [["Paris is the [MASK] of France."], ["The doctor said the [MASK] would be fine."],
-                      ["巴黎是法国的[MASK]都。"]]
-ATTENTION_EXAMPLES = [["The animal didn't cross the street because it was too tired."],
-                      ["The cat sat on the mat."]]
-EXPLAIN_EXAMPLES = [["I loved this film, the acting was wonderful."], ["The service was slow and the food cold."],
-                    ["这家店的服务太好了，下次还来！"]]
+FILL_MASK_EXAMPLES = [
+    ["Paris is the [MASK] of France."],
+    ["The doctor said the [MASK] would be fine."],
+    ["巴黎是法国的[MASK]都。"],
+]
+ATTENTION_EXAMPLES = [["The animal didn't cross the street because it was too tired."], ["The cat sat on the mat."]]
+EXPLAIN_EXAMPLES = [
+    ["I loved this film, the acting was wonderful."],
+    ["The service was slow and the food cold."],
+    ["这家店的服务太好了，下次还来！"],
+]
 SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], ["今天天气很好，我们去公园散步吧。"]]
 # The numbers these views show (attention rows summing to 1, attributions adding up to the score's change) hold
 # to fp32 precision only when computed in it, so their models load in fp32 even where the tabs run in bf16.
@@ -105,6 +133,7 @@ SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
 
 
 # --- shared display helpers ----------------------------------------------------------------------------
+
 
 def _shaded(spans: list[Span], scale: float) -> list[tuple[str, float | None]]:
     """HighlightedText pieces with scores divided by `scale`, into the [-1, 1] range it colours."""
@@ -119,6 +148,7 @@ def _visible_spaces(piece: str) -> str:
 
 # --- masked word ---------------------------------------------------------------------------------------
 
+
 def _filler_names(fillers: list[Filler]) -> list[str]:
     """Words as they read; the raw vocabulary entries when two words read the same (e.g. "▁the" and "the")."""
     words = [filler.word for filler in fillers]
@@ -128,8 +158,9 @@ def _filler_names(fillers: list[Filler]) -> list[str]:
 
 
 @user_errors
-def run_fill_mask(registry: Registry, text: str, model: str, top_k: float,
-                  request: gr.Request) -> tuple[dict[str, float], str]:
+def run_fill_mask(
+    registry: Registry, text: str, model: str, top_k: float, request: gr.Request
+) -> tuple[dict[str, float], str]:
     text = clean_text(text)
     loaded = load_picked(registry, "fill_mask", model, request=request, dtype=VIEW_DTYPE)
     fillers = fill_mask(loaded, [text], top_k)[0]
@@ -166,14 +197,25 @@ def _build_fill_mask(registry: Registry) -> None:
 
 # --- self-attention ------------------------------------------------------------------------------------
 
+
 def _attention_figure(maps: AttentionMaps, layer: int, head: int, request: gr.Request | None):
     """Two heatmaps side by side: the chosen head, and the mean over the layer's heads."""
     from matplotlib.figure import Figure
 
-    panels = [(say("inside.attention_head_title", request, layer=layer + 1, layers=maps.layers, head=head + 1,
-                     heads=maps.heads), maps.head(layer, head)),
-              (say("inside.attention_mean_title", request, layer=layer + 1, heads=maps.heads),
-               maps.mean_over_heads(layer))]
+    panels = [
+        (
+            say(
+                "inside.attention_head_title",
+                request,
+                layer=layer + 1,
+                layers=maps.layers,
+                head=head + 1,
+                heads=maps.heads,
+            ),
+            maps.head(layer, head),
+        ),
+        (say("inside.attention_mean_title", request, layer=layer + 1, heads=maps.heads), maps.mean_over_heads(layer)),
+    ]
     side = max(4.0, 0.3 * len(maps.tokens) + 1.5)
     figure = Figure(figsize=(2 * side + 1, side), layout="constrained")
     font = {"family": list(font_families()), "size": 8}
@@ -198,16 +240,21 @@ def _attention_table(maps: AttentionMaps, layer: int, head: int, request: gr.Req
 
 
 @user_errors
-def run_attention(registry: Registry, text: str, model: str, layer: float, head: float,
-                  request: gr.Request) -> tuple[object, pd.DataFrame, str]:
+def run_attention(
+    registry: Registry, text: str, model: str, layer: float, head: float, request: gr.Request
+) -> tuple[object, pd.DataFrame, str]:
     text = clean_text(text)
-    loaded = load_picked(registry, ENCODER_TASKS, model, request=request, kind="encoder", attn_implementation="eager",
-                         dtype=VIEW_DTYPE)
+    loaded = load_picked(
+        registry, ENCODER_TASKS, model, request=request, kind="encoder", attn_implementation="eager", dtype=VIEW_DTYPE
+    )
     maps = attention_maps(loaded, [text])[0]
     layer = int(check_range("Layer", layer, 1, maps.layers)) - 1
     head = int(check_range("Head", head, 1, maps.heads)) - 1
-    return (_attention_figure(maps, layer, head, request), _attention_table(maps, layer, head, request),
-            runs_on(loaded, request))
+    return (
+        _attention_figure(maps, layer, head, request),
+        _attention_table(maps, layer, head, request),
+        runs_on(loaded, request),
+    )
 
 
 def size_attention_sliders(registry: Registry, model: str) -> tuple[dict, dict]:
@@ -220,8 +267,10 @@ def size_attention_sliders(registry: Registry, model: str) -> tuple[dict, dict]:
         config = read_config(registry.resolve(ENCODER_TASKS, model))
     except UserFacingError:
         return gr.update(), gr.update()
-    return (gr.update(maximum=config.num_hidden_layers, value=1),
-            gr.update(maximum=config.num_attention_heads, value=1))
+    return (
+        gr.update(maximum=config.num_hidden_layers, value=1),
+        gr.update(maximum=config.num_attention_heads, value=1),
+    )
 
 
 def _build_attention(registry: Registry) -> ResultTable:
@@ -253,15 +302,24 @@ def _build_attention(registry: Registry) -> ResultTable:
 
 # --- why this label ------------------------------------------------------------------------------------
 
+
 @user_errors
-def run_explain(registry: Registry, text: str, model: str,
-                request: gr.Request) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
+def run_explain(
+    registry: Registry, text: str, model: str, request: gr.Request
+) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
     text = clean_text(text)
     loaded = load_picked(registry, LABEL_TASKS, model, request=request, dtype=VIEW_DTYPE)
     result = explain(loaded, text)
     strongest = max((abs(score) for score in result.scores), default=0.0)
-    summary = say("inside.explain_summary", request, label=result.prediction.label, logit=result.logit,
-                    baseline=result.baseline_logit, total=sum(result.scores), gap=abs(result.completeness_gap))
+    summary = say(
+        "inside.explain_summary",
+        request,
+        label=result.prediction.label,
+        logit=result.logit,
+        baseline=result.baseline_logit,
+        total=sum(result.scores),
+        gap=abs(result.completeness_gap),
+    )
     scores = {score.label: score.score for score in result.prediction.scores}
     return _shaded(result.spans, strongest), scores, summary, runs_on(loaded, request)
 
@@ -288,18 +346,21 @@ def _build_explain(registry: Registry) -> None:
 
 # --- token surprise ------------------------------------------------------------------------------------
 
+
 @user_errors
-def run_surprise(registry: Registry, text: str, model: str,
-                 request: gr.Request) -> tuple[list[tuple[str, float | None]], float, pd.DataFrame, str]:
+def run_surprise(
+    registry: Registry, text: str, model: str, request: gr.Request
+) -> tuple[list[tuple[str, float | None]], float, pd.DataFrame, str]:
     text = clean_text(text)
     loaded = load_picked(registry, "generation", model, request=request, dtype=VIEW_DTYPE)
     result = surprise(loaded, text)
     scored = [span for span in result.spans if span.score is not None]
     most_surprised = max((-span.score for span in scored), default=0.0)
     headers = [say(key, request) for key in SURPRISE_HEADERS]
-    table = pd.DataFrame([(_visible_spaces(span.text), round(span.score, 4), round(math.exp(span.score), 4))
-                          for span in scored],
-                         columns=headers)
+    table = pd.DataFrame(
+        [(_visible_spaces(span.text), round(span.score, 4), round(math.exp(span.score), 4)) for span in scored],
+        columns=headers,
+    )
     # log-probabilities are <= 0: dividing by minus the largest surprise gives 0 (expected) to 1 (most surprising)
     return (_shaded(result.spans, -most_surprised), round(result.perplexity, 4), table, runs_on(loaded, request))
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..registry import Registry
 from ..inputs import check_range, clean_text
+from ..registry import Registry
 from ..tasks.qa import Answer, QASettings, answer
-from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
-                     user_errors)
+from .common import (
+    ResultTable,
+    bind,
+    examples,
+    load_picked,
+    model_picker,
+    model_status,
+    result_table,
+    runs_on,
+    say,
+    user_errors,
+)
 from .i18n import t
 
 TEXT = {
@@ -29,11 +39,17 @@ TEXT = {
 }
 CANDIDATE_HEADERS = ("qa.answer", "common.score", "qa.start", "qa.end")
 EXAMPLES = [
-    ["Where is the Eiffel Tower?", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
-     "completed in 1889 as the entrance arch to the World's Fair."],
+    [
+        "Where is the Eiffel Tower?",
+        "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
+        "completed in 1889 as the entrance arch to the World's Fair.",
+    ],
     ["长城有多长？", "长城是中国古代的军事防御工程，总长度超过两万一千千米，修建历史可以追溯到春秋战国时期。"],
-    ["When was the tower completed?", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
-     "completed in 1889 as the entrance arch to the World's Fair."],
+    [
+        "When was the tower completed?",
+        "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
+        "completed in 1889 as the entrance arch to the World's Fair.",
+    ],
 ]
 
 
@@ -41,17 +57,27 @@ def highlight(context: str, best: Answer) -> list[tuple[str, str | None]]:
     """The context in pieces, the answer marked, for gr.HighlightedText."""
     if best.is_empty:
         return [(context, None)]
-    pieces = [(context[:best.start], None), (context[best.start:best.end], "answer"), (context[best.end:], None)]
+    pieces = [(context[: best.start], None), (context[best.start : best.end], "answer"), (context[best.end :], None)]
     return [piece for piece in pieces if piece[0]]
 
 
 @user_errors
-def run_qa(registry: Registry, question: str, context: str, model: str, top_k: float, max_answer: float,
-           allow_no_answer: bool, request: gr.Request) -> tuple[str, list, pd.DataFrame, str]:
+def run_qa(
+    registry: Registry,
+    question: str,
+    context: str,
+    model: str,
+    top_k: float,
+    max_answer: float,
+    allow_no_answer: bool,
+    request: gr.Request,
+) -> tuple[str, list, pd.DataFrame, str]:
     question, context = clean_text(question, "question"), clean_text(context, "context")
-    settings = QASettings(top_k=int(check_range("Answers to show", top_k, 1, 20)),
-                          max_answer_tokens=int(check_range("Max answer length", max_answer, 1, 512)),
-                          allow_no_answer=bool(allow_no_answer))
+    settings = QASettings(
+        top_k=int(check_range("Answers to show", top_k, 1, 20)),
+        max_answer_tokens=int(check_range("Max answer length", max_answer, 1, 512)),
+        allow_no_answer=bool(allow_no_answer),
+    )
     loaded = load_picked(registry, "qa", model, request=request)
     answers = answer(loaded, [question], [context], settings)[0]
     no_answer = say("qa.no_answer_found", request)
@@ -75,17 +101,23 @@ def build(registry: Registry) -> list[ResultTable]:
                 with gr.Accordion(t("common.advanced"), open=False):
                     top_k = gr.Slider(1, 10, value=3, step=1, label=t("qa.top_k"))
                     max_answer = gr.Slider(1, 128, value=30, step=1, label=t("qa.max_answer"))
-                    allow_no_answer = gr.Checkbox(value=no_answer_default(registry, registry.choices("qa")[0]),
-                                                  label=t("qa.no_answer"))
+                    allow_no_answer = gr.Checkbox(
+                        value=no_answer_default(registry, registry.choices("qa")[0]), label=t("qa.no_answer")
+                    )
                 button = gr.Button(t("qa.button"), variant="primary")
             with gr.Column():
                 best = gr.Textbox(label=t("qa.answer"))
-                marked = gr.HighlightedText(label=t("qa.highlight"), combine_adjacent=True,
-                                            color_map={"answer": "#fbbf24"})
+                marked = gr.HighlightedText(
+                    label=t("qa.highlight"), combine_adjacent=True, color_map={"answer": "#fbbf24"}
+                )
                 candidates = result_table("qa.candidates", CANDIDATE_HEADERS)
                 status = model_status()
         examples(EXAMPLES, [question, context])
     model.change(bind(no_answer_default, registry), model, allow_no_answer, api_visibility="private")
-    button.click(bind(run_qa, registry), [question, context, model, top_k, max_answer, allow_no_answer],
-                 [best, marked, candidates.component, status], api_name="answer")
+    button.click(
+        bind(run_qa, registry),
+        [question, context, model, top_k, max_answer, allow_no_answer],
+        [best, marked, candidates.component, status],
+        api_name="answer",
+    )
     return [candidates]

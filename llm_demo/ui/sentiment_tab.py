@@ -7,8 +7,18 @@ import pandas as pd
 
 from ..registry import Registry
 from ..tasks.sentiment import analyse_lines
-from .common import (ResultTable, bind, examples, load_picked, model_picker, model_status, result_table, runs_on, say,
-                     user_errors)
+from .common import (
+    ResultTable,
+    bind,
+    examples,
+    load_picked,
+    model_picker,
+    model_status,
+    result_table,
+    runs_on,
+    say,
+    user_errors,
+)
 from .i18n import t
 
 TEXT = {
@@ -45,6 +55,5 @@ def build(registry: Registry) -> list[ResultTable]:
                 table = result_table("sentiment.result", HEADERS, wrap=True)
                 status = model_status()
         examples(EXAMPLES, [texts])
-    button.click(bind(run_sentiment, registry), [texts, model], [table.component, status],
-                 api_name="sentiment")
+    button.click(bind(run_sentiment, registry), [texts, model], [table.component, status], api_name="sentiment")
     return [table]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..registry import Registry
 from ..inputs import check_range, clean_text
+from ..registry import Registry
 from ..tasks.translation import TranslationSettings, translate
-from .common import (bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on,
-                     user_errors)
+from .common import bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on, user_errors
 from .i18n import t
 
 TEXT = {
@@ -18,30 +17,48 @@ TEXT = {
     "translation.button": ("Translate", "翻译"),
     "translation.beams": ("Beam size", "束搜索宽度"),
     "translation.max_tokens": ("Max new tokens per sentence", "每句最多生成词元数"),
-    "translation.source_lang": ("Source language: code (NLLB/M2M100) or name (models on a server)",
-                                "源语言：代码（NLLB/M2M100）或名称（服务器上的模型）"),
-    "translation.target_lang": ("Target language: code (NLLB/M2M100) or name (models on a server)",
-                                "目标语言：代码（NLLB/M2M100）或名称（服务器上的模型）"),
-    "translation.lang_info": ("Filled in from the model list; e.g. zho_Hans, eng_Latn, or Chinese, English.",
-                              "根据模型列表自动填写，例如 zho_Hans、eng_Latn，或 Chinese、English。"),
+    "translation.source_lang": (
+        "Source language: code (NLLB/M2M100) or name (models on a server)",
+        "源语言：代码（NLLB/M2M100）或名称（服务器上的模型）",
+    ),
+    "translation.target_lang": (
+        "Target language: code (NLLB/M2M100) or name (models on a server)",
+        "目标语言：代码（NLLB/M2M100）或名称（服务器上的模型）",
+    ),
+    "translation.lang_info": (
+        "Filled in from the model list; e.g. zho_Hans, eng_Latn, or Chinese, English.",
+        "根据模型列表自动填写，例如 zho_Hans、eng_Latn，或 Chinese、English。",
+    ),
 }
 MAX_NEW_TOKENS = 1024  # per sentence; less where the model's decoder holds fewer positions
 EXAMPLES = [
     ["今天天气很好，我们去公园散步吧。", "Chinese → English (opus-mt-zh-en)"],
-    ["Machine translation has improved a lot in recent years. It still makes mistakes.",
-     "English → Chinese (opus-mt-en-zh)"],
+    [
+        "Machine translation has improved a lot in recent years. It still makes mistakes.",
+        "English → Chinese (opus-mt-en-zh)",
+    ],
     ["The meeting starts at nine. Please bring the report.", "English → German (opus-mt-en-de)"],
 ]
 
 
 @user_errors
-def run_translation(registry: Registry, text: str, model: str, beams: float, max_tokens: float, source_lang: str,
-                    target_lang: str, request: gr.Request) -> tuple[str, str]:
+def run_translation(
+    registry: Registry,
+    text: str,
+    model: str,
+    beams: float,
+    max_tokens: float,
+    source_lang: str,
+    target_lang: str,
+    request: gr.Request,
+) -> tuple[str, str]:
     text = clean_text(text)
-    settings = TranslationSettings(num_beams=int(check_range("Beam size", beams, 1, 8)),
-                                   max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, MAX_NEW_TOKENS)),
-                                   source_lang=(source_lang or "").strip() or None,
-                                   target_lang=(target_lang or "").strip() or None)
+    settings = TranslationSettings(
+        num_beams=int(check_range("Beam size", beams, 1, 8)),
+        max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, MAX_NEW_TOKENS)),
+        source_lang=(source_lang or "").strip() or None,
+        target_lang=(target_lang or "").strip() or None,
+    )
     loaded = load_picked(registry, "translation", model, request=request)
     return translate(loaded, [text], settings)[0], runs_on(loaded, request)
 
@@ -61,11 +78,13 @@ def build(registry: Registry) -> None:
                 model = model_picker(registry, "translation")
                 with gr.Accordion(t("common.advanced"), open=False):
                     beams = gr.Slider(1, 8, value=4, step=1, label=t("translation.beams"))
-                    max_tokens = new_token_slider(registry, "translation", model, MAX_NEW_TOKENS, 256,
-                                                  "translation.max_tokens")
+                    max_tokens = new_token_slider(
+                        registry, "translation", model, MAX_NEW_TOKENS, 256, "translation.max_tokens"
+                    )
                     first_codes = _language_codes(registry, registry.choices("translation")[0])
-                    source_lang = gr.Textbox(value=first_codes[0], label=t("translation.source_lang"),
-                                             info=t("translation.lang_info"))
+                    source_lang = gr.Textbox(
+                        value=first_codes[0], label=t("translation.source_lang"), info=t("translation.lang_info")
+                    )
                     target_lang = gr.Textbox(value=first_codes[1], label=t("translation.target_lang"))
                 button = gr.Button(t("translation.button"), variant="primary")
             with gr.Column():
@@ -74,8 +93,9 @@ def build(registry: Registry) -> None:
         offered = [row for row in EXAMPLES if row[1] in registry.choices("translation")]
         if offered:  # examples name their model; a deployment with other models skips them
             examples(offered, [source, model])
-    model.change(lambda choice: _language_codes(registry, choice), model, [source_lang, target_lang],
-                 api_visibility="private")
+    model.change(
+        lambda choice: _language_codes(registry, choice), model, [source_lang, target_lang], api_visibility="private"
+    )
     inputs = [source, model, beams, max_tokens, source_lang, target_lang]
     handler = bind(run_translation, registry)
     button.click(handler, inputs, [target, status], api_name="translate")

@@ -35,8 +35,10 @@ class LoadReport:
     def lines(self) -> list[str]:
         lines = [f"{'endpoint':<12}{'requests':>9}{'p50 s':>9}{'p95 s':>9}"]
         for endpoint, values in sorted(self.latencies.items()):
-            lines.append(f"{endpoint:<12}{len(values):>9}{statistics.median(values):>9.3f}"
-                         f"{self.percentile(endpoint, 0.95):>9.3f}")
+            lines.append(
+                f"{endpoint:<12}{len(values):>9}{statistics.median(values):>9.3f}"
+                f"{self.percentile(endpoint, 0.95):>9.3f}"
+            )
         lines.append(f"errors: {len(self.errors)}")
         return lines
 

@@ -61,14 +61,20 @@ def process_halving_on_oom(process: Callable[[list[Item]], list[Result]], items:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         if len(items) == 1:
-            raise ModelError("out_of_memory", "Out of memory even for a single row. Use shorter text or a "
-                             "smaller model.") from error
+            raise ModelError(
+                "out_of_memory", "Out of memory even for a single row. Use shorter text or a smaller model."
+            ) from error
         middle = len(items) // 2
         return process_halving_on_oom(process, items[:middle]) + process_halving_on_oom(process, items[middle:])
 
 
-def run_in_batches(items: Sequence[Item], lengths: Sequence[int], process: Callable[[list[Item]], list[Result]],
-                   budget: int, max_rows: int = 256) -> Iterator[tuple[list[int], list[Result]]]:
+def run_in_batches(
+    items: Sequence[Item],
+    lengths: Sequence[int],
+    process: Callable[[list[Item]], list[Result]],
+    budget: int,
+    max_rows: int = 256,
+) -> Iterator[tuple[list[int], list[Result]]]:
     """Yield (input indices, results) batch by batch, so callers can report progress or stop early."""
     for batch in token_budget_batches(lengths, budget, max_rows):
         yield batch, process_halving_on_oom(process, [items[i] for i in batch])

@@ -33,8 +33,9 @@ def generate_kwargs(settings: GenerationSettings) -> dict:
 def chat_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
     """Token ids of a conversation through the model's chat template, ready for the assistant's next turn."""
     if not uses_chat_template(loaded):
-        raise ModelError("no_chat_template", "'{model}' has no chat template: use it for plain completion.",
-                         model=loaded.model_id)
+        raise ModelError(
+            "no_chat_template", "'{model}' has no chat template: use it for plain completion.", model=loaded.model_id
+        )
     encoded = loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
     return list(encoded["input_ids"])
 
@@ -51,8 +52,12 @@ def check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettin
     leaves no room for even one new token is refused."""
     allowed = loaded.cap_new_tokens(settings.max_new_tokens, len(ids))
     if allowed < 1:
-        raise ModelError("prompt_too_long", "The prompt ({tokens} tokens) fills this model's window of {window} "
-                         "tokens; shorten it.", tokens=len(ids), window=loaded.token_limit)
+        raise ModelError(
+            "prompt_too_long",
+            "The prompt ({tokens} tokens) fills this model's window of {window} tokens; shorten it.",
+            tokens=len(ids),
+            window=loaded.token_limit,
+        )
     return replace(settings, max_new_tokens=allowed)
 
 
@@ -84,7 +89,7 @@ def _replies(tokenizer, request: Request, stop: tuple[str, ...]) -> Iterator[str
         text, stopped = before_stop(tokenizer.decode(generated, skip_special_tokens=True), stop)
         if stopped:
             break
-        visible = text[:len(text) - _stop_beginning(text, stop)]  # never flash half a stop string
+        visible = text[: len(text) - _stop_beginning(text, stop)]  # never flash half a stop string
         if visible != shown and not visible.endswith("\ufffd"):  # nor a character still missing bytes
             shown = visible
             yield visible
@@ -95,7 +100,7 @@ def _replies(tokenizer, request: Request, stop: tuple[str, ...]) -> Iterator[str
 def before_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     """The text before the first stop string, and whether there was one."""
     found = [text.index(word) for word in stop if word in text]
-    return (text[:min(found)], True) if found else (text, False)
+    return (text[: min(found)], True) if found else (text, False)
 
 
 def _stop_beginning(text: str, stop: tuple[str, ...]) -> int:
@@ -103,7 +108,9 @@ def _stop_beginning(text: str, stop: tuple[str, ...]) -> int:
     return max((size for word in stop for size in range(1, len(word)) if text.endswith(word[:size])), default=0)
 
 
-def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettings, budget: int | None = None) -> Batches:
+def generate(
+    loaded: LoadedModel, prompts: list[str], settings: GenerationSettings, budget: int | None = None
+) -> Batches:
     """Complete many prompts at once (left-padded batches), in input order."""
     token_ids = [prompt_ids(loaded, prompt, settings.system_prompt) for prompt in prompts]
     settings = check_window(loaded, max(token_ids, key=len), settings)  # left-padded batches share one window
@@ -113,10 +120,13 @@ def generate(loaded: LoadedModel, prompts: list[str], settings: GenerationSettin
     def process(batch: list[list[int]]) -> list[str]:
         input_ids, attention_mask = pad(batch, loaded.tokenizer.pad_token_id, left=True)
         with torch.inference_mode():
-            output = loaded.model.generate(input_ids=input_ids.to(loaded.device),
-                                           attention_mask=attention_mask.to(loaded.device),
-                                           pad_token_id=loaded.tokenizer.pad_token_id, **generate_kwargs(settings))
-        texts = loaded.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+            output = loaded.model.generate(
+                input_ids=input_ids.to(loaded.device),
+                attention_mask=attention_mask.to(loaded.device),
+                pad_token_id=loaded.tokenizer.pad_token_id,
+                **generate_kwargs(settings),
+            )
+        texts = loaded.tokenizer.batch_decode(output[:, input_ids.shape[1] :], skip_special_tokens=True)
         return [before_stop(text, settings.stop)[0] for text in texts]
 
     budget = budget or default_budget(loaded.device)
@@ -129,18 +139,26 @@ def token_logprobs(loaded: LoadedModel, texts: list[str], budget: int | None = N
     tokenizer = loaded.tokenizer
     token_ids = tokenizer(texts, truncation=True, max_length=loaded.token_limit)["input_ids"]
     if tokenizer.bos_token_id is not None and not getattr(tokenizer, "add_bos_token", False):
-        token_ids = [ids if ids[:1] == [tokenizer.bos_token_id] else [tokenizer.bos_token_id] + ids
-                     for ids in token_ids]
-        token_ids = [ids[:loaded.token_limit] for ids in token_ids]
+        token_ids = [
+            ids if ids[:1] == [tokenizer.bos_token_id] else [tokenizer.bos_token_id] + ids for ids in token_ids
+        ]
+        token_ids = [ids[: loaded.token_limit] for ids in token_ids]
 
     def process(batch: list[list[int]]) -> list[TokenLogProbs]:
         input_ids, attention_mask = pad(batch, tokenizer.pad_token_id or 0)
         with torch.inference_mode():
-            logits = loaded.model(input_ids=input_ids.to(loaded.device),
-                                  attention_mask=attention_mask.to(loaded.device)).logits.float().cpu()
+            logits = (
+                loaded.model(input_ids=input_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device))
+                .logits.float()
+                .cpu()
+            )
         logprobs = logits[:, :-1].log_softmax(-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
-        return [TokenLogProbs(tokens=tokenizer.convert_ids_to_tokens(ids[1:]),
-                              logprobs=logprobs[row, :len(ids) - 1].tolist()) for row, ids in enumerate(batch)]
+        return [
+            TokenLogProbs(
+                tokens=tokenizer.convert_ids_to_tokens(ids[1:]), logprobs=logprobs[row, : len(ids) - 1].tolist()
+            )
+            for row, ids in enumerate(batch)
+        ]
 
     return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, budget or default_budget(loaded.device))
 

@@ -28,13 +28,18 @@ def encode_whole(loaded: LoadedModel, texts: list[str], limit: int, **options: A
     encoded = loaded.tokenizer(texts, **options)
     for ids in encoded["input_ids"]:
         if len(ids) > limit:
-            raise InputError("too_many_tokens", "The text is {tokens} tokens long; this view takes at most "
-                             "{limit}. Use a shorter text.", tokens=len(ids), limit=limit)
+            raise InputError(
+                "too_many_tokens",
+                "The text is {tokens} tokens long; this view takes at most {limit}. Use a shorter text.",
+                tokens=len(ids),
+                limit=limit,
+            )
     return encoded
 
 
-def attention_maps(loaded: LoadedModel, texts: list[str], max_tokens: int,
-                   budget: int | None = None) -> list[AttentionMaps]:
+def attention_maps(
+    loaded: LoadedModel, texts: list[str], max_tokens: int, budget: int | None = None
+) -> list[AttentionMaps]:
     """Every layer's and head's attention for each text, in input order.
 
     The model must be loaded with attn_implementation="eager": fused SDPA kernels never form the
@@ -48,15 +53,22 @@ def attention_maps(loaded: LoadedModel, texts: list[str], max_tokens: int,
     def process(batch: list[list[int]]) -> list[AttentionMaps]:
         input_ids, attention_mask = pad(batch, loaded.tokenizer.pad_token_id or 0)
         with torch.inference_mode():
-            output = loaded.model(input_ids=input_ids.to(loaded.device),
-                                  attention_mask=attention_mask.to(loaded.device), output_attentions=True)
+            output = loaded.model(
+                input_ids=input_ids.to(loaded.device),
+                attention_mask=attention_mask.to(loaded.device),
+                output_attentions=True,
+            )
         weights = torch.stack(output.attentions, dim=1).float().cpu()  # (B, layers, heads, T, T)
-        return [AttentionMaps(tokens=loaded.tokenizer.convert_ids_to_tokens(ids),
-                              weights=weights[row, :, :, :len(ids), :len(ids)])
-                for row, ids in enumerate(batch)]
+        return [
+            AttentionMaps(
+                tokens=loaded.tokenizer.convert_ids_to_tokens(ids), weights=weights[row, :, :, : len(ids), : len(ids)]
+            )
+            for row, ids in enumerate(batch)
+        ]
 
-    batches = run_in_batches(token_ids, [len(ids) for ids in token_ids], process,
-                             budget or default_budget(loaded.device))
+    batches = run_in_batches(
+        token_ids, [len(ids) for ids in token_ids], process, budget or default_budget(loaded.device)
+    )
     return in_input_order(len(texts), batches)
 
 
@@ -66,8 +78,9 @@ def attention_maps(loaded: LoadedModel, texts: list[str], max_tokens: int,
 def mask_token(loaded: LoadedModel) -> str:
     token = loaded.tokenizer.mask_token
     if token is None:
-        raise ModelError("no_mask_token", "'{model}' has no mask token, so it cannot predict a hidden word.",
-                         model=loaded.model_id)
+        raise ModelError(
+            "no_mask_token", "'{model}' has no mask token, so it cannot predict a hidden word.", model=loaded.model_id
+        )
     return token
 
 
@@ -82,11 +95,14 @@ def with_model_mask(loaded: LoadedModel, text: str) -> str:
 def _mask_position(loaded: LoadedModel, ids: list[int]) -> int:
     count = ids.count(loaded.tokenizer.mask_token_id)
     if count == 0:
-        raise InputError("no_mask", "Put the mask token {mask} where the hidden word goes.",
-                         mask=mask_token(loaded))
+        raise InputError("no_mask", "Put the mask token {mask} where the hidden word goes.", mask=mask_token(loaded))
     if count > 1:
-        raise InputError("several_masks", "Use the mask token {mask} once; the text has it {count} times.",
-                         mask=mask_token(loaded), count=count)
+        raise InputError(
+            "several_masks",
+            "Use the mask token {mask} once; the text has it {count} times.",
+            mask=mask_token(loaded),
+            count=count,
+        )
     return ids.index(loaded.tokenizer.mask_token_id)
 
 
@@ -100,18 +116,24 @@ def fill_mask(loaded: LoadedModel, texts: list[str], top_k: int, budget: int | N
         best = probabilities.topk(top_k)
         candidates = []
         for probability, token_id in zip(best.values.tolist(), best.indices.tolist()):
-            filled = ids[:position] + [token_id] + ids[position + 1:]
-            candidates.append(Filler(token=tokenizer.convert_ids_to_tokens(token_id),
-                                     word=tokenizer.decode([token_id]).strip(), probability=probability,
-                                     text=tokenizer.decode(filled, skip_special_tokens=True)))
+            filled = ids[:position] + [token_id] + ids[position + 1 :]
+            candidates.append(
+                Filler(
+                    token=tokenizer.convert_ids_to_tokens(token_id),
+                    word=tokenizer.decode([token_id]).strip(),
+                    probability=probability,
+                    text=tokenizer.decode(filled, skip_special_tokens=True),
+                )
+            )
         return candidates
 
     def process(batch: list[tuple[list[int], int]]) -> list[list[Filler]]:
         input_ids, attention_mask = pad([ids for ids, _ in batch], tokenizer.pad_token_id or 0)
         positions = torch.tensor([position for _, position in batch])
         with torch.inference_mode():
-            logits = loaded.model(input_ids=input_ids.to(loaded.device),
-                                  attention_mask=attention_mask.to(loaded.device)).logits
+            logits = loaded.model(
+                input_ids=input_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device)
+            ).logits
         probabilities = logits[torch.arange(len(batch)), positions.to(logits.device)].float().softmax(-1).cpu()
         return [fillers(ids, position, row) for (ids, position), row in zip(batch, probabilities)]
 
@@ -136,8 +158,9 @@ def _integration_points(steps: int) -> list[tuple[float, float]]:
 
 def explain(loaded: LoadedModel, text: str, steps: int, budget: int | None = None) -> Attribution:
     """Integrated gradients of the predicted label's logit (tasks/attribution.py says what they mean)."""
-    encoded = encode_whole(loaded, [text], loaded.token_limit, return_offsets_mapping=True,
-                           return_special_tokens_mask=True)
+    encoded = encode_whole(
+        loaded, [text], loaded.token_limit, return_offsets_mapping=True, return_special_tokens_mask=True
+    )
     ids, offsets = encoded["input_ids"][0], encoded["offset_mapping"][0]
     prediction = in_input_order(1, classify(loaded, [text]))[0]
     target = label_names(loaded).index(prediction.label)
@@ -160,9 +183,16 @@ def explain(loaded: LoadedModel, text: str, steps: int, budget: int | None = Non
         return [weight * gradient for (_, weight), gradient in zip(points, gradients)]
 
     points = _integration_points(steps)
-    batches = run_in_batches(points, [len(ids)] * len(points), weighted_gradients,
-                             budget or default_budget(loaded.device))
+    batches = run_in_batches(
+        points, [len(ids)] * len(points), weighted_gradients, budget or default_budget(loaded.device)
+    )
     integral = torch.stack([gradient for _, results in batches for gradient in results]).sum(dim=0)  # (T, D)
     scores = ((text_embeds - baseline_embeds).float().cpu() * integral).sum(dim=-1).tolist()
-    return Attribution(prediction=prediction, tokens=loaded.tokenizer.convert_ids_to_tokens(ids), scores=scores,
-                       logit=float(ends[0]), baseline_logit=float(ends[1]), spans=spans(text, offsets, scores))
+    return Attribution(
+        prediction=prediction,
+        tokens=loaded.tokenizer.convert_ids_to_tokens(ids),
+        scores=scores,
+        logit=float(ends[0]),
+        baseline_logit=float(ends[1]),
+        spans=spans(text, offsets, scores),
+    )

@@ -27,8 +27,11 @@ class LoadedModel:
 
         Tokenizers without a limit report a huge placeholder, which is ignored; 512 when neither says.
         """
-        limits = [limit for limit in (positions(self.model.config), self.tokenizer.model_max_length)
-                  if limit and limit < 10**7]
+        limits = [
+            limit
+            for limit in (positions(self.model.config), self.tokenizer.model_max_length)
+            if limit and limit < 10**7
+        ]
         return min(limits, default=512)
 
     @property
@@ -54,8 +57,20 @@ class LoadedModel:
 # Models that number positions from pad_token_id + 1, as fairseq did: the first rows of their table are never
 # used, so RoBERTa's 514 positions hold 512 tokens. Their tokenizers usually say 512, but not all checkpoints ship
 # a tokenizer config that does.
-PADDING_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer",
-                            "mpnet", "ibert", "roberta-prelayernorm", "xmod", "luke", "esm"}
+PADDING_OFFSET_POSITIONS = {
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "data2vec-text",
+    "longformer",
+    "mpnet",
+    "ibert",
+    "roberta-prelayernorm",
+    "xmod",
+    "luke",
+    "esm",
+}
 
 
 def positions(config: Any) -> int | None:

@@ -17,8 +17,8 @@ from ..devices import pick_device, pick_dtype
 from ..hub import KIND_WORDS, ONE_LOAD_AT_A_TIME, download_while_watched, explain_load_error, offline_options
 from ..types import (
     DEFAULT_HYPOTHESIS,
-    Attribution,
     AttentionMaps,
+    Attribution,
     Batches,
     Filler,
     GenerationSettings,
@@ -129,8 +129,14 @@ def _head_was_trained(loading_info: dict[str, Any]) -> bool:
     return not loading_info.get("missing_keys")
 
 
-def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None = None,
-               new_head: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> LocalModel:
+def load_model(
+    entry: ModelEntry,
+    kind: str,
+    *,
+    attn_implementation: str | None = None,
+    new_head: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+) -> LocalModel:
     """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point;
     `dtype` overrides $LLM_DEMO_DTYPE and the hardware's choice, for views whose numbers need float32."""
     settings = get_settings()
@@ -151,17 +157,23 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
             import transformers
 
             transformers.utils.logging.disable_progress_bar()
-            tokenizer = transformers.AutoTokenizer.from_pretrained(entry.model, revision=entry.revision,
-                                                                   trust_remote_code=False, **hub_options)
-            model, info = getattr(transformers, AUTO_CLASSES[kind]).from_pretrained(entry.model, output_loading_info=True,
-                                                                             **kwargs)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                entry.model, revision=entry.revision, trust_remote_code=False, **hub_options
+            )
+            model, info = getattr(transformers, AUTO_CLASSES[kind]).from_pretrained(
+                entry.model, output_loading_info=True, **kwargs
+            )
     except ModelError:
         raise
-    except Exception as error:  # noqa: BLE001 - every failure becomes a readable message
+    except Exception as error:
         raise explain_load_error(entry.model, kind, error) from error
     if not new_head and kind != "encoder" and not _head_was_trained(info):
-        raise ModelError("wrong_kind", "'{model}' cannot do {what}: it has no trained weights for it.",
-                         model=entry.model, what=KIND_WORDS[kind])
+        raise ModelError(
+            "wrong_kind",
+            "'{model}' cannot do {what}: it has no trained weights for it.",
+            model=entry.model,
+            what=KIND_WORDS[kind],
+        )
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()
@@ -169,5 +181,12 @@ def load_model(entry: ModelEntry, kind: str, *, attn_implementation: str | None 
         pack_linear_layers(model, dtype)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LocalModel(model_id=entry.model, kind=kind, model=model, tokenizer=tokenizer,
-                       device=model.device, dtype=dtype, load_seconds=time.perf_counter() - started)
+    return LocalModel(
+        model_id=entry.model,
+        kind=kind,
+        model=model,
+        tokenizer=tokenizer,
+        device=model.device,
+        dtype=dtype,
+        load_seconds=time.perf_counter() - started,
+    )

@@ -59,8 +59,11 @@ def packing_works(dtype: torch.dtype) -> bool:
         return False
     if torch.ops.mkldnn._is_mkldnn_acl_supported():  # ARM's library: not the kernels measured here
         return False
-    native = {torch.float32: True, torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-              torch.float16: torch.ops.mkldnn._is_mkldnn_fp16_supported()}
+    native = {
+        torch.float32: True,
+        torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+        torch.float16: torch.ops.mkldnn._is_mkldnn_fp16_supported(),
+    }
     if not native.get(dtype, False):
         return False
     generator = torch.Generator().manual_seed(0)

@@ -24,8 +24,9 @@ class ContextWindow:
     context_mask: list[bool]  # which tokens belong to the context
 
 
-def span_scores(start_logits: torch.Tensor, end_logits: torch.Tensor, context_mask: torch.Tensor,
-                max_answer_tokens: int) -> tuple[torch.Tensor, float]:
+def span_scores(
+    start_logits: torch.Tensor, end_logits: torch.Tensor, context_mask: torch.Tensor, max_answer_tokens: int
+) -> tuple[torch.Tensor, float]:
     """Probability of every (start, end) context span in one window, and of "no answer" (the first token).
 
     Returns a (tokens, tokens) matrix that is zero where end < start, the span is too long,
@@ -51,8 +52,9 @@ def best_spans(scores: torch.Tensor, k: int) -> list[tuple[int, int, float]]:
     return [(int(p) // width, int(p) % width, float(v)) for p, v in zip(positions, values)]
 
 
-def rank_answers(context: str, windows: list[tuple[ContextWindow, torch.Tensor, torch.Tensor]],
-                 settings: QASettings) -> list[Answer]:
+def rank_answers(
+    context: str, windows: list[tuple[ContextWindow, torch.Tensor, torch.Tensor]], settings: QASettings
+) -> list[Answer]:
     """Merge the spans proposed by all windows of one question into its top-k answers."""
     by_span: dict[tuple[int, int], float] = {}
     null_scores = []
@@ -67,11 +69,12 @@ def rank_answers(context: str, windows: list[tuple[ContextWindow, torch.Tensor, 
     if settings.allow_no_answer:
         answers.append(Answer("", min(null_scores), 0, 0))
     answers.sort(key=lambda answer: -answer.score)
-    return answers[:settings.top_k] or [Answer("", 0.0, 0, 0)]
+    return answers[: settings.top_k] or [Answer("", 0.0, 0, 0)]
 
 
-def make_windows(loaded: LoadedModel, questions: list[str], contexts: list[str],
-                 settings: QASettings) -> list[ContextWindow]:
+def make_windows(
+    loaded: LoadedModel, questions: list[str], contexts: list[str], settings: QASettings
+) -> list[ContextWindow]:
     """Tokenize each (question, context) into overlapping windows of at most `max_length` tokens."""
     tokenizer = loaded.tokenizer
     max_length = min(settings.max_length, loaded.token_limit)
@@ -79,27 +82,48 @@ def make_windows(loaded: LoadedModel, questions: list[str], contexts: list[str],
     if longest_question > max_length // 2:
         raise InputError("question_too_long", "The question is too long for this model; shorten it.")
     stride = min(settings.stride, max(0, max_length - longest_question - 8))
-    encoded = tokenizer(questions, contexts, truncation="only_second", max_length=max_length,
-                        stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    encoded = tokenizer(
+        questions,
+        contexts,
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
     windows = []
     for index, input_ids in enumerate(encoded["input_ids"]):
         sequence_ids = encoded.sequence_ids(index)
-        windows.append(ContextWindow(example=encoded["overflow_to_sample_mapping"][index], input_ids=input_ids,
-                              offsets=[tuple(span) for span in encoded["offset_mapping"][index]],
-                              context_mask=[sequence_id == 1 for sequence_id in sequence_ids]))
+        windows.append(
+            ContextWindow(
+                example=encoded["overflow_to_sample_mapping"][index],
+                input_ids=input_ids,
+                offsets=[tuple(span) for span in encoded["offset_mapping"][index]],
+                context_mask=[sequence_id == 1 for sequence_id in sequence_ids],
+            )
+        )
     return windows
 
 
-def forward_windows(loaded: LoadedModel, batch: list[ContextWindow]) -> list[tuple[ContextWindow, torch.Tensor, torch.Tensor]]:
+def forward_windows(
+    loaded: LoadedModel, batch: list[ContextWindow]
+) -> list[tuple[ContextWindow, torch.Tensor, torch.Tensor]]:
     with torch.inference_mode():
         output = loaded.model(**encoder_inputs(loaded, [window.input_ids for window in batch]))
     starts, ends = output.start_logits.float().cpu(), output.end_logits.float().cpu()
-    return [(window, starts[row, :len(window.input_ids)], ends[row, :len(window.input_ids)])
-            for row, window in enumerate(batch)]
+    return [
+        (window, starts[row, : len(window.input_ids)], ends[row, : len(window.input_ids)])
+        for row, window in enumerate(batch)
+    ]
 
 
-def answer(loaded: LoadedModel, questions: list[str], contexts: list[str], settings: QASettings = QASettings(),
-           budget: int | None = None) -> Batches:
+def answer(
+    loaded: LoadedModel,
+    questions: list[str],
+    contexts: list[str],
+    settings: QASettings = QASettings(),
+    budget: int | None = None,
+) -> Batches:
     """Answers batch by batch as (question indices, answers); a batch holds all windows of its questions."""
     windows = make_windows(loaded, questions, contexts, settings)
     per_question: list[list[ContextWindow]] = [[] for _ in questions]
@@ -111,7 +135,7 @@ def answer(loaded: LoadedModel, questions: list[str], contexts: list[str], setti
         answers, taken = [], 0
         for group in batch:
             example = group[0].example
-            answers.append(rank_answers(contexts[example], scored[taken:taken + len(group)], settings))
+            answers.append(rank_answers(contexts[example], scored[taken : taken + len(group)], settings))
             taken += len(group)
         return answers
 

@@ -34,8 +34,13 @@ def keep_top_p(logits: torch.Tensor, top_p: torch.Tensor, top_k: int | None) -> 
     return logits.masked_fill(dropped.scatter(1, order, dropped), -float("inf"))
 
 
-def choose_tokens(logits: torch.Tensor, settings: list[GenerationSettings], generators: list[torch.Generator],
-                  seen: list[torch.Tensor], top_k: int | None) -> list[int]:
+def choose_tokens(
+    logits: torch.Tensor,
+    settings: list[GenerationSettings],
+    generators: list[torch.Generator],
+    seen: list[torch.Tensor],
+    top_k: int | None,
+) -> list[int]:
     """The next token of every row (B, V): greedy where temperature is 0, sampled from its own generator else.
 
     Runs on the CPU, where the requests' generators live; (B, V) floats are little to move.

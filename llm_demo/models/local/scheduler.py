@@ -17,6 +17,7 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
+
 import torch
 
 from ...errors import ModelError
@@ -67,6 +68,7 @@ class Request:
 
 
 # --- the running batch: rows of one model's KV cache, left-padded ----------------------------------
+
 
 def _mergeable(cache) -> bool:
     """Plain growing layers can be padded and joined; sliding-window or recurrent layers cannot."""
@@ -123,6 +125,7 @@ class Batch:
 
 # --- one model's scheduler -----------------------------------------------------------------------
 
+
 class Scheduler:
     """The waiting and running requests of one model, and the step that advances them."""
 
@@ -166,8 +169,7 @@ class Scheduler:
                 request.tokens.put(explained)
             self.batch = None
             return
-        self.batch = self.batch.keep([row for row, request in enumerate(self.batch.requests)
-                                      if not request.finished])
+        self.batch = self.batch.keep([row for row, request in enumerate(self.batch.requests) if not request.finished])
 
     def admit(self) -> list[Request]:
         """The waiting requests that join the batch at this step; those cancelled while waiting leave."""
@@ -195,8 +197,9 @@ class Scheduler:
 
     def _padded(self, prompts: list[list[int]]) -> tuple[torch.Tensor, object, torch.Tensor]:
         """Prompts side by side, left-padded: the last position's logits (B, V), the cache and the mask (B, T)."""
-        input_ids, mask = (tensor.to(self.loaded.device)
-                           for tensor in pad(prompts, self.loaded.tokenizer.pad_token_id or 0, left=True))
+        input_ids, mask = (
+            tensor.to(self.loaded.device) for tensor in pad(prompts, self.loaded.tokenizer.pad_token_id or 0, left=True)
+        )
         output = self._forward(input_ids, mask, _positions(mask, mask.shape[1]), cache=None, **self.last_logits_only)
         return output.logits[:, -1], output.cache, mask
 
@@ -206,8 +209,13 @@ class Scheduler:
         input_ids = torch.tensor([[token for ids in prompts for token in ids]], device=device)
         positions = torch.tensor([[position for length in lengths for position in range(length)]], device=device)
         ends = torch.tensor(lengths, device=device).cumsum(0) - 1
-        output = self._forward(input_ids, block_causal_mask(lengths, self.loaded.model.dtype, device), positions,
-                               cache=None, logits_to_keep=ends)
+        output = self._forward(
+            input_ids,
+            block_causal_mask(lengths, self.loaded.model.dtype, device),
+            positions,
+            cache=None,
+            logits_to_keep=ends,
+        )
         for layer in output.cache.layers:  # (1, heads, sum of lengths, dim) -> (prompts, heads, longest, dim)
             layer.keys, layer.values = _unpacked(layer.keys, lengths), _unpacked(layer.values, lengths)
         return output.logits[0], output.cache, pad(prompts, 0, left=True)[1].to(device)
@@ -226,19 +234,30 @@ class Scheduler:
     def _decode(self) -> None:
         batch = self.batch
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.requests), 1))], dim=1)
-        output = self._forward(batch.last_tokens().to(self.loaded.device), batch.mask, _positions(batch.mask, 1),
-                               cache=batch.cache, **self.last_logits_only)
+        output = self._forward(
+            batch.last_tokens().to(self.loaded.device),
+            batch.mask,
+            _positions(batch.mask, 1),
+            cache=batch.cache,
+            **self.last_logits_only,
+        )
         batch.cache = output.cache
         self._hand_out(batch, output.logits[:, -1])
 
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, **options):
-        return self.loaded.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                 use_cache=True, **options)
+        return self.loaded.model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True, **options
+        )
 
     def _hand_out(self, batch: Batch, logits: torch.Tensor) -> None:
         """Choose every row's next token from its logits (B, V) and hand it to the row's reader."""
-        chosen = choose_tokens(logits, [request.settings for request in batch.requests],
-                               [request.generator for request in batch.requests], batch.seen, self.top_k)
+        chosen = choose_tokens(
+            logits,
+            [request.settings for request in batch.requests],
+            [request.generator for request in batch.requests],
+            batch.seen,
+            self.top_k,
+        )
         for row, (request, token) in enumerate(zip(batch.requests, chosen)):
             batch.seen[row] = torch.cat([batch.seen[row], batch.seen[row].new_tensor([token])])
             request.produced += 1
@@ -286,17 +305,22 @@ def _same_logits(padded, packed) -> bool:
         return False
     tolerance = 1e-4 if expected.dtype == torch.float32 else 2e-2
     return got.shape == expected.shape and bool(
-        torch.allclose(got.float(), expected.float(), rtol=0, atol=tolerance * float(expected.abs().max()) + 1e-6))
+        torch.allclose(got.float(), expected.float(), rtol=0, atol=tolerance * float(expected.abs().max()) + 1e-6)
+    )
 
 
 def _explain(error: Exception) -> ModelError:
     if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
         return ModelError("out_of_memory", "Not enough memory to generate. Try a shorter text or a smaller model.")
-    return ModelError("generation_failed", "Generation failed: {reason}",
-                      reason=str(error).splitlines()[0][:300] if str(error) else type(error).__name__)
+    return ModelError(
+        "generation_failed",
+        "Generation failed: {reason}",
+        reason=str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
+    )
 
 
 # --- the engine: one thread steps every model's scheduler --------------------------------------------
+
 
 class Engine:
     """Steps every model that has requests, in turn, on one long-lived thread.

@@ -69,7 +69,9 @@ def translate_sentences(
     return run_in_batches(token_ids, [len(ids) for ids in token_ids], process, max(budget, 64))
 
 
-def translate(loaded: LoadedModel, texts: list[str], settings: TranslationSettings, budget: int | None = None) -> Batches:
+def translate(
+    loaded: LoadedModel, texts: list[str], settings: TranslationSettings, budget: int | None = None
+) -> Batches:
     """Translate whole texts sentence by sentence, yielding each text once all its sentences are done."""
     structure = [split_sentences(text) for text in texts]
     owner = [row for row, lines in enumerate(structure) for line in lines for _ in line]  # sentence -> text

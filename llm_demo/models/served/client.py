@@ -32,9 +32,12 @@ class Endpoint:
     max_concurrency: int = DEFAULT_CONCURRENCY
 
     @classmethod
-    def of(cls, entry: ModelEntry) -> "Endpoint":
-        return cls(entry.endpoint.rstrip("/"), entry.option("api_key_env"),
-                   int(entry.option("max_concurrency", DEFAULT_CONCURRENCY)))
+    def of(cls, entry: ModelEntry) -> Endpoint:
+        return cls(
+            entry.endpoint.rstrip("/"),
+            entry.option("api_key_env"),
+            int(entry.option("max_concurrency", DEFAULT_CONCURRENCY)),
+        )
 
     @property
     def root(self) -> str:
@@ -46,8 +49,12 @@ class Endpoint:
             return "EMPTY"  # servers without keys ignore it; the client insists on having one
         key = os.environ.get(self.api_key_env, "").strip()
         if not key:
-            raise ModelError("endpoint_key_missing", "The model server at {endpoint} needs a key in the environment "
-                             "variable {env}, which is not set.", endpoint=self.base_url, env=self.api_key_env)
+            raise ModelError(
+                "endpoint_key_missing",
+                "The model server at {endpoint} needs a key in the environment variable {env}, which is not set.",
+                endpoint=self.base_url,
+                env=self.api_key_env,
+            )
         return key
 
     def client(self) -> Any:
@@ -79,11 +86,17 @@ def served_models(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def unknown_model(endpoint: Endpoint, model: str, served: dict[str, Any]) -> ModelError:
-    return ModelError("unknown_served_model", "The server at {endpoint} does not serve '{model}'. It serves: "
-                      "{served}.", endpoint=endpoint.base_url, model=model, served=", ".join(served) or "nothing")
+    return ModelError(
+        "unknown_served_model",
+        "The server at {endpoint} does not serve '{model}'. It serves: {served}.",
+        endpoint=endpoint.base_url,
+        model=model,
+        served=", ".join(served) or "nothing",
+    )
 
 
 # --- errors --------------------------------------------------------------------------------------
+
 
 def _server_message(error: Exception) -> str:
     body = getattr(error, "body", None)
@@ -94,47 +107,82 @@ def _server_message(error: Exception) -> str:
     return str(getattr(error, "message", None) or error)[:300]
 
 
-def readable_error(error: Exception, endpoint: Endpoint, model: str | None = None, what: str = "this task") -> ModelError:
+def readable_error(
+    error: Exception, endpoint: Endpoint, model: str | None = None, what: str = "this task"
+) -> ModelError:
     """Turn a failed request into one sentence a user can act on."""
     import openai
 
     url = endpoint.base_url
     if isinstance(error, openai.APITimeoutError):
-        return ModelError("endpoint_timeout", "The model server at {endpoint} did not answer within {seconds} s.",
-                          endpoint=url, seconds=get_settings().remote_timeout)
+        return ModelError(
+            "endpoint_timeout",
+            "The model server at {endpoint} did not answer within {seconds} s.",
+            endpoint=url,
+            seconds=get_settings().remote_timeout,
+        )
     if isinstance(error, openai.APIConnectionError):
-        return ModelError("endpoint_unreachable", "Cannot reach the model server at {endpoint}. Is it running, and "
-                          "is the address right?", endpoint=url)
+        return ModelError(
+            "endpoint_unreachable",
+            "Cannot reach the model server at {endpoint}. Is it running, and is the address right?",
+            endpoint=url,
+        )
     if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
         if endpoint.api_key_env:
-            return ModelError("endpoint_unauthorised", "The model server at {endpoint} refused the key in {env}.",
-                              endpoint=url, env=endpoint.api_key_env)
-        return ModelError("endpoint_needs_key", "The model server at {endpoint} needs a key: name the environment "
-                          "variable that holds it as api_key_env in models.yaml.", endpoint=url)
+            return ModelError(
+                "endpoint_unauthorised",
+                "The model server at {endpoint} refused the key in {env}.",
+                endpoint=url,
+                env=endpoint.api_key_env,
+            )
+        return ModelError(
+            "endpoint_needs_key",
+            "The model server at {endpoint} needs a key: name the environment "
+            "variable that holds it as api_key_env in models.yaml.",
+            endpoint=url,
+        )
     reason = _server_message(error)
     status = getattr(error, "status_code", None)
     if "chat template" in reason.lower():
-        return ModelError("no_chat_template", "'{model}' has no chat template: use it for plain completion.",
-                          model=model or url)
+        return ModelError(
+            "no_chat_template", "'{model}' has no chat template: use it for plain completion.", model=model or url
+        )
     if status == 404 and model and "does not exist" in reason:
         try:
             return unknown_model(endpoint, model, served_models(endpoint))
         except ModelError as listing_failed:
             return listing_failed
     if status in (400, 404, 405, 501) and ("not support" in reason.lower() or reason.strip() == "Not Found"):
-        return ModelError("endpoint_wrong_task", "'{model}' on {endpoint} cannot do {what}: {reason}",
-                          model=model or "?", endpoint=url, what=what, reason=reason)
+        return ModelError(
+            "endpoint_wrong_task",
+            "'{model}' on {endpoint} cannot do {what}: {reason}",
+            model=model or "?",
+            endpoint=url,
+            what=what,
+            reason=reason,
+        )
     if status is not None and status < 500:
-        return ModelError("endpoint_rejected", "The model server at {endpoint} refused the request: {reason}",
-                          endpoint=url, reason=reason)
-    return ModelError("endpoint_failed", "The model server at {endpoint} failed ({status}): {reason}",
-                      endpoint=url, status=status or type(error).__name__, reason=reason)
+        return ModelError(
+            "endpoint_rejected",
+            "The model server at {endpoint} refused the request: {reason}",
+            endpoint=url,
+            reason=reason,
+        )
+    return ModelError(
+        "endpoint_failed",
+        "The model server at {endpoint} failed ({status}): {reason}",
+        endpoint=url,
+        status=status or type(error).__name__,
+        reason=reason,
+    )
 
 
 # --- requests ------------------------------------------------------------------------------------
 
-def call(endpoint: Endpoint, request: Callable[[Any], Result], model: str | None = None,
-         what: str = "this task") -> Result:
+
+def call(
+    endpoint: Endpoint, request: Callable[[Any], Result], model: str | None = None, what: str = "this task"
+) -> Result:
     """One request within the server's cap; failures (after the client's retries) become ModelErrors."""
     import openai
 
@@ -145,8 +193,13 @@ def call(endpoint: Endpoint, request: Callable[[Any], Result], model: str | None
             raise readable_error(error, endpoint, model, what) from error
 
 
-def stream_text(endpoint: Endpoint, model: str, open_stream: Callable[[Any], Any],
-                piece_of: Callable[[Any], str | None], what: str = "text generation") -> Iterator[str]:
+def stream_text(
+    endpoint: Endpoint,
+    model: str,
+    open_stream: Callable[[Any], Any],
+    piece_of: Callable[[Any], str | None],
+    what: str = "text generation",
+) -> Iterator[str]:
     """Yield the reply so far as pieces arrive. Closing the iterator (Stop) closes the connection, and
     vLLM aborts a request whose client went away."""
     import openai
@@ -169,8 +222,9 @@ def stream_text(endpoint: Endpoint, model: str, open_stream: Callable[[Any], Any
             stream.close()
 
 
-def map_concurrently(endpoint: Endpoint, items: Sequence[Item], work: Callable[[list[Item]], list[Result]],
-                     chunk_size: int) -> Iterator[tuple[list[int], list[Result | UserFacingError]]]:
+def map_concurrently(
+    endpoint: Endpoint, items: Sequence[Item], work: Callable[[list[Item]], list[Result]], chunk_size: int
+) -> Iterator[tuple[list[int], list[Result | UserFacingError]]]:
     """Send items in chunks, up to the server's cap at once, yielding (indices, results) as chunks finish.
 
     A chunk that still fails after the client's retries comes back as its error in place of each result,
@@ -178,8 +232,9 @@ def map_concurrently(endpoint: Endpoint, items: Sequence[Item], work: Callable[[
     the rows left are failed with that error without being sent: a dead server does not cost retries for
     every row. Closing the iterator (cancel) drops the chunks not yet sent.
     """
-    chunks = iter([list(range(start, min(start + chunk_size, len(items))))
-                   for start in range(0, len(items), chunk_size)])
+    chunks = iter(
+        [list(range(start, min(start + chunk_size, len(items)))) for start in range(0, len(items), chunk_size)]
+    )
     pool = ThreadPoolExecutor(max_workers=endpoint.max_concurrency, thread_name_prefix="llm_demo-remote")
     pending: dict[Future, list[int]] = {}
     unreachable_in_a_row, dead_server = 0, None

@@ -75,10 +75,11 @@ def _sampling(settings: GenerationSettings) -> dict[str, Any]:
 
 
 def _last(texts: Iterator[str]) -> str:
-    text = ""
-    for text in texts:
+    """The whole reply: a stream yields the text so far, so the last piece is all of it."""
+    last = ""
+    for last in texts:  # noqa: B007 - the loop variable is the result
         pass
-    return text
+    return last
 
 
 def _labels_in(reply: str, labels: list[str]) -> list[str]:
@@ -324,7 +325,9 @@ class ServedModel(Model):
         )
 
     def _answer_one(self, question: str, context: str, settings: QASettings) -> list[Answer]:
-        may_be_absent = f" If the context does not hold the answer, reply {NO_ANSWER}." if settings.allow_no_answer else ""
+        may_be_absent = (
+            f" If the context does not hold the answer, reply {NO_ANSWER}." if settings.allow_no_answer else ""
+        )
         prompt = (
             "Answer the question from the context only. Copy the answer from the context word for word, as short "
             f"as possible.{may_be_absent}\n\nContext: {context}\n\nQuestion: {question}"
