@@ -8,9 +8,8 @@ import pytest
 import torch
 from helpers import entry
 
-from llm_demo.models import devices
 from llm_demo.errors import ModelError
-from llm_demo.models import get_model
+from llm_demo.models import devices, get_model
 from llm_demo.models.cache import ModelCache
 from llm_demo.models.devices import pick_dtype
 from llm_demo.models.hub import explain_load_error
