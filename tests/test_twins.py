@@ -30,6 +30,7 @@ from llm_demo.tasks.qa import QASettings, answer
 from llm_demo.tasks.sentiment import analyse
 from llm_demo.tasks.translation import TranslationSettings, translate
 from llm_demo.ui import translation_tab
+from llm_demo.ui.inside_tab import VIEW_DTYPE
 
 DEFAULTS = yaml.safe_load((ASSETS_DIR / "models.yaml").read_text(encoding="utf-8"))
 GREEDY_TRANSLATION = TranslationSettings(num_beams=1, max_new_tokens=8)
@@ -56,8 +57,8 @@ def assert_same_scores(batched: list, alone: list) -> None:
 
 @pytest.fixture(scope="module")
 def twin(twin_registry):
-    def _load(task: str, entry: dict):
-        return get_model(twin_registry.resolve(task, entry["name"]), TASK_KINDS[task])
+    def _load(task: str, entry: dict, **options):
+        return get_model(twin_registry.resolve(task, entry["name"]), TASK_KINDS[task], **options)
 
     return _load
 
@@ -358,7 +359,8 @@ def test_qa_tab_on_the_xlm_roberta_squad2_twin(twin_client):
 def test_inside_tab_fill_mask_on_the_xlm_roberta_twin(twin_client, twin):
     entry = DEFAULTS["fill_mask"][1]
     result, _ = twin_client.predict("Paris is the [MASK] of France.", entry["name"], 3, api_name="/fill_mask")
-    expected = fill_mask(twin("fill_mask", entry), ["Paris is the [MASK] of France."], 3)[0]
+    model = twin("fill_mask", entry, dtype=VIEW_DTYPE)  # as the tab loads it
+    expected = fill_mask(model, ["Paris is the [MASK] of France."], 3)[0]
     assert [c["confidence"] for c in result["confidences"]] == pytest.approx([f.probability for f in expected])
 
 
