@@ -138,6 +138,34 @@ HEADLINE["sentiment"] = HEADLINE["zero-shot"] = HEADLINE["classification"]
 Say = Callable[[str], str]
 
 
+# The keys of each table's columns (evaluation.col.<key> in either language); the tab shows them before a run.
+SUMMARY_COLUMNS = ("model", "status", "rows", "rows_per_second", "device")  # then the metrics
+SLICES_COLUMNS = ("model", "slice_column", "slice", "slice_rows")  # then the metrics
+PER_CLASS_COLUMNS = ("model", "label", "precision", "recall", "f1", "support")
+WORST_COLUMNS = ("model", "row", "input", "reference", "prediction", "score")
+ROBUSTNESS_COLUMNS = (
+    "model",
+    "perturbation",
+    "changed_rows",
+    "fail_rate",
+    "fail_rate_ci",
+    "metric",
+    "original",
+    "perturbed",
+    "drop",
+    "severity",
+)
+FLIPS_COLUMNS = (
+    "model",
+    "perturbation",
+    "row",
+    "original_input",
+    "perturbed_input",
+    "original_prediction",
+    "perturbed_prediction",
+)
+
+
 def english(key: str, **params: object) -> str:
     return TEXT[key][0].format(**params)
 
@@ -187,25 +215,23 @@ def summary_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
 
 def per_class_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Precision, recall, F1 and support of every class, for every classification model."""
-    keys = ("model", "label", "precision", "recall", "f1", "support")
     rows = [
         (model.model, c.label, round(c.precision, 4), round(c.recall, 4), round(c.f1, 4), c.support)
         for model in result.models
         if hasattr(model.metrics, "per_class")
         for c in model.metrics.per_class
     ]
-    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in PER_CLASS_COLUMNS])
 
 
 def worst_rows_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Each model's worst rows: misclassified with the most confidence, lowest F1 or chrF, highest perplexity."""
-    keys = ("model", "row", "input", "reference", "prediction", "score")
     rows = [
         (model.model, row.row + 1, row.input, row.reference, row.prediction, row.score)
         for model in result.models
         for row in model.worst
     ]
-    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in WORST_COLUMNS])
 
 
 # --- beyond accuracy: robustness to perturbations, metrics per slice ------------------------------
@@ -218,18 +244,6 @@ def _metric_name(name: str, say: Say) -> str:
 def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """Per model and perturbation: rows it changed, the share whose prediction changed, the headline metric
     before and after, and the severity."""
-    keys = (
-        "model",
-        "perturbation",
-        "changed_rows",
-        "fail_rate",
-        "fail_rate_ci",
-        "metric",
-        "original",
-        "perturbed",
-        "drop",
-        "severity",
-    )
     rows = []
     for model in result.models:
         for item in model.robustness:
@@ -254,7 +268,7 @@ def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFra
                     say(f"evaluation.severity.{item.severity or 'not_applicable'}"),
                 )
             )
-    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in ROBUSTNESS_COLUMNS])
 
 
 def robustness_summary(result: EvaluationResult, say: Callable[..., str] = english) -> list[str]:
@@ -282,15 +296,6 @@ def robustness_summary(result: EvaluationResult, say: Callable[..., str] = engli
 
 def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
     """A few rows whose prediction a perturbation changed, before and after side by side."""
-    keys = (
-        "model",
-        "perturbation",
-        "row",
-        "original_input",
-        "perturbed_input",
-        "original_prediction",
-        "perturbed_prediction",
-    )
     rows = [
         (
             model.model,
@@ -305,7 +310,7 @@ def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
         for item in model.robustness
         for flip in item.flips
     ]
-    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in keys])
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in FLIPS_COLUMNS])
 
 
 def slices_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:

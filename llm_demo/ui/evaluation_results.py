@@ -67,59 +67,13 @@ def status(result: EvaluationResult, say, partial: RunProgress | None) -> str:
     return "\n\n".join(lines)
 
 
-SUMMARY_HEADERS = (
-    "evaluation.col.model",
-    "evaluation.col.status",
-    "evaluation.col.rows",
-    "evaluation.col.rows_per_second",
-    "evaluation.col.device",
-)
-PER_CLASS_HEADERS = (
-    "evaluation.col.model",
-    "evaluation.col.label",
-    "evaluation.col.precision",
-    "evaluation.col.recall",
-    "evaluation.col.f1",
-    "evaluation.col.support",
-)
-WORST_HEADERS = (
-    "evaluation.col.model",
-    "evaluation.col.row",
-    "evaluation.col.input",
-    "evaluation.col.reference",
-    "evaluation.col.prediction",
-    "evaluation.col.score",
-)
-ROBUSTNESS_HEADERS = tuple(
-    f"evaluation.col.{key}"
-    for key in (
-        "model",
-        "perturbation",
-        "changed_rows",
-        "fail_rate",
-        "fail_rate_ci",
-        "metric",
-        "original",
-        "perturbed",
-        "drop",
-        "severity",
-    )
-)
-FLIPS_HEADERS = tuple(
-    f"evaluation.col.{key}"
-    for key in (
-        "model",
-        "perturbation",
-        "row",
-        "original_input",
-        "perturbed_input",
-        "original_prediction",
-        "perturbed_prediction",
-    )
-)
-SLICES_HEADERS = (
-    "evaluation.col.model",
-    "evaluation.col.slice_column",
-    "evaluation.col.slice",
-    "evaluation.col.slice_rows",
-)
+def _headers(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"evaluation.col.{key}" for key in keys)
+
+
+SUMMARY_HEADERS = _headers(report.SUMMARY_COLUMNS)
+PER_CLASS_HEADERS = _headers(report.PER_CLASS_COLUMNS)
+WORST_HEADERS = _headers(report.WORST_COLUMNS)
+ROBUSTNESS_HEADERS = _headers(report.ROBUSTNESS_COLUMNS)
+FLIPS_HEADERS = _headers(report.FLIPS_COLUMNS)
+SLICES_HEADERS = _headers(report.SLICES_COLUMNS)
