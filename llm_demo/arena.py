@@ -12,7 +12,9 @@ import csv
 import math
 import secrets
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -58,11 +60,21 @@ class Rating:
     ties: int
 
 
+@dataclass(frozen=True)
+class Standings:
+    """The leaderboard as of `version`, which changes whenever a vote is added or removed."""
+
+    version: tuple[int, int]  # (number of votes, highest row id) in the votes table
+    rows: list[Rating]
+
+
 class Arena:
     """Battles and votes in one SQLite file; every write is one transaction."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._standings: Standings | None = None
+        self._standings_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute(
@@ -111,6 +123,16 @@ class Arena:
                 raise ArenaError("already_voted", "This battle already has its vote. Start a new battle.") from error
         return Battle(id=battle_id, left=found[0], right=found[1])
 
+    def standings(self) -> Standings:
+        """The leaderboard of every vote so far, fitted once per change of the votes however many ask at once
+        (the others wait for that one fit); another process writing the same file is noticed too."""
+        with self._standings_lock:
+            with closing(self._connect()) as db:
+                version = tuple(db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM votes").fetchone())
+            if self._standings is None or self._standings.version != version:
+                self._standings = Standings(version, leaderboard(self.votes()))
+            return self._standings
+
     def votes(self) -> list[Vote]:
         with closing(self._connect()) as db:
             rows = db.execute(
@@ -119,57 +141,94 @@ class Arena:
         return [Vote(*row) for row in rows]
 
 
-def bradley_terry(votes: Sequence[Vote], prior: float = ONE_TIE) -> dict[str, float]:
-    """Maximum-likelihood Bradley-Terry ratings on the Elo scale, centred on CENTER.
+@dataclass(frozen=True)
+class _Tally:
+    """Votes grouped by kind: one row per (left, right, share of a win for left), with how many votes it holds.
+    The likelihood depends on the votes only through these counts, so fits cost the same at 10 or 10 million votes."""
+
+    models: list[str]
+    left: np.ndarray  # (kinds,) index of the left model
+    right: np.ndarray  # (kinds,) index of the right model
+    share: np.ndarray  # (kinds,) 1 a win for left, 0 a win for right, 0.5 a tie
+    counts: np.ndarray  # (kinds,) votes of that kind
+
+
+def _tally(votes: Sequence[Vote]) -> _Tally:
+    models = sorted({vote.left for vote in votes} | {vote.right for vote in votes})
+    index = {model: i for i, model in enumerate(models)}
+    kinds = Counter(
+        (index[vote.left], index[vote.right], {"left": 1.0, "right": 0.0}.get(vote.outcome, 0.5)) for vote in votes
+    )
+    left, right, share = (np.array(column) for column in zip(*kinds)) if kinds else (np.array([]),) * 3
+    return _Tally(models, left.astype(int), right.astype(int), share.astype(float), np.array(list(kinds.values())))
+
+
+def _fit(tally: _Tally, counts: np.ndarray, prior: float) -> dict[str, float]:
+    """Maximum-likelihood ratings of the models that have votes among `counts` (one weight per kind of vote).
 
     P(left beats right) = 1 / (1 + BASE ** ((r_right - r_left) / SCALE)); a tie is half a win each.
     Newton's method on the (concave) log-likelihood minus prior/2 * |strengths|^2.
     """
-    models = sorted({vote.left for vote in votes} | {vote.right for vote in votes})
-    index = {model: i for i, model in enumerate(models)}
-    x = np.zeros((len(votes), len(models)))  # (votes, models): +1 left, -1 right
-    for row, vote in enumerate(votes):
-        x[row, index[vote.left]], x[row, index[vote.right]] = 1.0, -1.0
-    y = np.array([{"left": 1.0, "right": 0.0}.get(vote.outcome, 0.5) for vote in votes])  # share of a win
-    strengths = np.zeros(len(models))
+    kept = counts > 0
+    present = np.unique(np.concatenate([tally.left[kept], tally.right[kept]]))
+    column = {model: i for i, model in enumerate(present)}
+    rows = np.arange(int(kept.sum()))
+    x = np.zeros((len(rows), len(present)))  # (kinds, models): +1 left, -1 right
+    x[rows, [column[i] for i in tally.left[kept]]] = 1.0
+    x[rows, [column[i] for i in tally.right[kept]]] = -1.0
+    weight, share = counts[kept].astype(float), tally.share[kept]
+    strengths = np.zeros(len(present))
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-x @ strengths))
-        gradient = x.T @ (y - p) - prior * strengths
-        hessian = x.T @ (x * (p * (1 - p))[:, None]) + prior * np.eye(len(models))
-        step = np.linalg.lstsq(hessian, gradient, rcond=None)[
-            0
-        ]  # least squares: without a prior only differences count
+        gradient = x.T @ (weight * (share - p)) - prior * strengths
+        hessian = x.T @ (x * (weight * p * (1 - p))[:, None]) + prior * np.eye(len(present))
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]  # least squares: without a prior only differences
         strengths += step
         if np.abs(step).max() < 1e-10:
             break
     ratings = CENTER + SCALE / math.log(BASE) * (strengths - strengths.mean())
-    return dict(zip(models, ratings.tolist()))
+    return {tally.models[i]: rating for i, rating in zip(present.tolist(), ratings.tolist())}
+
+
+def bradley_terry(votes: Sequence[Vote], prior: float = ONE_TIE) -> dict[str, float]:
+    """Maximum-likelihood Bradley-Terry ratings on the Elo scale, centred on CENTER (see _fit)."""
+    if not votes:
+        return {}
+    tally = _tally(votes)
+    return _fit(tally, tally.counts, prior)
 
 
 def leaderboard(
     votes: Sequence[Vote], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0, prior: float = ONE_TIE
 ) -> list[Rating]:
-    """Models ranked by rating, each with a 95% interval from refitting on votes drawn with replacement."""
+    """Models ranked by rating, each with a 95% interval from refitting on votes drawn with replacement
+    (a multinomial draw of the counts of each kind of vote, which is the same thing)."""
     if not votes:
         return []
-    ratings = bradley_terry(votes, prior)
+    tally = _tally(votes)
+    ratings = _fit(tally, tally.counts, prior)
     samples: dict[str, list[float]] = {model: [] for model in ratings}
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
-        drawn = [votes[i] for i in rng.integers(0, len(votes), len(votes))]
-        for model, rating in bradley_terry(drawn, prior).items():
+        for model, rating in _fit(tally, rng.multinomial(len(votes), tally.counts / len(votes)), prior).items():
             samples[model].append(rating)
     intervals = {model: tuple(np.percentile(values, [2.5, 97.5]).tolist()) for model, values in samples.items()}
     rows = []
-    for model, rating in ratings.items():
-        low, high = intervals[model]
-        mine = [vote for vote in votes if model in (vote.left, vote.right)]
-        wins = sum((vote.outcome, model) in {("left", vote.left), ("right", vote.right)} for vote in mine)
-        ties = sum(vote.outcome in ("tie", "both_bad") for vote in mine)
+    for i, model in enumerate(tally.models):
+        rating, (low, high) = ratings[model], intervals[model]
+        mine = (tally.left == i) | (tally.right == i)
+        won = ((tally.left == i) & (tally.share == 1.0)) | ((tally.right == i) & (tally.share == 0.0))
         better = sum(other_low > high for other, (other_low, _) in intervals.items() if other != model)
         rows.append(
             Rating(
-                rank=1 + better, model=model, rating=rating, low=low, high=high, votes=len(mine), wins=wins, ties=ties
+                rank=1 + better,
+                model=model,
+                rating=rating,
+                low=low,
+                high=high,
+                votes=int(tally.counts[mine].sum()),
+                wins=int(tally.counts[won].sum()),
+                ties=int(tally.counts[mine & (tally.share == 0.5)].sum()),
             )
         )
     return sorted(rows, key=lambda row: (row.rank, -row.rating))

@@ -38,6 +38,7 @@ class ModelEntry:
     task: str
     revision: str | None = None
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    typed: bool = field(default=False, compare=False)  # typed in by a user, not listed: held to LLM_DEMO_MAX_MODEL_MB
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
@@ -187,11 +188,11 @@ class Registry:
                 raise ModelError(
                     "no_local_model", "No model found in folder '{path}' (it has no config.json).", path=choice
                 )
-            return ModelEntry(model=str(path.resolve()), name=choice, task=task)
+            return ModelEntry(model=str(path.resolve()), name=choice, task=task, typed=True)
         if not _HUB_ID.match(choice):
             raise InputError(
                 "bad_model_id",
                 "'{model}' is not a valid model id. Use the form 'organisation/model-name'.",
                 model=choice,
             )
-        return ModelEntry(model=choice, name=choice, task=task)
+        return ModelEntry(model=choice, name=choice, task=task, typed=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from served_app import served_app
 
 from llm_demo.arena import Arena, ArenaError, Vote, bradley_terry, leaderboard
+
+FIGURES = r"First token [\d.]+ s · \d+ tokens · [\d.–]+ tokens/s"
 
 
 def test_bradley_terry_matches_ratings_computed_by_hand():
@@ -70,10 +73,11 @@ def test_blind_battle_hides_names_counts_one_vote_and_survives_a_restart(tiny, r
         secrets = [entry.name for entry in registry.entries("generation")] + [str(tiny.gpt2), str(tiny.gpt2_chat)]
         assert not any(secret in str(battle) for secret in secrets)
         battle_id = battle[0]
-        revealed, table, _ = client.predict(battle_id, "left", api_name="/vote")
+        revealed, left_figures, right_figures, table, _ = client.predict(battle_id, "left", api_name="/vote")
         [vote] = Arena(tmp_path / "arena.sqlite3").votes()
         left, right = vote.left, vote.right
         assert revealed == f"**Model A** was `{left}`, **model B** was `{right}`. Thank you, your vote is counted."
+        assert all(re.fullmatch(FIGURES, figures) for figures in (left_figures, right_figures))  # only now
         with pytest.raises(AppError, match="already has its vote"):
             client.predict(battle_id, "right", api_name="/vote")
         with pytest.raises(AppError, match="does not exist"):

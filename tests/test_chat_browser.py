@@ -98,13 +98,14 @@ def test_compare_and_blind_battle_in_the_page(open_app, app_url):
     panel.locator('input[type="number"]').first.press("Tab")
     panel.get_by_role("button", name="Start a blind battle").click()
     page.wait_for_function("document.querySelector('#arena-right textarea').value.length > 0", timeout=60_000)
-    # Both answers finished (each shows its figures): an update still streaming would blank the reveal again.
-    expect(panel.get_by_text(ANSWER_FIGURES)).to_have_count(2, timeout=60_000)
-    assert "Tiny" not in panel.inner_text()
+    # Both answers finished (each says so): an update still streaming would blank the reveal again.
+    expect(panel.get_by_text("✓ Finished", exact=True)).to_have_count(2, timeout=60_000)
+    assert "Tiny" not in panel.inner_text() and "tokens/s" not in panel.inner_text()  # speed would fingerprint
     panel.get_by_label("A is better").check()
     panel.get_by_role("button", name="Vote", exact=True).click()
     panel.locator("#arena-revealed").get_by_text("Model A").wait_for(timeout=30_000)
     assert "Tiny" in panel.locator("#arena-revealed").inner_text()
+    expect(panel.get_by_text(ANSWER_FIGURES)).to_have_count(2, timeout=30_000)  # the figures come with the names
     screenshot(page, "arena-en.png")
 
 

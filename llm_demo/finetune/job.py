@@ -24,6 +24,7 @@ class FinetuneJob:
     rows: LabelledRows
     output_dir: Path
     settings: FinetuneSettings
+    keep_models: int = 0  # fine-tuned models kept beside output_dir once this one is saved, oldest removed; 0: all
     steps: list[StepLoss] = field(default_factory=list)
     epochs: list[EpochResult] = field(default_factory=list)
     result: FinetuneResult | None = None
@@ -41,6 +42,7 @@ class FinetuneJob:
             self.result = finetune(
                 self.entry, self.rows, self.output_dir, self.settings, self._collect, self.stop_requested
             )
+            keep_newest(self.output_dir.parent, self.keep_models)
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
             self.error = error
 
@@ -79,6 +81,28 @@ def resolve_base_model(registry: Registry, choice: str | None) -> ModelEntry:
         if (choice or "").strip() in (entry.name, entry.model):
             return entry
     return registry.resolve("finetune", choice)
+
+
+def saved_models(folder: Path) -> list[Path]:
+    """The models saved in a folder of fine-tuned models, oldest first (by when each one's config was written)."""
+    if not folder.is_dir():
+        return []
+    found = [
+        path
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and not path.is_symlink() and (path / "config.json").is_file()
+    ]
+    return sorted(found, key=lambda path: (path / "config.json").stat().st_mtime)
+
+
+def keep_newest(folder: Path, limit: int) -> list[Path]:
+    """Remove the oldest fine-tuned models beyond `limit` (LLM_DEMO_MAX_FINETUNED_MODELS; 0 keeps all), so a public
+    app's disk and model lists stay bounded while training stays open to the next visitor; returns those removed.
+    A link to a folder elsewhere is neither counted nor followed."""
+    removed = saved_models(folder)[:-limit] if limit else []
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 def output_folder(finetune_dir: Path, name: str | None, base: ModelEntry) -> Path:

@@ -3,6 +3,8 @@ terminal can show, and the many ways loading fails turned into one sentence a us
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import socket
 import threading
@@ -19,6 +21,7 @@ import torch
 
 from ..errors import ModelError
 from ..registry import ModelEntry
+from ..settings import get_settings
 
 KIND_WORDS = {
     "seq2seq": "translation (sequence-to-sequence)",
@@ -122,6 +125,8 @@ def offline_options(entry: ModelEntry) -> dict[str, Any]:
 def read_config(entry: ModelEntry) -> Any:
     """A model's config alone (one small file, no weights), for sizing widgets before anything loads."""
     hub_options = offline_options(entry)
+    if not hub_options:
+        check_model_size(entry)
     try:
         with ONE_LOAD_AT_A_TIME:
             import transformers
@@ -139,6 +144,7 @@ DOWNLOADING, LOADING = "downloading", "loading"
 OTHER_FRAMEWORKS = (".h5", ".msgpack", ".onnx", ".ot", ".tflite", ".gguf", ".mlmodel", ".pb")  # not read by torch
 PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt")  # read only when a repository has no safetensors
 REPORT_SECONDS = 0.25  # at most this often a progress report, plus one when a download ends
+MB = 1_000_000  # as the progress text counts them
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,49 @@ class _FileBar:
     set_transfer_postfix_str = set_postfix_str
 
 
+def repository_files(model: str, revision: str | None) -> dict[str, int]:
+    """The files at the top of a Hub repository and their sizes in bytes, from one metadata request."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    return {
+        item.path: item.size or 0
+        for item in HfApi().list_repo_tree(model, revision=revision)
+        if isinstance(item, RepoFile)
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _fetched_bytes(model: str, revision: str | None) -> int:
+    """What from_pretrained would download of a repository, in bytes; remembered, as a picker asks it often."""
+    sizes = repository_files(model, revision)
+    return sum(sizes[name] for name in files_to_fetch(list(sizes)))
+
+
+def check_model_size(entry: ModelEntry, sizes: dict[str, int] | None = None) -> None:
+    """Refuse a Hub model a user typed in whose files pass LLM_DEMO_MAX_MODEL_MB, judged from the Hub's listing
+    before any of them is fetched. Listed models, local folders and an unset limit pass."""
+    limit = get_settings().max_model_mb
+    if not entry.typed or not limit or Path(entry.model).is_dir():
+        return
+    try:
+        if sizes is None:
+            total = _fetched_bytes(entry.model, entry.revision)
+        else:
+            total = sum(sizes[name] for name in files_to_fetch(list(sizes)))
+    except Exception as error:
+        raise explain_load_error(entry.model, "encoder", error) from error
+    if total > limit * MB:
+        raise ModelError(
+            "model_too_big",
+            "'{model}' is {size:,} MB, more than the {limit:,} MB this deployment allows for a model typed in "
+            "(LLM_DEMO_MAX_MODEL_MB). Choose a smaller model or one of the listed ones.",
+            model=entry.model,
+            size=math.ceil(total / MB),
+            limit=limit,
+        )
+
+
 def download(entry: ModelEntry, on_progress: OnProgress | None = None) -> int:
     """Fetch into the Hugging Face cache what from_pretrained will read, reporting bytes as they land to
     `on_progress`, or else to whoever watches loads here (see reporting_loads).
@@ -248,14 +297,11 @@ def download(entry: ModelEntry, on_progress: OnProgress | None = None) -> int:
     if Path(entry.model).is_dir() or offline_options(entry):
         return 0
     on_progress = on_progress or _load_listener.get()
-    from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
-    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     try:
-        listing = [
-            item for item in HfApi().list_repo_tree(entry.model, revision=entry.revision) if isinstance(item, RepoFile)
-        ]
-        sizes = {item.path: item.size or 0 for item in listing}
+        sizes = repository_files(entry.model, entry.revision)
+        check_model_size(entry, sizes)
         missing = [
             name
             for name in files_to_fetch(list(sizes))
@@ -265,6 +311,8 @@ def download(entry: ModelEntry, on_progress: OnProgress | None = None) -> int:
         bar = type("FileBar", (_FileBar,), {"tally": tally})
         for name in missing:
             hf_hub_download(entry.model, name, revision=entry.revision, tqdm_class=bar)
+    except ModelError:
+        raise
     except Exception as error:
         raise explain_load_error(entry.model, "encoder", error) from error
     tally.report()

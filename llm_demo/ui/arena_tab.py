@@ -3,19 +3,25 @@ feeds a leaderboard kept in SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from ..arena import OUTCOMES, Arena, leaderboard, leaderboard_rows, write_csv
+from ..arena import OUTCOMES, Arena, Standings, leaderboard_rows, write_csv
 from ..inputs import clean_text
+from ..limits import SlidingWindowLimit
+from ..models import Model
 from ..registry import Registry
+from ..settings import Settings
 from ..tasks.chat import reply_tokens
-from ..tasks.compare import ModelProgress, side_by_side
+from ..tasks.compare import ModelProgress, TokenCounter, side_by_side
 from ..tasks.generation import GenerationSettings, stream
-from .common import ResultTable, bind, download_folder, load_picked, result_table, say, user_errors
-from .compare_tab import shown_text
+from .common import ResultTable, bind, download_folder, error_message, load_picked, result_table, say, user_errors
 from .generation_tab import GENERATION_CONCURRENCY
 from .i18n import t
 
@@ -39,6 +45,11 @@ TEXT = {
         "**Model A** was `{left}`, **model B** was `{right}`. Thank you, your vote is counted.",
         "**模型 A** 是 `{left}`，**模型 B** 是 `{right}`。谢谢，你的投票已记录。",
     ),
+    "arena.no_answer": (
+        "⚠ This model could not answer. Why comes with the names, after your vote.",
+        "⚠ 该模型未能作答。原因会在你投票后随模型名称一起显示。",
+    ),
+    "arena.finished": ("✓ Finished", "✓ 已完成"),
     "arena.figures": (
         "First token {first} s · {tokens} tokens · {speed} tokens/s",
         "首个词元 {first} 秒 · {tokens} 个词元 · 每秒 {speed} 个词元",
@@ -62,7 +73,10 @@ ERRORS_ZH = {
     "bad_outcome": "未知的投票“{outcome}”；可选：{known}。",
     "unknown_battle": "这场盲测不存在。请开始新的盲测再投票。",
     "already_voted": "这场盲测已经投过票了。请开始新的盲测。",
+    "arena_battles_limited": "盲测开得太频繁了：每位访客每 {seconds} 秒最多 {limit} 场。请在 {wait} 秒后再试。",
+    "arena_votes_limited": "投票太频繁了：每位访客每 {seconds} 秒最多 {limit} 票。请在 {wait} 秒后再试。",
 }
+HIDDEN_BATTLES = 2048  # battles whose figures wait for their vote; the oldest are forgotten beyond this
 HEADERS = (
     "arena.col_rank",
     "arena.col_model",
@@ -74,8 +88,71 @@ HEADERS = (
 )
 
 
-def _figures(progress: ModelProgress, request: gr.Request | None) -> str:
-    if not progress.done or progress.error is not None:
+class ArenaState:
+    """What the tab keeps between requests: the votes, each visitor's limits, every battle's figures and errors
+    until its vote (they would tell the models apart), and the leaderboard file of the latest votes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.arena = Arena(settings.db_path)
+        window = settings.arena_window_seconds
+        self.battles = SlidingWindowLimit(
+            settings.arena_battles,
+            window,
+            "arena_battles_limited",
+            "Too many battles: at most {limit} every {seconds} s for one visitor. Try again in {wait} s.",
+        )
+        self.votes = SlidingWindowLimit(
+            settings.arena_votes,
+            window,
+            "arena_votes_limited",
+            "Too many votes: at most {limit} every {seconds} s for one visitor. Try again in {wait} s.",
+        )
+        self._hidden: OrderedDict[str, list[ModelProgress]] = OrderedDict()
+        self._files: dict[tuple, Path] = {}
+        self._lock = threading.Lock()
+
+    def hide(self, battle_id: str, sides: list[ModelProgress]) -> None:
+        with self._lock:
+            self._hidden[battle_id] = [replace(side, text="") for side in sides]
+            self._hidden.move_to_end(battle_id)
+            while len(self._hidden) > HIDDEN_BATTLES:
+                self._hidden.popitem(last=False)
+
+    def reveal(self, battle_id: str) -> list[ModelProgress]:
+        with self._lock:
+            return self._hidden.pop(battle_id, None) or [ModelProgress(), ModelProgress()]
+
+    def csv_file(self, standings: Standings, headers: list[str]) -> Path:
+        """The leaderboard as CSV with these headers, written once per change of the votes, not per request."""
+        key = (standings.version, tuple(headers))
+        with self._lock:
+            found = self._files.get(key)
+            if found is None or not found.is_file():
+                self._files = {known: path for known, path in self._files.items() if known[0] == standings.version}
+                found = self._files[key] = write_csv(standings.rows, download_folder() / "leaderboard.csv", headers)
+            return found
+
+
+def visitor(request: gr.Request | None) -> tuple[str | None, str | None]:
+    """Who is asking, as Gradio's request tells it: the session, and the client's address."""
+    client = getattr(request, "client", None)
+    return getattr(request, "session_hash", None), getattr(client, "host", None)
+
+
+def _hidden_text(progress: ModelProgress, request: gr.Request | None) -> str:
+    """An answer, or that this side failed, without the reason: a window size or a name would give it away."""
+    return say("arena.no_answer", request) if progress.error is not None else progress.text
+
+
+def _finished(progress: ModelProgress, request: gr.Request | None) -> str:
+    return say("arena.finished", request) if progress.done and progress.error is None else ""
+
+
+def _revealed(progress: ModelProgress, request: gr.Request | None) -> str:
+    """After the vote: a side's speed, or exactly why it failed."""
+    if progress.error is not None:
+        return f"⚠ {error_message(progress.error, request)}"
+    if not progress.done:
         return ""
     speed = progress.tokens_per_second
     return say(
@@ -87,50 +164,74 @@ def _figures(progress: ModelProgress, request: gr.Request | None) -> str:
     )
 
 
+def _load_hidden(registry: Registry, name: str) -> Model | Exception:
+    try:
+        return load_picked(registry, "generation", name, show_loading=False)  # progress would name them
+    except Exception as error:  # noqa: BLE001 - shown as that side's failure, named only after the vote
+        return error
+
+
+def _answer(loaded: Model | Exception, prompt: str, settings: GenerationSettings) -> Callable[[], Iterator[str]]:
+    def failed() -> Iterator[str]:
+        raise loaded
+
+    return failed if isinstance(loaded, Exception) else lambda: stream(loaded, prompt, settings)
+
+
+def _counter(loaded: Model | Exception) -> TokenCounter | None:
+    return None if isinstance(loaded, Exception) else lambda reply: reply_tokens(loaded, reply)
+
+
 @user_errors
 def start_battle(
-    registry: Registry, arena: Arena, prompt: str, max_new_tokens: float, request: gr.Request
+    registry: Registry, state: ArenaState, prompt: str, max_new_tokens: float, request: gr.Request
 ) -> Iterator[tuple[str, str, str, str, str, str]]:
-    """Draw two models and stream both answers; the browser gets the battle id, never the names."""
+    """Draw two models and stream both answers; the browser gets the battle id, never the names, and nothing
+    that tells the models apart (figures and the reasons for a failure wait for the vote)."""
     prompt = clean_text(prompt, "prompt")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens)).checked()
-    battle = arena.start(registry.choices("generation"), prompt)
-    models = [
-        load_picked(registry, "generation", name, show_loading=False)  # progress would name them
-        for name in (battle.left, battle.right)
-    ]
-    for left, right in side_by_side(
-        [lambda loaded=loaded: stream(loaded, prompt, settings) for loaded in models],
-        [lambda reply, loaded=loaded: reply_tokens(loaded, reply) for loaded in models],
+    state.battles.take(*visitor(request))
+    battle = state.arena.start(registry.choices("generation"), prompt)
+    models = [_load_hidden(registry, name) for name in (battle.left, battle.right)]
+    for sides in side_by_side(
+        [_answer(loaded, prompt, settings) for loaded in models], [_counter(loaded) for loaded in models]
     ):
+        state.hide(battle.id, sides)
         yield (
             battle.id,
-            shown_text(left, request),
-            shown_text(right, request),
-            _figures(left, request),
-            _figures(right, request),
+            *(_hidden_text(side, request) for side in sides),
+            *(_finished(side, request) for side in sides),
             "",
         )
 
 
 @user_errors
-def standings(arena: Arena, request: gr.Request) -> tuple[pd.DataFrame, str]:
-    """The leaderboard table in the reader's language, and the same as a CSV file."""
+def standings(state: ArenaState, request: gr.Request) -> tuple[pd.DataFrame, str]:
+    """The leaderboard table in the reader's language, and the same as a CSV file; both from the fit of the
+    latest votes, made once however many ask."""
     headers = [say(key, request) for key in HEADERS]
-    rows = leaderboard(arena.votes())
-    table = pd.DataFrame(leaderboard_rows(rows), columns=headers)
-    return table, str(write_csv(rows, download_folder() / "leaderboard.csv", headers))
+    board = state.arena.standings()
+    table = pd.DataFrame(leaderboard_rows(board.rows), columns=headers)
+    return table, str(state.csv_file(board, headers))
 
 
 @user_errors
-def vote(arena: Arena, battle_id: str, outcome: str, request: gr.Request) -> tuple[str, pd.DataFrame, str]:
-    """Count the battle's one vote, reveal the two models, and show the updated leaderboard."""
-    battle = arena.vote((battle_id or "").strip(), outcome)
-    return (say("arena.revealed", request, left=battle.left, right=battle.right), *standings(arena, request))
+def vote(
+    state: ArenaState, battle_id: str, outcome: str, request: gr.Request
+) -> tuple[str, str, str, pd.DataFrame, str]:
+    """Count the battle's one vote, reveal the two models with their figures, and show the updated leaderboard."""
+    state.votes.take(*visitor(request))
+    battle = state.arena.vote((battle_id or "").strip(), outcome)
+    sides = state.reveal(battle.id)
+    return (
+        say("arena.revealed", request, left=battle.left, right=battle.right),
+        *(_revealed(side, request) for side in sides),
+        *standings(state, request),
+    )
 
 
 def build(registry: Registry) -> list[ResultTable]:
-    arena = Arena(registry.settings.db_path)
+    state = ArenaState(registry.settings)
     with gr.Tab(t("arena.tab"), id="arena", elem_id="tab-arena"):
         gr.Markdown(t("arena.intro"))
         prompt = gr.Textbox(label=t("arena.prompt"), lines=3)
@@ -156,13 +257,18 @@ def build(registry: Registry) -> list[ResultTable]:
             refresh = gr.Button(t("arena.refresh"), size="sm")
             csv_file = gr.File(label=t("arena.csv"), interactive=False)
     start.click(
-        bind(start_battle, registry, arena),
+        bind(start_battle, registry, state),
         [prompt, max_new_tokens],
         [battle_id, left, right, left_figures, right_figures, revealed],
         api_name="battle",
         concurrency_limit=GENERATION_CONCURRENCY,
         concurrency_id="generation",
     )
-    vote_button.click(bind(vote, arena), [battle_id, outcome], [revealed, table.component, csv_file], api_name="vote")
-    refresh.click(bind(standings, arena), None, [table.component, csv_file], api_name="leaderboard")
+    vote_button.click(
+        bind(vote, state),
+        [battle_id, outcome],
+        [revealed, left_figures, right_figures, table.component, csv_file],
+        api_name="vote",
+    )
+    refresh.click(bind(standings, state), None, [table.component, csv_file], api_name="leaderboard")
     return [table]

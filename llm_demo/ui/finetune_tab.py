@@ -85,6 +85,10 @@ TEXT = {
         "Training: step {step}, epoch {epoch:.2f} of {epochs}, loss {loss:.4f}",
         "训练中：第 {step} 步，第 {epoch:.2f} / {epochs} 轮，损失 {loss:.4f}",
     ),
+    "finetune.kept_newest": (
+        "This app keeps only its {limit} newest fine-tuned models: download the zip to keep yours.",
+        "本应用只保留最新的 {limit} 个微调模型：请下载 zip 文件保存你的模型。",
+    ),
     "finetune.status_saved": (
         "Saved **{name}** from epoch {epoch:g} (accuracy {accuracy:.3f}, macro F1 "
         "{macro_f1:.3f}; {why}), trained on {train:,} rows and validated on {validation:,}. "
@@ -197,20 +201,25 @@ def progress_line(job: FinetuneJob, request: gr.Request | None) -> str:
     )
 
 
-def saved_line(job: FinetuneJob, request: gr.Request | None) -> str:
+def saved_line(job: FinetuneJob, request: gr.Request | None, kept: int = 0) -> str:
+    """What was saved and how to use it; where only the `kept` newest models stay, a reminder to download."""
     result = job.outcome()
     name = result.output_dir.name
-    return say(
-        "finetune.status_saved",
-        request,
-        name=name,
-        epoch=result.best.epoch,
-        accuracy=result.best.accuracy,
-        macro_f1=result.best.macro_f1,
-        why=say(f"finetune.why_{result.stopped_by}", request),
-        train=result.train_rows,
-        validation=result.validation_rows,
-        choice=f"{name} (fine-tuned)",
+    note = f" {say('finetune.kept_newest', request, limit=kept)}" if kept else ""
+    return (
+        say(
+            "finetune.status_saved",
+            request,
+            name=name,
+            epoch=result.best.epoch,
+            accuracy=result.best.accuracy,
+            macro_f1=result.best.macro_f1,
+            why=say(f"finetune.why_{result.stopped_by}", request),
+            train=result.train_rows,
+            validation=result.validation_rows,
+            choice=f"{name} (fine-tuned)",
+        )
+        + note
     )
 
 
@@ -249,7 +258,8 @@ def run_finetune(
     entry = resolve_base_model(registry, model)
     with showing_loads(request):  # the training thread loads it; its download shows here first
         download(entry)
-    job = FinetuneJob(entry, rows, output_folder(registry.settings.finetune_dir, name, entry), settings).start()
+    folder = output_folder(registry.settings.finetune_dir, name, entry)
+    job = FinetuneJob(entry, rows, folder, settings, keep_models=registry.settings.max_finetuned_models).start()
     try:
         while not job.wait(POLL_SECONDS):
             yield (
@@ -266,7 +276,7 @@ def run_finetune(
         job,
         loss_plot(job, request),
         epoch_table(job.epochs, request),
-        saved_line(job, request),
+        saved_line(job, request, registry.settings.max_finetuned_models),
         str(zip_model(job.outcome().output_dir, download_folder())),
         gr.update(choices=_base_choices(registry)),
     )

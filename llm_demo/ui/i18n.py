@@ -68,6 +68,8 @@ ERRORS_ZH: Mapping[str, str] = {
     "custom_models_off": "本部署只提供列出的模型。请选择：{known}。",
     "local_paths_off": "此处不允许从本地文件夹加载模型。",
     "no_local_model": "文件夹“{path}”中没有模型（缺少 config.json）。",
+    "model_too_big": "“{model}”有 {size:,} MB，超过本部署对自行输入的模型所允许的 {limit:,} MB"
+    "（LLM_DEMO_MAX_MODEL_MB）。请选择更小的模型或列出的模型。",
     "model_for_other_task": "“{model}”是为其他任务（{other}）列出的模型，不适用于当前任务（{task}）。请选择：{known}。",
     "bad_model_id": "“{model}”不是有效的模型 ID，请使用“组织/模型名”的形式。",
     "out_of_memory": "内存不足。请使用更短的文本或更小的模型。",

@@ -14,7 +14,14 @@ from ...registry import ModelEntry
 from ...settings import get_settings
 from ..base import Model
 from ..devices import pick_device, pick_dtype
-from ..hub import KIND_WORDS, ONE_LOAD_AT_A_TIME, download_while_watched, explain_load_error, offline_options
+from ..hub import (
+    KIND_WORDS,
+    ONE_LOAD_AT_A_TIME,
+    check_model_size,
+    download_while_watched,
+    explain_load_error,
+    offline_options,
+)
 from ..types import (
     DEFAULT_HYPOTHESIS,
     AttentionMaps,
@@ -143,6 +150,8 @@ def load_model(
     device = pick_device(settings.device)
     dtype = dtype or pick_dtype(device, settings.dtype)
     hub_options = offline_options(entry)
+    if not hub_options:  # a Hub id with the Hub reachable: a typed one must fit LLM_DEMO_MAX_MODEL_MB first
+        check_model_size(entry)
     download_while_watched(entry, hub_options, device)
     kwargs: dict[str, Any] = {"revision": entry.revision, "trust_remote_code": False, "dtype": dtype, **hub_options}
     if attn_implementation:
