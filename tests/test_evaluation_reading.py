@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -10,7 +11,7 @@ from helpers import write
 
 from llm_demo.errors import InputError
 from llm_demo.evaluation.columns import answers_in, guess_columns
-from llm_demo.evaluation.reading import open_table, read_head, read_table
+from llm_demo.evaluation.reading import SNIFF_CHARS, SNIFF_LINES, open_table, read_head, read_table
 
 
 def test_byte_order_mark_and_chinese_text_are_read_as_utf8(tmp_path):
@@ -170,3 +171,17 @@ def test_the_byte_that_is_not_utf8_is_located_in_the_whole_file(tmp_path):
     path = write(tmp_path, "a.csv", b"text,label\n" + b"fine,a\n" * 3000 + b"caf\xe9,b\n")
     with pytest.raises(InputError, match=f"position {11 + 7 * 3000 + 3}"):
         open_table(path)
+
+
+def test_the_delimiter_is_guessed_from_the_first_lines_only(tmp_path, monkeypatch):
+    """csv.Sniffer's work grows faster than its sample, so it sees a few lines, never a whole upload."""
+    samples = []
+    sniff = csv.Sniffer.sniff
+    monkeypatch.setattr(
+        csv.Sniffer, "sniff", lambda self, sample, delimiters: samples.append(sample) or sniff(self, sample, delimiters)
+    )
+    head = read_head(write(tmp_path, "a.csv", "text;label\n" + "hello world;positive\n" * 5000), rows=2)
+    assert head.frame.values.tolist() == [["hello world", "positive"]] * 2
+    assert [sample.count("\n") for sample in samples] == [SNIFF_LINES]
+    long_lines = read_head(write(tmp_path, "b.csv", "text;label\n" + f"{'word ' * 600};x\n" * 3), rows=1)
+    assert long_lines.columns == ["text", "label"] and len(samples[-1]) <= SNIFF_CHARS
