@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 
 import pytest
 from helpers import write
@@ -185,3 +186,17 @@ def test_the_delimiter_is_guessed_from_the_first_lines_only(tmp_path, monkeypatc
     assert [sample.count("\n") for sample in samples] == [SNIFF_LINES]
     long_lines = read_head(write(tmp_path, "b.csv", "text;label\n" + f"{'word ' * 600};x\n" * 3), rows=1)
     assert long_lines.columns == ["text", "label"] and len(samples[-1]) <= SNIFF_CHARS
+
+
+def test_repeated_column_names_are_numbered_past_the_names_already_taken(tmp_path):
+    table = open_table(write(tmp_path, "a.csv", "a,a_2,a, a ,,b,a_3\n1,2,3,4,5,6,7\n"))
+    assert table.columns == ["a", "a_2", "a_3", "a_4", "column_5", "b", "a_3_2"]
+
+
+def test_thousands_of_repeated_column_names_are_numbered_in_linear_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "0")
+    path = write(tmp_path, "a.csv", ",".join(["a"] * 20_000) + "\n" + ",".join(["1"] * 20_000) + "\n")
+    started = time.perf_counter()
+    columns = open_table(path).columns
+    assert time.perf_counter() - started < 5  # each name compared with every earlier one: minutes
+    assert (columns[:3], columns[-1], len(set(columns))) == (["a", "a_2", "a_3"], "a_20000", 20_000)

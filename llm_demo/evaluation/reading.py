@@ -285,14 +285,19 @@ def _fit_row(row: list[str], width: int, line: int, name: str) -> list[str]:
 
 
 def _column_names(row: list[str]) -> list[str]:
-    """Header cells stripped; empty ones named column_N and repeats numbered, so every column has a unique name."""
+    """Header cells stripped; empty ones named column_N and repeats numbered, so every column has a unique name.
+    Each name's count goes on from where it stopped, so n repeats take n steps, not n² (or n³)."""
     names: list[str] = []
+    taken: set[str] = set()
+    counts: dict[str, int] = {}
     for position, cell in enumerate(row, start=1):
-        name = cell.strip() or f"column_{position}"
-        base, count = name, 1
-        while name in names:
+        name = base = cell.strip() or f"column_{position}"
+        count = counts.get(base, 1)
+        while name in taken:
             count += 1
             name = f"{base}_{count}"
+        counts[base] = count
+        taken.add(name)
         names.append(name)
     return names
 
