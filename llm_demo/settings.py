@@ -62,6 +62,7 @@ class Settings:
     remote_timeout: int  # LLM_DEMO_REMOTE_TIMEOUT: seconds one request to a model server may take
     remote_retries: int  # LLM_DEMO_REMOTE_RETRIES: retries (with backoff) on 429, 5xx and lost connections
     db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
+    max_columns: int  # LLM_DEMO_MAX_COLUMNS: widest uploaded table (0 means no cap)
 
 
 def get_settings() -> Settings:
@@ -85,4 +86,5 @@ def get_settings() -> Settings:
         remote_timeout=max(1, _int("LLM_DEMO_REMOTE_TIMEOUT", 120)),
         remote_retries=max(0, _int("LLM_DEMO_REMOTE_RETRIES", 3)),
         db_path=Path(os.environ.get("LLM_DEMO_DB") or DATA_DIR / "llm_demo.sqlite3"),
+        max_columns=max(0, _int("LLM_DEMO_MAX_COLUMNS", 200)),
     )

@@ -200,3 +200,22 @@ def test_thousands_of_repeated_column_names_are_numbered_in_linear_time(tmp_path
     columns = open_table(path).columns
     assert time.perf_counter() - started < 5  # each name compared with every earlier one: minutes
     assert (columns[:3], columns[-1], len(set(columns))) == (["a", "a_2", "a_3"], "a_20000", 20_000)
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [("wide.csv", "a,b,c,d\n1,2,3,4\n"), ("wide.jsonl", '{"a": 1, "b": 2}\n{"c": 3, "d": 4}\n')],
+)
+def test_a_table_wider_than_the_column_cap_is_refused_naming_the_limit_and_its_variable(
+    tmp_path, monkeypatch, name, content
+):
+    path = write(tmp_path, name, content)
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "3")
+    for read in (open_table, lambda path: read_head(path, 5)):
+        with pytest.raises(InputError, match="has 4 columns; this deployment reads at most 3") as caught:
+            read(path)
+        assert caught.value.key == "too_many_columns" and "LLM_DEMO_MAX_COLUMNS" in str(caught.value)
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "4")
+    assert open_table(path).columns == ["a", "b", "c", "d"]
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "0")  # no cap
+    assert open_table(path).columns == ["a", "b", "c", "d"]

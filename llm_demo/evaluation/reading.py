@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,6 +162,7 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
     with path.open("rb") as file:
         if not file.read(64 * 1024).strip() and not file.read(1):
             raise InputError("empty_file", "'{name}' is empty.", name=name)
+    limit = get_settings().max_columns
     if path.suffix.lower() in JSON_SUFFIXES:
         table = TableFile(path, name, [], 0, 0, None)
         keys: dict[str, None] = {}
@@ -169,6 +171,7 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
                 table.blank_lines_skipped += 1
                 continue
             keys.update(dict.fromkeys(record))
+            _check_width(len(keys), limit, name)
             table.rows += 1
             if head_only and table.rows >= head_rows:
                 break
@@ -180,6 +183,7 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
     header = next((row for _, row in _delimited_records(path, name, delimiter) if row is not None), None)
     if header is None:
         raise InputError("empty_file", "'{name}' is empty.", name=name)
+    _check_width(len(header), limit, name)
     table = TableFile(path, name, _column_names(header), 0, 0, delimiter)
     for row in table._data_rows():
         if row is None:
@@ -189,6 +193,20 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
         if head_only and table.rows >= head_rows:
             break
     return table
+
+
+def _check_width(columns: int, limit: int, name: str) -> None:
+    """Refuse a table wider than LLM_DEMO_MAX_COLUMNS (0: no cap): every row is padded to its width, and
+    predictions.csv copies every column, so a short upload of a wide header would grow hundreds of times."""
+    if limit and columns > limit:
+        raise InputError(
+            "too_many_columns",
+            "'{name}' has {columns:,} columns; this deployment reads at most {limit:,}. Keep only the columns you "
+            "need, or raise LLM_DEMO_MAX_COLUMNS.",
+            name=name,
+            columns=columns,
+            limit=limit,
+        )
 
 
 def _head_text(path: Path) -> str:
