@@ -12,7 +12,7 @@ from helpers import write
 
 from llm_demo.errors import InputError
 from llm_demo.evaluation.columns import answers_in, guess_columns
-from llm_demo.evaluation.reading import SNIFF_CHARS, SNIFF_LINES, open_table, read_head, read_table
+from llm_demo.evaluation.reading import MAX_JSON_DEPTH, SNIFF_CHARS, SNIFF_LINES, open_table, read_head, read_table
 
 
 def test_byte_order_mark_and_chinese_text_are_read_as_utf8(tmp_path):
@@ -219,3 +219,27 @@ def test_a_table_wider_than_the_column_cap_is_refused_naming_the_limit_and_its_v
     assert open_table(path).columns == ["a", "b", "c", "d"]
     monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "0")  # no cap
     assert open_table(path).columns == ["a", "b", "c", "d"]
+
+
+def nested(depth: int) -> str:
+    """A JSON object whose 'v' holds lists `depth` levels deep, counting the object itself."""
+    return '{"text": "x", "v": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_json_lines_nested_deeper_than_the_cap_are_refused_naming_the_line(tmp_path):
+    assert read_table(write(tmp_path, "ok.jsonl", nested(MAX_JSON_DEPTH) + "\n")).frame["v"][0].startswith("[[")
+    brackets_in_text = json.dumps({"text": "[" * 500 + "{" * 500})
+    assert read_table(write(tmp_path, "text.jsonl", brackets_in_text + "\n")).frame["text"][0] == "[" * 500 + "{" * 500
+    for depth in (MAX_JSON_DEPTH + 1, 100_000):  # deeper than Python's own limit: json raises RecursionError
+        path = write(tmp_path, "deep.jsonl", '{"text": "fine"}\n' + nested(depth) + "\n")
+        with pytest.raises(InputError, match="Line 2 of 'deep.jsonl' nests lists or objects more than 64 levels"):
+            open_table(path)
+        with pytest.raises(InputError) as caught:
+            read_head(path, 5)
+        assert caught.value.key == "nested_too_deep"
+
+
+def test_a_json_number_too_long_for_python_is_refused_as_a_bad_line(tmp_path):
+    with pytest.raises(InputError, match="near line 1: a number with too many digits") as caught:
+        read_table(write(tmp_path, "a.jsonl", '{"text": ' + "9" * 5000 + "}\n"))
+    assert caught.value.key == "not_a_table"

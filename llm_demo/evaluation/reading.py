@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 DELIMITERS = ",;\t|"
 SNIFF_LINES, SNIFF_CHARS = 20, 2048  # the sniffer's work grows faster than its sample: keep the sample small
+MAX_JSON_DEPTH = 64  # levels of [ and { in one JSON Lines row; data nests far less, an attack far more
 CHUNK_ROWS = 4096  # rows handed out at a time by TableFile.chunks
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 
@@ -328,14 +329,18 @@ def _json_records(path: Path, name: str) -> Iterator[tuple[int, dict | None]]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as error:
+        except RecursionError as error:  # nested deeper than Python's own limit, about 1,000 levels
+            raise _too_deep(name, number) from error
+        except ValueError as error:  # bad JSON, or an integer of more digits than Python converts
             raise InputError(
                 "not_a_table",
                 "'{name}' could not be read as a table near line {line}: {reason}.",
                 name=name,
                 line=number,
-                reason=error.msg,
+                reason=error.msg if isinstance(error, json.JSONDecodeError) else "a number with too many digits",
             ) from error
+        if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _depth(record) > MAX_JSON_DEPTH:
+            raise _too_deep(name, number)
         if not isinstance(record, dict):
             raise InputError(
                 "not_a_table",
@@ -345,6 +350,29 @@ def _json_records(path: Path, name: str) -> Iterator[tuple[int, dict | None]]:
                 reason="expected a JSON object",
             )
         yield number, record
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in a parsed JSON value, walked without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _too_deep(name: str, line: int) -> InputError:
+    return InputError(
+        "nested_too_deep",
+        "Line {line} of '{name}' nests lists or objects more than {limit} levels deep; flatten that value.",
+        name=name,
+        line=line,
+        limit=MAX_JSON_DEPTH,
+    )
 
 
 def _cell(value: object) -> str:
