@@ -8,24 +8,15 @@ whatever was written after that prefix and goes on from the next row.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..safe_csv import csv_text
 
 PREDICTIONS, STATE, METRICS = "predictions.csv", "state.json", "metrics.json"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
-
-
-def escape_formula(value: Any) -> Any:
-    """Prefix a quote to cells a spreadsheet would run as a formula (=, +, -, @ ...); others unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 class RunFolder:
@@ -50,7 +41,7 @@ class RunFolder:
         for stale in (self.state_path, self.metrics):
             stale.unlink(missing_ok=True)
         self.predictions.write_bytes(b"")
-        self._write("\ufeff" + _csv_text([header]))
+        self._write("\ufeff" + csv_text([header]))
 
     def continue_from(self, state: dict) -> None:
         """Cut predictions.csv back to the rows the state counts (a run killed while writing wrote more)."""
@@ -65,7 +56,7 @@ class RunFolder:
 
     def append(self, rows: list[list[Any]]) -> None:
         """Add rows at the end of predictions.csv in one write, formulas escaped."""
-        self._write(_csv_text([[escape_formula(cell) for cell in row] for row in rows]))
+        self._write(csv_text(rows))
 
     def commit(self, state: dict) -> None:
         """Record the state of the rows written so far: after them, on disk, replacing the old state whole."""
@@ -86,9 +77,3 @@ class RunFolder:
             os.fsync(descriptor)  # the rows are on disk before a state counts them
         finally:
             os.close(descriptor)
-
-
-def _csv_text(rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
