@@ -321,3 +321,28 @@ def test_worst_rows_keep_a_bounded_number_worst_first_earlier_rows_winning_ties(
     again = WorstRows(size=3)
     again.restore(worst.state())
     assert again.rows() == worst.rows()
+
+
+def test_a_link_planted_in_a_run_folder_is_never_written_through(tmp_path):
+    from llm_demo.evaluation.store import RunFolder, write_file
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    folder = RunFolder(tmp_path / "run")
+    folder.folder.mkdir()
+    for name in ("predictions.csv", "state.json.tmp", "metrics.json"):
+        (folder.folder / name).symlink_to(victim)
+    folder.start(["text", "label"])
+    folder.append([["a", "b"]])
+    folder.commit({"rows": 1})
+    write_file(folder.metrics, "{}")
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert not any(path.is_symlink() for path in folder.folder.iterdir())
+    assert folder.predictions.read_bytes() == '\ufeff"text","label"\r\n"a","b"\r\n'.encode()
+    folder.predictions.unlink()
+    folder.predictions.symlink_to(victim)  # swapped in after the run started: appending fails, the victim stays
+    with pytest.raises(OSError):
+        folder.append([["c", "d"]])
+    with pytest.raises(OSError):
+        folder.continue_from(folder.saved_state())
+    assert victim.read_text(encoding="utf-8") == "precious\n"
