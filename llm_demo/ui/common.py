@@ -6,8 +6,10 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -141,19 +143,60 @@ def result_table(label_key: str, header_keys: tuple[str, ...], **options: Any) -
 
 
 def download_folder(name: str | None = None) -> Path:
-    """A folder for files a user downloads: a fresh one, or the one called `name` (kept while it is in use).
-    Folders untouched for DOWNLOADS_KEPT_SECONDS go first, so a Space that runs for weeks does not fill its
-    disk with old predictions and zips."""
-    parent = Path(tempfile.gettempdir()) / "llm_demo-downloads"
-    parent.mkdir(exist_ok=True)
-    cutoff = time.time() - DOWNLOADS_KEPT_SECONDS
-    for old in parent.iterdir():
-        if old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
+    """A folder for files a user downloads: a fresh one, or the one called `name` (kept while it is in use, so
+    Continue finds a stopped run). They live in this process's own parent folder, made by mkdtemp: a name no one
+    can guess, that only this user may enter (0o700), so no other local user can plant a link where the app
+    writes. Folders untouched for DOWNLOADS_KEPT_SECONDS go first, so a Space that runs for weeks does not fill
+    its disk with old predictions and zips."""
+    parent = _downloads_parent()
+    _prune(parent, time.time() - DOWNLOADS_KEPT_SECONDS)
     if name is None:
         return Path(tempfile.mkdtemp(dir=parent))
-    (parent / name).mkdir(exist_ok=True)
-    return parent / name
+    folder = parent / name
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.is_symlink():  # only this user can enter the parent, so only a bug of ours could have made one
+        raise RuntimeError(f"{folder} is a link, not a folder of this app")
+    return folder
+
+
+DOWNLOADS_PREFIX = "llm_demo-downloads-"
+_parents: dict[str, Path] = {}  # per temporary folder (tests point tempfile at their own): this process's parent
+_parents_lock = threading.Lock()
+
+
+def _downloads_parent() -> Path:
+    """This process's parent of download folders, made again if something removed it."""
+    root = tempfile.gettempdir()
+    with _parents_lock:
+        parent = _parents.get(root)
+        if parent is None or parent.is_symlink() or not parent.is_dir():
+            parent = _parents[root] = Path(tempfile.mkdtemp(prefix=DOWNLOADS_PREFIX, dir=root))
+        return parent
+
+
+def _prune(parent: Path, cutoff: float) -> None:
+    """Remove this process's download folders untouched since `cutoff`, and whole parents that earlier runs of
+    the app by this user left behind once nothing in them is newer."""
+    for old in parent.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # another request pruned it first
+            if old.lstat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+    for other in parent.parent.glob(f"{DOWNLOADS_PREFIX}*"):
+        if other == parent or not _left_behind(other, cutoff):
+            continue
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def _left_behind(folder: Path, cutoff: float) -> bool:
+    """A folder of this user's, not a link, with nothing in it (itself included) touched since `cutoff`."""
+    try:
+        status = folder.lstat()
+        mine = status.st_uid == os.getuid() if hasattr(os, "getuid") else True  # Windows has no owners to compare
+        if folder.is_symlink() or not mine or status.st_mtime >= cutoff:
+            return False
+        return all(child.lstat().st_mtime < cutoff for child in folder.iterdir())
+    except OSError:  # gone meanwhile, or not ours to read
+        return False
 
 
 def new_token_limit(registry: Registry, task: Tasks, choice: str | None, ceiling: int) -> int:

@@ -103,6 +103,9 @@ ERRORS_ZH = {
     "not_a_table": "“{name}”在第 {line} 行附近无法作为表格读取：{reason}。",
     "no_rows": "“{name}”只有表头，没有数据行。",
     "too_many_rows": "“{name}”有 {rows:,} 行；本部署最多评测 {limit:,} 行。请上传部分样本。",
+    "too_many_columns": "“{name}”有 {columns:,} 列；本部署最多读取 {limit:,} 列。"
+    "请只保留需要的列，或调高 LLM_DEMO_MAX_COLUMNS。",
+    "nested_too_deep": "“{name}”第 {line} 行的列表或对象嵌套超过 {limit} 层；请把该值展平。",
     "ragged_row": "“{name}”第 {line} 行有 {found} 个字段，但表头有 {expected} 个。请检查该行的引号。",
     "missing_column": "请选择{role}列（文件中的列：{columns}）。",
     "unknown_column": "“{name}”中没有“{column}”列（现有列：{columns}）。",
