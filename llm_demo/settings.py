@@ -62,6 +62,11 @@ class Settings:
     remote_timeout: int  # LLM_DEMO_REMOTE_TIMEOUT: seconds one request to a model server may take
     remote_retries: int  # LLM_DEMO_REMOTE_RETRIES: retries (with backoff) on 429, 5xx and lost connections
     db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
+    # How much one request may carry; over a cap, the request is refused with a message naming the variable.
+    max_labels: int  # LLM_DEMO_MAX_LABELS: candidate labels of one zero-shot request (or file)
+    max_lines: int  # LLM_DEMO_MAX_LINES: lines, one text each, of a many-texts box (sentiment)
+    max_chat_turns: int  # LLM_DEMO_MAX_CHAT_TURNS: earlier turns a chat request may carry
+    max_chat_chars: int  # LLM_DEMO_MAX_CHAT_CHARS: characters of those earlier turns together
 
 
 def get_settings() -> Settings:
@@ -85,4 +90,8 @@ def get_settings() -> Settings:
         remote_timeout=max(1, _int("LLM_DEMO_REMOTE_TIMEOUT", 120)),
         remote_retries=max(0, _int("LLM_DEMO_REMOTE_RETRIES", 3)),
         db_path=Path(os.environ.get("LLM_DEMO_DB") or DATA_DIR / "llm_demo.sqlite3"),
+        max_labels=max(1, _int("LLM_DEMO_MAX_LABELS", 100)),
+        max_lines=max(1, _int("LLM_DEMO_MAX_LINES", 1_000)),
+        max_chat_turns=max(1, _int("LLM_DEMO_MAX_CHAT_TURNS", 200)),
+        max_chat_chars=max(1, _int("LLM_DEMO_MAX_CHAT_CHARS", 200_000)),
     )
