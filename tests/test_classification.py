@@ -82,6 +82,20 @@ def test_zero_shot_batched_equals_one_by_one(nli):
         )
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_zero_shot_split_across_batches_equals_one_batch(nli, multi_label):
+    labels = [f"topic number {i}" for i in range(12)]
+    assert len(list(nli.zero_shot(TEXTS, labels, multi_label, budget=100_000))) == 1  # every pair in one batch
+    split = list(nli.zero_shot(TEXTS, labels, multi_label, budget=64))  # three or four pairs a batch
+    assert len(split) > 2 * len(TEXTS) and sorted(i for indices, _ in split for i in indices) == [0, 1, 2, 3]
+    assert all(len(result.scores) == len(labels) for _, results in split for result in results)  # only whole texts
+    whole = zero_shot(nli, TEXTS, labels, multi_label, budget=100_000)
+    for one, many in zip(whole, zero_shot(nli, TEXTS, labels, multi_label, budget=64)):
+        assert {s.label: s.score for s in many.scores} == pytest.approx(
+            {s.label: s.score for s in one.scores}, abs=1e-6
+        )
+
+
 def test_zero_shot_needs_an_nli_model(classifier):
     with pytest.raises(ModelError) as raised:
         zero_shot(classifier, ["x"], ["a", "b"])
