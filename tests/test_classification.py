@@ -117,6 +117,23 @@ def test_bad_label_lists_are_refused(text, multi, key):
     assert raised.value.key == key
 
 
+def test_more_labels_than_the_limit_are_refused_naming_the_limit_and_its_variable(monkeypatch):
+    with pytest.raises(InputError) as raised:
+        parse_labels(",".join(f"l{i}" for i in range(3000)), False)
+    assert raised.value.key == "too_many_labels" and raised.value.params == {"count": 3000, "limit": 100}
+    assert str(raised.value) == "3,000 candidate labels were given; the limit is 100 (LLM_DEMO_MAX_LABELS)."
+    assert len(parse_labels([f"l{i}" for i in range(100)], False)) == 100  # a file's labels too
+    monkeypatch.setenv("LLM_DEMO_MAX_LABELS", "3")
+    with pytest.raises(InputError, match="4 candidate labels"):
+        parse_labels("a, b, c, d", False)
+
+
+def test_a_labels_box_longer_than_a_text_box_is_refused():
+    with pytest.raises(InputError) as raised:
+        parse_labels(",,," * 10_000, False)
+    assert raised.value.key == "text_too_long" and raised.value.params["what"] == "labels"
+
+
 def test_labels_accept_chinese_commas_and_one_label_in_multi_label_mode():
     assert parse_labels("体育，政治、 美食", False) == ["体育", "政治", "美食"]
     assert parse_labels("sport", True) == ["sport"]
