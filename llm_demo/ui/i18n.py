@@ -88,6 +88,10 @@ ERRORS_ZH: Mapping[str, str] = {
     "unknown_language": "模型不认识语言代码“{code}”。",
     "prompt_too_long": "提示词（{tokens} 个词元）已占满模型 {window} 个词元的窗口，请缩短。",
     "no_chat_template": "“{model}”没有聊天模板：请用它做普通续写。",
+    "chat_too_many_turns": "此前的对话已有 {turns:,} 轮，上限为 {limit:,} 轮（LLM_DEMO_MAX_CHAT_TURNS）。"
+    "请开始新对话再继续。",
+    "chat_too_long": "此前的对话共 {length:,} 个字符，上限为 {limit:,}（LLM_DEMO_MAX_CHAT_CHARS）。"
+    "请开始新对话再继续。",
     "cannot_do": "“{model}”在其运行的位置无法完成{what}。",
     "too_short": "文本太短，无法计算困惑度。",
     "endpoint_key_missing": "模型服务器 {endpoint} 需要密钥，但环境变量 {env} 没有设置。",
