@@ -30,6 +30,7 @@ from .common import (
     model_status,
     result_table,
     runs_on,
+    safe_markdown,
     say,
     user_errors,
 )
@@ -314,7 +315,7 @@ def run_explain(
     summary = say(
         "inside.explain_summary",
         request,
-        label=result.prediction.label,
+        label=safe_markdown(result.prediction.label),  # a label a model's config names
         logit=result.logit,
         baseline=result.baseline_logit,
         total=sum(result.scores),
