@@ -113,7 +113,9 @@ def zero_shot(
             finished = []
             for pair, row in zip(pairs, rows, strict=True):
                 text, label = divmod(pair, count)
-                scored.setdefault(text, row.new_empty(count, len(row)))[label] = row
+                if text not in scored:
+                    scored[text] = row.new_empty(count, len(row))
+                scored[text][label] = row
                 left[text] -= 1
                 if not left[text]:
                     finished.append(text)
