@@ -11,6 +11,20 @@ from .settings import get_settings
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def check_length(text: str, what: str = "text") -> str:
+    """A whole box, however many texts it holds, within $LLM_DEMO_MAX_INPUT_CHARS."""
+    limit = get_settings().max_input_chars
+    if len(text) > limit:
+        raise InputError(
+            "text_too_long",
+            "The {what} is {length:,} characters long; the limit is {limit:,} (LLM_DEMO_MAX_INPUT_CHARS).",
+            what=what,
+            length=len(text),
+            limit=limit,
+        )
+    return text
+
+
 def clean_text(text: str | None, what: str = "text") -> str:
     """Normalise one text box: NFC, no control characters, not empty, not over the length limit."""
     if text is None:
@@ -20,16 +34,7 @@ def clean_text(text: str | None, what: str = "text") -> str:
     text = _CONTROL.sub(" ", unicodedata.normalize("NFC", text)).strip()
     if not text:
         raise InputError("empty_text", "Please enter the {what}.", what=what)
-    limit = get_settings().max_input_chars
-    if len(text) > limit:
-        raise InputError(
-            "text_too_long",
-            "The {what} is {length:,} characters long; the limit is {limit:,}.",
-            what=what,
-            length=len(text),
-            limit=limit,
-        )
-    return text
+    return check_length(text, what)
 
 
 def clean_texts(texts: list[str], what: str = "text") -> list[str]:
@@ -39,8 +44,22 @@ def clean_texts(texts: list[str], what: str = "text") -> list[str]:
 
 
 def split_lines(text: str | None, what: str = "text") -> list[str]:
-    """One input per non-blank line, for tabs that take many texts at once."""
+    """One input per non-blank line, for tabs that take many texts at once: at most $LLM_DEMO_MAX_LINES lines,
+    and the box as a whole within $LLM_DEMO_MAX_INPUT_CHARS, like any other box."""
+    if text is not None and not isinstance(text, str):
+        raise InputError("not_text", "The {what} must be text.", what=what)
     lines = [line for line in (text or "").splitlines() if line.strip()]
+    limit = get_settings().max_lines
+    if len(lines) > limit:
+        raise InputError(
+            "too_many_lines",
+            "The {what} has {lines:,} lines; the limit is {limit:,} (LLM_DEMO_MAX_LINES). "
+            "Evaluate a longer list as a file in the Evaluation tab.",
+            what=what,
+            lines=len(lines),
+            limit=limit,
+        )
+    check_length(text or "", what)
     return clean_texts(lines, what)
 
 

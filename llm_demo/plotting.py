@@ -26,3 +26,10 @@ def font_families() -> tuple[str, ...]:
             font_manager.fontManager.addfont(path)
     installed = {font.name for font in font_manager.fontManager.ttflist}
     return ("DejaVu Sans", *(name for name in CJK_FONTS if name in installed))
+
+
+def figure_settings() -> dict:
+    """rcParams for a figure drawn from users' words: fonts for Latin and Chinese, and text taken literally, so that
+    a label such as `$\\foo$` is drawn as written rather than read as mathematics (which fails, or draws other
+    text)."""
+    return {"font.family": list(font_families()), "text.parse_math": False}

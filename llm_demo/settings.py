@@ -101,6 +101,11 @@ class Settings:
     arena_votes: int  # LLM_DEMO_ARENA_VOTES: votes one visitor may cast per arena window; 0 means no limit
     arena_window_seconds: int  # LLM_DEMO_ARENA_WINDOW_SECONDS: the sliding window of those two limits
     max_columns: int  # LLM_DEMO_MAX_COLUMNS: widest uploaded table (0 means no cap)
+    # How much one request may carry; over a cap, the request is refused with a message naming the variable.
+    max_labels: int  # LLM_DEMO_MAX_LABELS: candidate labels of one zero-shot request (or file)
+    max_lines: int  # LLM_DEMO_MAX_LINES: lines, one text each, of a many-texts box (sentiment)
+    max_chat_turns: int  # LLM_DEMO_MAX_CHAT_TURNS: earlier turns a chat request may carry
+    max_chat_chars: int  # LLM_DEMO_MAX_CHAT_CHARS: characters of those earlier turns together
 
 
 def get_settings() -> Settings:
@@ -134,4 +139,8 @@ def get_settings() -> Settings:
         arena_votes=max(0, _int("LLM_DEMO_ARENA_VOTES", ARENA_VOTES)),
         arena_window_seconds=max(1, _int("LLM_DEMO_ARENA_WINDOW_SECONDS", ARENA_WINDOW_SECONDS)),
         max_columns=max(0, _int("LLM_DEMO_MAX_COLUMNS", 200)),
+        max_labels=max(1, _int("LLM_DEMO_MAX_LABELS", 100)),
+        max_lines=max(1, _int("LLM_DEMO_MAX_LINES", 1_000)),
+        max_chat_turns=max(1, _int("LLM_DEMO_MAX_CHAT_TURNS", 200)),
+        max_chat_chars=max(1, _int("LLM_DEMO_MAX_CHAT_CHARS", 200_000)),
     )

@@ -55,3 +55,30 @@ def test_padding_right_and_left():
     assert ids.tolist() == [[1, 2, 3], [4, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
     ids, mask = pad([[1, 2, 3], [4]], pad_id=0, left=True)
     assert ids.tolist() == [[1, 2, 3], [0, 0, 4]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_a_cpu_allocation_failure_halves_the_batch_like_a_cuda_one():
+    calls = []
+
+    def process(batch):
+        calls.append(len(batch))
+        if len(batch) > 1:  # torch's CPU allocator raises a plain RuntimeError
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 bytes.")
+        return batch
+
+    assert process_halving_on_oom(process, [1, 2, 3]) == [1, 2, 3]
+    assert calls == [3, 1, 2, 1, 1]
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory():
+    def process(batch):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        process_halving_on_oom(process, [1, 2])
+
+
+def test_batches_follow_a_given_order_and_split_a_group_too_wide_for_the_budget():
+    lengths = [10, 10, 10, 10, 30, 30]  # a group of four short rows, then two long ones
+    assert token_budget_batches(lengths, budget=30, order=range(6)) == [[0, 1, 2], [3], [4], [5]]
+    assert token_budget_batches(lengths, budget=60, order=[0, 4, 1]) == [[0, 4], [1]]  # padded to the widest, 30

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from llm_demo.errors import ModelError
+from llm_demo.errors import InputError, ModelError
 from llm_demo.models.local.generate import chat_ids
 from llm_demo.tasks.chat import (
     SavedConversation,
@@ -47,6 +47,62 @@ def test_oldest_turns_are_dropped_and_the_system_prompt_kept_when_the_window_is_
     assert kept.messages == [messages[0], *messages[3:]]
     assert fit_window(messages, _words, window=22, max_new_tokens=5).dropped_turns == 0
     assert fit_window(messages, _words, window=10, max_new_tokens=5).messages == [messages[0], messages[-1]]
+
+
+def _linear_fit(system: list[dict], turns: list[list[dict]], count_tokens, window: int, max_new_tokens: int):
+    """fit_window as it was: one count per dropped turn, oldest first (the reference for the bisection)."""
+    for dropped in range(len(turns)):
+        kept = system + [message for turn in turns[dropped:] for message in turn]
+        tokens = count_tokens(kept)
+        if tokens + max_new_tokens <= window:
+            return kept, dropped
+    if tokens < window:
+        return kept, len(turns) - 1
+    return None  # refused: the newest turn alone fills the window
+
+
+def test_trimming_a_long_history_needs_logarithmically_many_counts_and_finds_what_the_linear_search_found():
+    system = [{"role": "system", "content": "s " * 7}]
+    turns = [_turn("u " * (1 + turn % 7), "a " * (1 + turn % 5)) for turn in range(1_000)]
+    turns.append([{"role": "user", "content": "last " * 9}])
+    messages = system + [message for turn in turns for message in turn]
+    total = _words(messages)
+    for window in (total + 50, total, total - 1, total // 2, 1_000, 100, 40, 30, 17, 16, 10):
+        calls: list[int] = []
+
+        def counting(kept, calls=calls):
+            calls.append(len(kept))
+            return _words(kept)
+
+        try:
+            prompt = fit_window(messages, counting, window, max_new_tokens=20)
+            found = (prompt.messages, prompt.dropped_turns)
+        except ModelError:
+            found = None
+        assert found == _linear_fit(system, turns, _words, window, 20), window
+        assert len(calls) <= 2 + 10, window  # the first, the last, and log2(1,000) bisection steps
+
+
+def test_a_history_over_its_caps_is_refused_naming_the_limit_and_its_variable(monkeypatch):
+    with pytest.raises(InputError) as raised:
+        conversation(_turn("q", "a") * 201, "", "hi")
+    assert raised.value.key == "chat_too_many_turns" and raised.value.params == {"turns": 201, "limit": 200}
+    assert "the limit is 200 (LLM_DEMO_MAX_CHAT_TURNS)" in str(raised.value)
+    assert len(conversation(_turn("q", "a") * 200, "", "hi")) == 401
+    with pytest.raises(InputError) as raised:
+        conversation(_turn("q" * 100_000, "a" * 100_001), "", "hi")
+    assert raised.value.key == "chat_too_long" and raised.value.params == {"length": 200_001, "limit": 200_000}
+    assert "(LLM_DEMO_MAX_CHAT_CHARS)" in str(raised.value)
+    monkeypatch.setenv("LLM_DEMO_MAX_CHAT_TURNS", "2")
+    with pytest.raises(InputError, match="has 3 earlier turns; the limit is 2"):
+        conversation(_turn("q", "a") * 3, "", "hi")
+
+
+def test_a_system_prompt_longer_than_a_text_box_is_refused():
+    with pytest.raises(InputError) as raised:
+        conversation([], "s" * 20_001, "hi")
+    assert raised.value.key == "text_too_long" and raised.value.params["what"] == "system prompt"
+    assert conversation([], "  be brief  ", "hi")[0] == {"role": "system", "content": "be brief"}
 
 
 def test_a_last_message_too_long_for_the_window_is_refused_with_its_size():

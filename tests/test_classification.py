@@ -82,6 +82,20 @@ def test_zero_shot_batched_equals_one_by_one(nli):
         )
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_zero_shot_split_across_batches_equals_one_batch(nli, multi_label):
+    labels = [f"topic number {i}" for i in range(12)]
+    assert len(list(nli.zero_shot(TEXTS, labels, multi_label, budget=100_000))) == 1  # every pair in one batch
+    split = list(nli.zero_shot(TEXTS, labels, multi_label, budget=64))  # three or four pairs a batch
+    assert len(split) > 2 * len(TEXTS) and sorted(i for indices, _ in split for i in indices) == [0, 1, 2, 3]
+    assert all(len(result.scores) == len(labels) for _, results in split for result in results)  # only whole texts
+    whole = zero_shot(nli, TEXTS, labels, multi_label, budget=100_000)
+    for one, many in zip(whole, zero_shot(nli, TEXTS, labels, multi_label, budget=64)):
+        assert {s.label: s.score for s in many.scores} == pytest.approx(
+            {s.label: s.score for s in one.scores}, abs=1e-6
+        )
+
+
 def test_zero_shot_needs_an_nli_model(classifier):
     with pytest.raises(ModelError) as raised:
         zero_shot(classifier, ["x"], ["a", "b"])
@@ -101,6 +115,23 @@ def test_bad_label_lists_are_refused(text, multi, key):
     with pytest.raises(InputError) as raised:
         parse_labels(text, multi)
     assert raised.value.key == key
+
+
+def test_more_labels_than_the_limit_are_refused_naming_the_limit_and_its_variable(monkeypatch):
+    with pytest.raises(InputError) as raised:
+        parse_labels(",".join(f"l{i}" for i in range(3000)), False)
+    assert raised.value.key == "too_many_labels" and raised.value.params == {"count": 3000, "limit": 100}
+    assert str(raised.value) == "3,000 candidate labels were given; the limit is 100 (LLM_DEMO_MAX_LABELS)."
+    assert len(parse_labels([f"l{i}" for i in range(100)], False)) == 100  # a file's labels too
+    monkeypatch.setenv("LLM_DEMO_MAX_LABELS", "3")
+    with pytest.raises(InputError, match="4 candidate labels"):
+        parse_labels("a, b, c, d", False)
+
+
+def test_a_labels_box_longer_than_a_text_box_is_refused():
+    with pytest.raises(InputError) as raised:
+        parse_labels(",,," * 10_000, False)
+    assert raised.value.key == "text_too_long" and raised.value.params["what"] == "labels"
 
 
 def test_labels_accept_chinese_commas_and_one_label_in_multi_label_mode():

@@ -91,6 +91,13 @@ def test_absurd_settings_are_refused_with_a_message(settings):
     assert raised.value.key == "bad_setting"
 
 
+def test_a_system_prompt_longer_than_a_text_box_is_refused():
+    with pytest.raises(InputError) as raised:
+        GenerationSettings(system_prompt="s" * 20_001).checked()
+    assert raised.value.key == "text_too_long" and raised.value.params["what"] == "system prompt"
+    assert GenerationSettings(system_prompt="s" * 20_000).checked().system_prompt == "s" * 20_000
+
+
 def test_token_logprobs_agree_with_the_model_loss(plain):
     text = "The quick brown fox jumps over the lazy dog."
     [result] = token_logprobs(plain, [text])

@@ -115,3 +115,33 @@ def test_report_html_shows_robustness_and_slices_from_metrics_json(tiny, tmp_pat
         assert english(f"evaluation.perturbation.{item['perturbation']}") in page[robustness:slices]
     assert page.count('src="data:image/png;base64,') == 2  # the confusion matrix and the fail-rate chart
     assert [value for value in ("web", "weibo") if f"<td>{value}</td>" in page[slices:]] == ["web", "weibo"]
+
+
+MATH_LOOKING = ["$\\foo$", "costs $5 or $6"]  # matplotlib would read both as mathematics; the first fails to draw
+
+
+def test_a_confusion_matrix_draws_labels_with_dollar_signs_as_written():
+    import io
+    from types import SimpleNamespace
+
+    from llm_demo.evaluation.figures import confusion_figure
+
+    metrics = SimpleNamespace(confusion=[[1, 0], [1, 1]], labels=MATH_LOOKING)
+    result = SimpleNamespace(models=[SimpleNamespace(model="$model$", metrics=metrics)])
+    figure = confusion_figure(result)
+    figure.savefig(io.BytesIO(), format="png")  # raised ValueError on "$\foo$" when read as mathematics
+    axes = figure.axes[0]
+    for texts in (axes.get_xticklabels(), axes.get_yticklabels()):
+        assert [(text.get_text(), text.get_parse_math()) for text in texts] == [
+            (label, False) for label in MATH_LOOKING
+        ]
+    assert axes.title.get_text().endswith("$model$") and not axes.title.get_parse_math()
+
+
+def test_report_of_a_zero_shot_run_with_a_math_looking_label_is_written(tiny, tmp_path):
+    data, out = tmp_path / "topics.csv", tmp_path / "out"
+    data.write_text(f"text,label\nhello,{MATH_LOOKING[0]}\nworld,{MATH_LOOKING[1]}\n", encoding="utf-8")
+    arguments = ["evaluate", "--task", "zero-shot", "--model", "Tiny BERT NLI", "--csv", str(data), "--out", str(out)]
+    assert main(arguments) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert all(label in page for label in MATH_LOOKING) and "data:image/png;base64," in page

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ..plotting import font_families
+from ..plotting import figure_settings
 from .report import english
 from .results import EvaluationResult
 
@@ -23,7 +23,7 @@ def confusion_figure(result: EvaluationResult, say: Callable[..., str] = english
 
     size = max(len(model.metrics.labels) for model in models)
     side = min(4 + 0.5 * size, 12)
-    with matplotlib.rc_context({"font.family": list(font_families())}):  # Chinese titles and labels too
+    with matplotlib.rc_context(figure_settings()):  # Chinese, and labels as written
         figure = Figure(figsize=(side * len(models), side), layout="constrained")
         for axes, model in zip(figure.subplots(1, len(models), squeeze=False)[0], models):
             display = ConfusionMatrixDisplay(
@@ -50,7 +50,7 @@ def fail_rate_figure(result: EvaluationResult, say: Callable[..., str] = english
 
     names = list(dict.fromkeys(item.perturbation for model in measured for item in model.robustness if item.rows))
     height = 0.8 / len(measured)
-    with matplotlib.rc_context({"font.family": list(font_families())}):
+    with matplotlib.rc_context(figure_settings()):
         figure = Figure(figsize=(9, 1 + 0.45 * len(names) * len(measured)), layout="constrained")
         axes = figure.subplots()
         for number, model in enumerate(measured):

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import InputError, UserFacingError
-from ..inputs import check_range
+from ..inputs import check_length, check_range
 
 Result = TypeVar("Result")
 Batches = Iterator[tuple[list[int], list[Any]]]  # (input indices, their results), batch by batch
@@ -117,6 +117,8 @@ class GenerationSettings:
         check_range("Repetition penalty", self.repetition_penalty, 0.5, 3)
         if self.seed is not None:
             check_range("Seed", self.seed, 0, 2**32 - 1)
+        if self.system_prompt:
+            check_length(self.system_prompt, "system prompt")
         if any(not isinstance(word, str) or not word for word in self.stop):
             raise InputError("bad_stop", "Stop strings must be non-empty text.")
         return self

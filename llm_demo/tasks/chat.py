@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ModelError
+from ..errors import InputError, ModelError
+from ..inputs import check_length
 from ..models import Model
 from ..models.types import Message
+from ..settings import get_settings
 
 ConversationCounter = Callable[[list[Message]], int]  # tokens of a conversation through the chat template
 MAX_SAVED = 50  # conversations kept in a browser; the oldest go first
@@ -50,9 +52,37 @@ def plain_history(history: list[dict] | None) -> list[Message]:
 
 
 def conversation(history: list[dict] | None, system_prompt: str | None, user_message: str) -> list[Message]:
-    """The whole conversation the model should answer: system prompt, earlier turns, the new message."""
-    system = [{"role": "system", "content": system_prompt.strip()}] if (system_prompt or "").strip() else []
-    return system + plain_history(history) + [{"role": "user", "content": user_message}]
+    """The whole conversation the model should answer: system prompt, earlier turns, the new message. A system
+    prompt or history over its cap is refused, never cut short: the page keeps what the user wrote."""
+    system_prompt = check_length((system_prompt or "").strip(), "system prompt")
+    earlier = check_history(plain_history(history))
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return system + earlier + [{"role": "user", "content": user_message}]
+
+
+def check_history(messages: list[Message]) -> list[Message]:
+    """Earlier turns within $LLM_DEMO_MAX_CHAT_TURNS turns and $LLM_DEMO_MAX_CHAT_CHARS characters: each request
+    carries the whole history, and cutting it to the window costs work that grows with it."""
+    settings = get_settings()
+    turns = len(_turns(messages))
+    if turns > settings.max_chat_turns:
+        raise InputError(
+            "chat_too_many_turns",
+            "The conversation has {turns:,} earlier turns; the limit is {limit:,} (LLM_DEMO_MAX_CHAT_TURNS). "
+            "Start a new conversation to go on.",
+            turns=turns,
+            limit=settings.max_chat_turns,
+        )
+    length = sum(len(message["content"]) for message in messages)
+    if length > settings.max_chat_chars:
+        raise InputError(
+            "chat_too_long",
+            "The conversation so far is {length:,} characters long; the limit is {limit:,} (LLM_DEMO_MAX_CHAT_CHARS). "
+            "Start a new conversation to go on.",
+            length=length,
+            limit=settings.max_chat_chars,
+        )
+    return messages
 
 
 def without_last_turn(history: list[dict] | None) -> tuple[list[Message], str]:
@@ -79,22 +109,45 @@ def fit_window(
 ) -> ChatPrompt:
     """Drop the oldest turns until the conversation plus the reply fits the window; the system prompt and
     the newest turn always stay. If they leave less room than `max_new_tokens`, the reply is cut to what is
-    left (generation caps it); only if they alone fill the window is that the user's to fix."""
+    left (generation caps it); only if they alone fill the window is that the user's to fix.
+
+    The count only falls as turns are dropped, so the fewest drops that fit are found by bisection: a few counts
+    (each a pass through the chat template, or a request to a server) rather than one per dropped turn."""
     system = [message for message in messages[:1] if message["role"] == "system"]
     turns = _turns(messages[len(system) :])
-    for dropped in range(len(turns)):
-        kept = system + [message for turn in turns[dropped:] for message in turn]
-        tokens = count_tokens(kept)
-        if tokens + max_new_tokens <= window:
-            return ChatPrompt(kept, dropped)
-    if tokens < window:
-        return ChatPrompt(kept, len(turns) - 1)
-    raise ModelError(
-        "prompt_too_long",
-        "The prompt ({tokens} tokens) fills this model's window of {window} tokens; shorten it.",
-        tokens=tokens,
-        window=window,
-    )
+    counted: dict[int, int] = {}
+
+    def kept(dropped: int) -> list[Message]:
+        return system + [message for turn in turns[dropped:] for message in turn]
+
+    def tokens(dropped: int) -> int:
+        if dropped not in counted:
+            counted[dropped] = count_tokens(kept(dropped))
+        return counted[dropped]
+
+    def fits(dropped: int) -> bool:
+        return tokens(dropped) + max_new_tokens <= window
+
+    last = len(turns) - 1  # dropping more would drop the newest turn
+    if fits(0):
+        return ChatPrompt(kept(0), 0)
+    if not fits(last):
+        if tokens(last) < window:
+            return ChatPrompt(kept(last), last)
+        raise ModelError(
+            "prompt_too_long",
+            "The prompt ({tokens} tokens) fills this model's window of {window} tokens; shorten it.",
+            tokens=tokens(last),
+            window=window,
+        )
+    low, high = 1, last  # fits(high); not fits(low - 1)
+    while low < high:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return ChatPrompt(kept(high), high)
 
 
 def prepare(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 from ..errors import InputError
+from ..inputs import check_length
 from ..models import Model
 from ..models.types import DEFAULT_HYPOTHESIS, Classification, in_input_order
+from ..settings import get_settings
 
 __all__ = ["Classification", "classify", "is_nli", "label_names", "parse_labels", "zero_shot"]
 
@@ -28,11 +30,22 @@ def classify(model: Model, texts: list[str], budget: int | None = None) -> list[
 
 
 def parse_labels(text: str | list[str], multi_label: bool) -> list[str]:
-    """Candidate labels from "a, b, c" (Chinese commas too); duplicates and a lone single-label choice are refused."""
+    """Candidate labels from "a, b, c" (Chinese commas too); duplicates, a lone single-label choice and more labels
+    than $LLM_DEMO_MAX_LABELS are refused (each label is a forward pass per text)."""
+    if isinstance(text, str):
+        check_length(text, "labels")
     parts = text if isinstance(text, list) else re.split(r"[,，、;；\n]", text or "")
     labels = [str(part).strip() for part in parts if str(part).strip()]
     if not labels:
         raise InputError("no_labels", "Give the candidate labels, separated by commas.")
+    limit = get_settings().max_labels
+    if len(labels) > limit:
+        raise InputError(
+            "too_many_labels",
+            "{count:,} candidate labels were given; the limit is {limit:,} (LLM_DEMO_MAX_LABELS).",
+            count=len(labels),
+            limit=limit,
+        )
     seen: set[str] = set()
     for label in labels:
         if label.casefold() in seen:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import gradio as gr
 
 from ..inputs import clean_text
+from ..models.types import Message
 from ..registry import Registry
 from ..tasks.chat import (
     SavedConversation,
@@ -24,6 +25,7 @@ from ..tasks.chat import (
 )
 from ..tasks.generation import GenerationSettings, stream_chat
 from .common import (
+    as_typed,
     bind,
     download_folder,
     load_picked,
@@ -33,6 +35,7 @@ from .common import (
     on_page_load,
     page_state,
     runs_on,
+    safe_markdown,
     say,
     user_errors,
 )
@@ -70,6 +73,17 @@ TEXT = {
 EMPTY = {"current": None, "conversations": []}
 
 
+def typed(history: list[dict] | None) -> list[Message]:
+    """The conversation the chat window sends back, as it was written (the window shows it made safe)."""
+    return [{**message, "content": as_typed(message["content"])} for message in plain_history(history)]
+
+
+def shown(messages: list[Message]) -> list[Message]:
+    """Messages for the chat window: a reply (or a pasted message) may hold Markdown images and HTML that would
+    have the reader's browser fetch any URL; shown safe, and read back by `typed`."""
+    return [{**message, "content": safe_markdown(message["content"])} for message in messages]
+
+
 @user_errors
 def send(
     registry: Registry,
@@ -84,18 +98,20 @@ def send(
     """Stream the model's reply to the whole conversation; the note says when old turns were left out."""
     message = clean_text(message, "message")
     settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=temperature).checked()
+    earlier = typed(history)
+    messages = conversation(earlier, system_prompt, message)  # refuses an oversized history before any loading
     loaded = load_picked(registry, "generation", model, request=request)
-    prompt = prepare(loaded, conversation(history, system_prompt, message), settings.max_new_tokens)
+    prompt = prepare(loaded, messages, settings.max_new_tokens)
     note = (
         say("chat.dropped", request, count=prompt.dropped_turns, window=loaded.token_limit)
         if prompt.dropped_turns
         else ""
     )
-    shown = plain_history(history) + [{"role": "user", "content": message}]
+    window = shown(earlier + [{"role": "user", "content": message}])
     status = runs_on(loaded, request)
-    yield shown, "", note, status
+    yield window, "", note, status
     for text in stream_chat(loaded, prompt.messages, settings):
-        yield shown + [{"role": "assistant", "content": text}], "", note, status
+        yield window + [{"role": "assistant", "content": safe_markdown(text)}], "", note, status
 
 
 def retry(
@@ -108,13 +124,14 @@ def retry(
     request: gr.Request,
 ) -> Iterator[tuple[list[dict], str, str, str]]:
     """Ask again for the last reply."""
-    earlier, message = without_last_turn(history)
+    earlier, message = without_last_turn(typed(history))
     yield from send(registry, message, earlier, system_prompt, model, max_new_tokens, temperature, request)
 
 
 def undo(history: list[dict]) -> tuple[list[dict], str]:
     """Take back the last message and its reply; the message returns to the box for editing."""
-    return without_last_turn(history)
+    earlier, message = without_last_turn(typed(history))
+    return shown(earlier), message
 
 
 def _picker(stored: dict, request: gr.Request | None) -> dict:
@@ -128,7 +145,7 @@ def _picker(stored: dict, request: gr.Request | None) -> dict:
 
 def save(stored: dict, history: list[dict], system_prompt: str, request: gr.Request) -> tuple[dict, dict]:
     """Keep the open conversation in the browser, first in the saved list."""
-    messages = plain_history(history)
+    messages = typed(history)
     current = replace(
         current_of(stored), messages=messages, title=title_for(messages), system_prompt=(system_prompt or "").strip()
     )
@@ -138,7 +155,7 @@ def save(stored: dict, history: list[dict], system_prompt: str, request: gr.Requ
 
 def _opened(stored: dict, request: gr.Request | None) -> tuple[dict, list[dict], str, dict, str]:
     current = current_of(stored)
-    return stored, current.messages, current.system_prompt, _picker(stored, request), ""
+    return stored, shown(current.messages), current.system_prompt, _picker(stored, request), ""
 
 
 def restore(stored: dict, history: list[dict], request: gr.Request) -> tuple:
@@ -167,7 +184,7 @@ def delete_conversation(stored: dict, request: gr.Request) -> tuple[dict, list[d
 
 def export(history: list[dict], system_prompt: str, model: str, request: gr.Request) -> list[str]:
     """The open conversation as a JSON file (for tools) and a Markdown file (for people)."""
-    messages = plain_history(history)
+    messages = typed(history)
     saved = SavedConversation(
         id="", title=title_for(messages), system_prompt=(system_prompt or "").strip(), messages=messages
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..evaluation import downloads, figures, report
 from ..evaluation.results import COMPLETE, EvaluationResult, RunProgress
+from .common import safe_markdown
 
 
 def progress_text(step: RunProgress, say) -> str:
@@ -64,7 +65,7 @@ def status(result: EvaluationResult, say, partial: RunProgress | None) -> str:
         if m.unknown_labels
     ]
     lines += report.robustness_summary(result, say)
-    return "\n\n".join(lines)
+    return safe_markdown("\n\n".join(lines))  # labels and errors from the file and the models
 
 
 def _headers(keys: tuple[str, ...]) -> tuple[str, ...]:

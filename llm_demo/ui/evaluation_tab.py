@@ -20,7 +20,7 @@ from ..evaluation.run import Evaluation
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
+from .common import ResultTable, bind, download_folder, result_table, safe_markdown, say, showing_loads, user_errors
 from .evaluation_results import (
     FLIPS_HEADERS,
     PER_CLASS_HEADERS,
@@ -83,9 +83,8 @@ def preview_file(registry: Registry, path: str | None, task: str, request: gr.Re
         ]
     table = read_head(path, PREVIEW_ROWS)
     columns = table.columns
-    info = _say(request)(
-        "evaluation.file_info", name=table.source_name, columns=len(columns), size=Path(path).stat().st_size / 1e6
-    )
+    name, size = table.source_name, Path(path).stat().st_size / 1e6
+    info = safe_markdown(_say(request)("evaluation.file_info", name=name, columns=len(columns), size=size))
     return [
         gr.Dataframe(table.frame.head(PREVIEW_ROWS), visible=True),
         info,

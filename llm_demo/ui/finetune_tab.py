@@ -25,7 +25,16 @@ from ..finetune import (
 from ..models import with_weights_here
 from ..models.hub import download
 from ..registry import Registry
-from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
+from .common import (
+    ResultTable,
+    bind,
+    download_folder,
+    result_table,
+    safe_markdown,
+    say,
+    showing_loads,
+    user_errors,
+)
 from .i18n import t
 
 TEXT = {
@@ -162,7 +171,7 @@ def describe_data(file: str | None, text_column: str | None, label_column: str |
     )
     if rows.skipped:
         summary += "\n\n" + say("finetune.skipped", request, skipped=rows.skipped)
-    return summary
+    return safe_markdown(summary)  # the file's labels
 
 
 def loss_plot(job: FinetuneJob, request: gr.Request | None) -> gr.LinePlot:
@@ -189,7 +198,7 @@ def epoch_table(epochs: list[EpochResult], request: gr.Request | None) -> pd.Dat
 
 def progress_line(job: FinetuneJob, request: gr.Request | None) -> str:
     if not job.steps:
-        return say("finetune.status_starting", request, model=job.entry.name)
+        return safe_markdown(say("finetune.status_starting", request, model=job.entry.name))  # a typed model
     last = job.steps[-1]
     return say(
         "finetune.status_training",
@@ -291,7 +300,7 @@ def stop_training(job: FinetuneJob | None) -> None:
 def upload_model(job: FinetuneJob | None, repo_id: str, token: str, request: gr.Request) -> str:
     if job is None or job.result is None:
         raise InputError("nothing_to_upload", "Train a model first; then it can be uploaded.")
-    return say("finetune.pushed", request, url=push_to_hub(job.result.output_dir, repo_id, token))
+    return safe_markdown(say("finetune.pushed", request, url=push_to_hub(job.result.output_dir, repo_id, token)))
 
 
 def _base_choices(registry: Registry) -> list[str]:

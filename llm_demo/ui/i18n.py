@@ -63,7 +63,9 @@ COMMON_TEXT: Texts = {
 ERRORS_ZH: Mapping[str, str] = {
     "not_text": "输入必须是文本。",
     "empty_text": "请输入内容。",
-    "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}。",
+    "text_too_long": "文本长度为 {length:,} 个字符，上限为 {limit:,}（LLM_DEMO_MAX_INPUT_CHARS）。",
+    "too_many_lines": "文本共有 {lines:,} 行，上限为 {limit:,} 行（LLM_DEMO_MAX_LINES）。"
+    "更长的列表请作为文件在“评测”标签页中评测。",
     "bad_setting": "{name} 必须是 {low} 到 {high} 之间的数字。",
     "custom_models_off": "本部署只提供列出的模型。请选择：{known}。",
     "local_paths_off": "此处不允许从本地文件夹加载模型。",
@@ -80,6 +82,7 @@ ERRORS_ZH: Mapping[str, str] = {
     "load_failed": "无法加载“{model}”：{reason}",
     "no_labels": "请输入候选标签，用逗号分隔。",
     "duplicate_label": "标签“{label}”重复了。",
+    "too_many_labels": "给出了 {count:,} 个候选标签，上限为 {limit:,} 个（LLM_DEMO_MAX_LABELS）。",
     "one_label": "请至少给出两个标签，或打开多标签模式以单独评估一个标签。",
     "not_nli": "“{model}”不是自然语言推理（NLI）模型（其标签为 {labels}），不能做零样本分类。",
     "question_too_long": "问题太长，超出了模型的处理范围，请缩短。",
@@ -87,6 +90,10 @@ ERRORS_ZH: Mapping[str, str] = {
     "unknown_language": "模型不认识语言代码“{code}”。",
     "prompt_too_long": "提示词（{tokens} 个词元）已占满模型 {window} 个词元的窗口，请缩短。",
     "no_chat_template": "“{model}”没有聊天模板：请用它做普通续写。",
+    "chat_too_many_turns": "此前的对话已有 {turns:,} 轮，上限为 {limit:,} 轮（LLM_DEMO_MAX_CHAT_TURNS）。"
+    "请开始新对话再继续。",
+    "chat_too_long": "此前的对话共 {length:,} 个字符，上限为 {limit:,}（LLM_DEMO_MAX_CHAT_CHARS）。"
+    "请开始新对话再继续。",
     "cannot_do": "“{model}”在其运行的位置无法完成{what}。",
     "too_short": "文本太短，无法计算困惑度。",
     "endpoint_key_missing": "模型服务器 {endpoint} 需要密钥，但环境变量 {env} 没有设置。",

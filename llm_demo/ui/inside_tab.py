@@ -30,6 +30,7 @@ from .common import (
     model_status,
     result_table,
     runs_on,
+    safe_markdown,
     say,
     user_errors,
 )
@@ -218,7 +219,7 @@ def _attention_figure(maps: AttentionMaps, layer: int, head: int, request: gr.Re
     ]
     side = max(4.0, 0.3 * len(maps.tokens) + 1.5)
     figure = Figure(figsize=(2 * side + 1, side), layout="constrained")
-    font = {"family": list(font_families()), "size": 8}
+    font = {"family": list(font_families()), "size": 8, "parse_math": False}  # tokens as written, never as math
     for axes, (title, weights) in zip(figure.subplots(1, 2), panels):
         image = axes.imshow(weights.numpy(), cmap="viridis", vmin=0)
         positions = range(len(maps.tokens))
@@ -314,7 +315,7 @@ def run_explain(
     summary = say(
         "inside.explain_summary",
         request,
-        label=result.prediction.label,
+        label=safe_markdown(result.prediction.label),  # a label a model's config names
         logit=result.logit,
         baseline=result.baseline_logit,
         total=sum(result.scores),

@@ -27,32 +27,43 @@ def default_budget(device: torch.device | str | None) -> int:
     return CPU_TOKEN_BUDGET if device is None or torch.device(device).type == "cpu" else ACCELERATOR_TOKEN_BUDGET
 
 
-def token_budget_batches(lengths: Sequence[int], budget: int, max_rows: int = 256) -> list[list[int]]:
-    """Group indices, longest first, so that rows x longest row stays within `budget` padded tokens.
+def token_budget_batches(
+    lengths: Sequence[int], budget: int, max_rows: int = 256, order: Sequence[int] | None = None
+) -> list[list[int]]:
+    """Group indices, longest first (or in `order`), so that rows x longest row stays within `budget` padded tokens.
 
     Longest first makes an out-of-memory batch show up at once rather than at the end of a long run.
     """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i]) if order is None else order
     batches: list[list[int]] = []
     current: list[int] = []
+    widest = 0
     for index in order:
-        width = lengths[current[0]] if current else max(1, lengths[index])
-        if current and (len(current) + 1) * width > budget or len(current) >= max_rows:
+        width = max(widest, lengths[index], 1)
+        if current and ((len(current) + 1) * width > budget or len(current) >= max_rows):
             batches.append(current)
-            current = []
+            current, width = [], max(lengths[index], 1)
         current.append(index)
+        widest = width
     if current:
         batches.append(current)
     return batches
 
 
+# What torch's CPU allocator says when it cannot allocate (Linux and macOS, then Windows): a RuntimeError, where
+# CUDA raises torch.OutOfMemoryError.
+CPU_ALLOCATION_FAILED = ("can't allocate memory", "not enough memory")
+
+
 def _is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, (MemoryError, torch.OutOfMemoryError))
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and any(words in str(error) for words in CPU_ALLOCATION_FAILED)
 
 
 def process_halving_on_oom(process: Callable[[list[Item]], list[Result]], items: list[Item]) -> list[Result]:
-    """Run one batch (on the batch thread: threads.py); when memory runs out, split it in two and try
-    again rather than fail the run."""
+    """Run one batch (on the batch thread: threads.py); when memory runs out, on the CPU or an accelerator, split
+    it in two and try again rather than fail the run."""
     try:
         return on_batch_thread(lambda: process(items))
     except Exception as error:
@@ -74,9 +85,10 @@ def run_in_batches(
     process: Callable[[list[Item]], list[Result]],
     budget: int,
     max_rows: int = 256,
+    order: Sequence[int] | None = None,
 ) -> Iterator[tuple[list[int], list[Result]]]:
     """Yield (input indices, results) batch by batch, so callers can report progress or stop early."""
-    for batch in token_budget_batches(lengths, budget, max_rows):
+    for batch in token_budget_batches(lengths, budget, max_rows, order):
         yield batch, process_halving_on_oom(process, [items[i] for i in batch])
 
 

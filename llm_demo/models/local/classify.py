@@ -86,20 +86,39 @@ def zero_shot(
     budget: int | None = None,
 ) -> Batches:
     """Score each label as the hypothesis "This example is {label}." against each text as the premise, batch
-    by batch; one batch holds whole texts so each result is complete when yielded."""
+    by batch. A batch holds whole texts where they fit; a text whose labels overflow the budget is split across
+    batches, and its result is yielded, complete, with the batch that scores its last label."""
     entail, contra = nli_indices(loaded)
     hypotheses = [hypothesis.format(label) for label in labels]
-    pair_ids = encode(loaded, [t for t in texts for _ in labels], hypotheses * len(texts))
-    per_text = [pair_ids[i * len(labels) : (i + 1) * len(labels)] for i in range(len(texts))]
+    pair_ids = encode(loaded, [t for t in texts for _ in labels], hypotheses * len(texts))  # text by text
+    count = len(labels)
+    lengths = [len(ids) for ids in pair_ids]
+    widest = [max(lengths[i * count : (i + 1) * count]) for i in range(len(texts))]
+    by_text = sorted(range(len(texts)), key=lambda i: -widest[i])  # longest texts first, each text's pairs together
+    order = [i * count + label for i in by_text for label in range(count)]
+    chosen_budget = budget or default_budget(loaded.device)
 
-    def process(batch: list[list[list[int]]]) -> list[Classification]:
-        logits = forward_logits(loaded, [ids for text_pairs in batch for ids in text_pairs])
-        logits = logits.view(len(batch), len(labels), -1)  # (texts, labels, nli classes)
+    def process(batch: list[int]) -> list[torch.Tensor]:
+        return list(forward_logits(loaded, [pair_ids[i] for i in batch]))
+
+    def result(logits: torch.Tensor) -> Classification:  # (labels, nli classes) of one text
         if multi_label:
-            probabilities = logits[..., [contra, entail]].softmax(dim=-1)[..., 1]
-        else:
-            probabilities = logits[..., entail].softmax(dim=-1)
-        return [_ranked(labels, row) for row in probabilities]
+            return _ranked(labels, logits[:, [contra, entail]].softmax(dim=-1)[:, 1])
+        return _ranked(labels, logits[:, entail].softmax(dim=-1))
 
-    lengths = [max(len(ids) for ids in pairs) * len(labels) for pairs in per_text]
-    return run_in_batches(per_text, lengths, process, budget or default_budget(loaded.device))
+    def batches() -> Batches:
+        scored: dict[int, torch.Tensor] = {}  # text -> its labels' logits, (labels, nli classes), filled batch by batch
+        left = dict.fromkeys(range(len(texts)), count)  # text -> labels not scored yet
+        for pairs, rows in run_in_batches(range(len(pair_ids)), lengths, process, chosen_budget, order=order):
+            finished = []
+            for pair, row in zip(pairs, rows, strict=True):
+                text, label = divmod(pair, count)
+                if text not in scored:
+                    scored[text] = row.new_empty(count, len(row))
+                scored[text][label] = row
+                left[text] -= 1
+                if not left[text]:
+                    finished.append(text)
+            yield finished, [result(scored.pop(text)) for text in finished]
+
+    return batches()
