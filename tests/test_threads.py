@@ -120,7 +120,7 @@ OPENMP_THREADS_LEFT = textwrap.dedent("""
     from llm_demo.models.types import in_input_order
 
     def os_threads():
-        return len(os.listdir("/proc/self/task"))
+        return set(os.listdir("/proc/self/task"))
 
     def multiply(batch):
         return [float((torch.ones(512, 512) @ torch.ones(512, 512)).sum()) for _ in batch]
@@ -136,10 +136,15 @@ OPENMP_THREADS_LEFT = textwrap.dedent("""
         before = os_threads()
         thread.start()
         done.wait()
+        # Threads started since, besides the worker itself: counting new ids rather than all threads, so that a
+        # thread from before (the control's OpenMP team) ending meanwhile does not hide one left behind.
+        def left():
+            return len(os_threads() - before) - 1
+
         deadline = time.monotonic() + 10  # the batch thread ends after a second idle, its team soon after
-        while os_threads() - before - 1 > 0 and time.monotonic() < deadline:
+        while left() > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        counted.append(os_threads() - before - 1)  # threads left besides the worker itself
+        counted.append(left())
         leave.set()
         thread.join()
         return counted[0]
