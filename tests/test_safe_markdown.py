@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from llm_demo.ui.common import WORD_JOINER, as_typed, safe_markdown
+from llm_demo.ui.safe_markdown import WORD_JOINER, as_typed, safe_markdown
 
 EVIL = "https://attacker.example/b.png"
 markdown_it = pytest.importorskip("markdown_it")  # a CommonMark parser (Gradio's dependency): a second opinion

@@ -25,7 +25,6 @@ from ..tasks.chat import (
 )
 from ..tasks.generation import GenerationSettings, stream_chat
 from .common import (
-    as_typed,
     bind,
     download_folder,
     load_picked,
@@ -35,12 +34,12 @@ from .common import (
     on_page_load,
     page_state,
     runs_on,
-    safe_markdown,
     say,
     user_errors,
 )
 from .generation_tab import GENERATION_CONCURRENCY, MAX_NEW_TOKENS
 from .i18n import t
+from .safe_markdown import as_typed, safe_markdown
 
 TEXT = {
     "chat.tab": ("Chat", "对话"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..evaluation import downloads, figures, report
 from ..evaluation.results import COMPLETE, EvaluationResult, RunProgress
-from .common import safe_markdown
+from .safe_markdown import safe_markdown
 
 
 def progress_text(step: RunProgress, say) -> str:

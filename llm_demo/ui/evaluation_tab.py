@@ -20,7 +20,7 @@ from ..evaluation.run import Evaluation
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import ResultTable, bind, download_folder, result_table, safe_markdown, say, showing_loads, user_errors
+from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
 from .evaluation_results import (
     FLIPS_HEADERS,
     PER_CLASS_HEADERS,
@@ -33,6 +33,7 @@ from .evaluation_results import (
 )
 from .evaluation_text import ERRORS_ZH, TEXT  # noqa: F401 - the tab's strings, read through this module
 from .i18n import language_of, t
+from .safe_markdown import safe_markdown
 
 TASKS = tuple(ROLES)
 ROLE_ORDER = ("text", "label", "question", "context", "answer", "source", "reference")

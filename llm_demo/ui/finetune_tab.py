@@ -25,17 +25,9 @@ from ..finetune import (
 from ..models import with_weights_here
 from ..models.hub import download
 from ..registry import Registry
-from .common import (
-    ResultTable,
-    bind,
-    download_folder,
-    result_table,
-    safe_markdown,
-    say,
-    showing_loads,
-    user_errors,
-)
+from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
 from .i18n import t
+from .safe_markdown import safe_markdown
 
 TEXT = {
     "finetune.tab": ("Fine-tuning", "微调"),

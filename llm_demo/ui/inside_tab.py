@@ -30,11 +30,11 @@ from .common import (
     model_status,
     result_table,
     runs_on,
-    safe_markdown,
     say,
     user_errors,
 )
 from .i18n import t
+from .safe_markdown import safe_markdown
 
 TEXT = {
     "inside.tab": ("Inside the model", "模型内部"),
