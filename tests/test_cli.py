@@ -25,24 +25,7 @@ def test_evaluate_writes_metrics_and_predictions_in_a_fresh_process(tiny, tmp_pa
     data = write(tmp_path, "reviews.csv", '\ufeffreview;stars\n"good, really";POSITIVE\n\nbad;0\nmeh;5\n')
     out = tmp_path / "out"
     process = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llm_demo",
-            "evaluate",
-            "--task",
-            "sentiment",
-            "--model",
-            "Tiny BERT sentiment",
-            "--csv",
-            str(data),
-            "--text-column",
-            "review",
-            "--label-column",
-            "stars",
-            "--out",
-            str(out),
-        ],
+        evaluate_command(data, out, "--text-column", "review", "--label-column", "stars"),
         cwd=ROOT,
         capture_output=True,
         text=True,
