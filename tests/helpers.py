@@ -17,6 +17,13 @@ def entry(model: str | Path, name: str | None = None, task: str = "classificatio
     return ModelEntry(model=str(model), name=name or str(model), task=task, options=options)
 
 
+def evaluate_args(
+    data: str | Path, out: str | Path, *extra: str, task: str = "sentiment", model: str = "Tiny BERT sentiment"
+) -> list[str]:
+    """`python -m llm_demo evaluate`'s arguments for one model of the tiny registry over a file."""
+    return ["evaluate", "--task", task, "--model", model, "--csv", str(data), "--out", str(out), *extra]
+
+
 def cpu_placement() -> str:
     """Where a model loaded with default options runs, as status lines show it, by the documented rule:
     $LLM_DEMO_DTYPE when set, else bf16 on a CPU with bf16 instructions and fp32 on one without."""

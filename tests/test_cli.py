@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import read_predictions, write
+from helpers import evaluate_args, read_predictions, write
 
 from llm_demo.__main__ import main
 from llm_demo.tasks.classification import classify
@@ -83,22 +83,7 @@ def test_several_models_get_a_prediction_column_each(tiny, tmp_path, load):
 
 def test_translation_and_generation_report_their_corpus_metrics(tiny, tmp_path, capsys):
     data = write(tmp_path, "pairs.tsv", "source\treference\nHello there.\tBonjour.\n")
-    assert (
-        main(
-            [
-                "evaluate",
-                "--task",
-                "translation",
-                "--model",
-                "Tiny BART",
-                "--csv",
-                str(data),
-                "--out",
-                str(tmp_path / "t"),
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_args(data, tmp_path / "t", task="translation", model="Tiny BART")) == 0
     assert set(json.loads((tmp_path / "t" / "metrics.json").read_text())["models"][0]["metrics"]) == {
         "bleu",
         "chrf",
@@ -106,22 +91,7 @@ def test_translation_and_generation_report_their_corpus_metrics(tiny, tmp_path, 
         "signatures",
     }
     data = write(tmp_path, "texts.jsonl", '{"text": "Hello world, how are you today?"}\n')
-    assert (
-        main(
-            [
-                "evaluate",
-                "--task",
-                "generation",
-                "--model",
-                "Tiny GPT-2",
-                "--csv",
-                str(data),
-                "--out",
-                str(tmp_path / "g"),
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_args(data, tmp_path / "g", task="generation", model="Tiny GPT-2")) == 0
     assert "Perplexity" in capsys.readouterr().out
 
 
@@ -148,41 +118,11 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny, tmp_path, capsys, 
 
 
 def test_missing_file_and_row_cap_are_explained(tiny, tmp_path, capsys, monkeypatch):
-    assert (
-        main(
-            [
-                "evaluate",
-                "--task",
-                "sentiment",
-                "--model",
-                "Tiny BERT sentiment",
-                "--csv",
-                str(tmp_path / "nope.csv"),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert main(evaluate_args(tmp_path / "nope.csv", tmp_path / "o")) == 2
     assert "There is no file" in capsys.readouterr().err
     monkeypatch.setenv("LLM_DEMO_MAX_EVAL_ROWS", "1")
     data = write(tmp_path, "two.csv", "text,label\na,positive\nb,negative\n")
-    assert (
-        main(
-            [
-                "evaluate",
-                "--task",
-                "sentiment",
-                "--model",
-                "Tiny BERT sentiment",
-                "--csv",
-                str(data),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert main(evaluate_args(data, tmp_path / "o")) == 2
     assert "has 2 rows; this deployment evaluates at most 1" in capsys.readouterr().err
 
 
@@ -205,23 +145,7 @@ def test_registering_the_evaluate_command_needs_no_heavy_imports():
 
 
 def evaluate_command(data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "llm_demo",
-        "evaluate",
-        "--task",
-        "sentiment",
-        "--model",
-        "Tiny BERT sentiment",
-        "--csv",
-        str(data),
-        "--out",
-        str(out),
-        "--window",
-        "200",
-        *extra,
-    ]
+    return [sys.executable, "-m", "llm_demo", *evaluate_args(data, out, "--window", "200", *extra)]
 
 
 def test_a_run_killed_at_a_random_point_resumes_to_the_metrics_of_an_uninterrupted_run(tiny, tmp_path):
@@ -280,25 +204,7 @@ def test_robustness_and_slices_are_written_to_metrics_json(tiny, tmp_path, load)
         + "".join(f"{text},{label},{source}\n" for text, label, source in zip(texts, labels, sources)),
     )
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--task",
-                "sentiment",
-                "--model",
-                "Tiny BERT sentiment",
-                "--csv",
-                str(data),
-                "--robustness",
-                "--slice-column",
-                "source",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_args(data, out, "--robustness", "--slice-column", "source")) == 0
     model = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]
     loaded = load("sentiment", "Tiny BERT sentiment", "sequence-classification")
     original = [r.label for r in classify(loaded, texts)]

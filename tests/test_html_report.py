@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from gradio_client import Client, handle_file
-from helpers import read_predictions, screenshot
+from helpers import evaluate_args, read_predictions, screenshot
 
 from llm_demo.__main__ import main
 
@@ -88,25 +88,7 @@ def test_report_html_shows_robustness_and_slices_from_metrics_json(tiny, tmp_pat
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--task",
-                "sentiment",
-                "--model",
-                "Tiny BERT sentiment",
-                "--csv",
-                str(data),
-                "--robustness",
-                "--slice-column",
-                "source",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_args(data, out, "--robustness", "--slice-column", "source")) == 0
     model = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["models"][0]
     page = (out / "report.html").read_text(encoding="utf-8")
     robustness, slices = page.index(english("report.robustness")), page.index(english("report.slices"))
