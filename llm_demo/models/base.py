@@ -106,6 +106,17 @@ class Model:
         """The assistant's next turn of a conversation, streamed as `stream` does."""
         raise self._cannot("chat")
 
+    def respond(self, conversations: list[list[Message]], settings: GenerationSettings) -> Batches:
+        """Each conversation's next assistant turn, whole (str), batches in the order they finish; a row the
+        model cannot answer (too long for its window, a server that gave up) comes back as its error.
+        A model without a chat template continues the turns' texts, one paragraph each."""
+        raise self._cannot("text generation")
+
+    def continuation_logprobs(self, messages: list[Message], reply_start: str, continuations: list[str]) -> list[float]:
+        """log p(continuation | conversation, the assistant's reply so far) for each continuation: how likely
+        the model was to go on with each, as a judge's score is read from its probabilities (G-Eval)."""
+        raise self._cannot("scoring text")
+
     def fit_to_window(self, prompt: str, settings: GenerationSettings) -> GenerationSettings:
         """The settings a prompt will really run with (new tokens cut to what the window holds)."""
         return settings
