@@ -6,6 +6,7 @@ imports nothing of either side: no module can import one that imports it back.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -122,6 +123,17 @@ class GenerationSettings:
         if any(not isinstance(word, str) or not word for word in self.stop):
             raise InputError("bad_stop", "Stop strings must be non-empty text.")
         return self
+
+
+def whole_reply(texts: Iterator[str]) -> str:
+    """The whole reply of a stream, which yields the text so far: its last piece."""
+    last = deque(texts, maxlen=1)
+    return last[0] if last else ""
+
+
+def as_plain_text(messages: list[Message]) -> str:
+    """A conversation for a model without a chat template to continue: the turns' texts, a paragraph each."""
+    return "\n\n".join(message["content"] for message in messages)
 
 
 def as_messages(prompt: str, system_prompt: str | None = None) -> list[Message]:

@@ -3,17 +3,30 @@ batch (scheduler.py), batched replies, and per-token log-probabilities behind pe
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 
 import torch
 
-from ...errors import ModelError
-from ..types import Batches, GenerationSettings, Message, ScoredText, TokenLogProbs, as_messages, in_input_order
+from ...errors import ModelError, UserFacingError
+from ..types import (
+    Batches,
+    GenerationSettings,
+    Message,
+    ScoredText,
+    TokenLogProbs,
+    as_messages,
+    as_plain_text,
+    in_input_order,
+    whole_reply,
+)
 from .batching import default_budget, pad, run_in_batches
 from .inside import encode_whole
 from .loaded import LoadedModel
-from .scheduler import Request, engine
+from .scheduler import MAX_RUNNING, Request, engine
+
+AHEAD = 4 * MAX_RUNNING  # requests respond() keeps queued in the engine: enough to refill every row that frees up
 
 
 def uses_chat_template(loaded: LoadedModel) -> bool:
@@ -52,13 +65,17 @@ def check_window(loaded: LoadedModel, ids: list[int], settings: GenerationSettin
     leaves no room for even one new token is refused."""
     allowed = loaded.cap_new_tokens(settings.max_new_tokens, len(ids))
     if allowed < 1:
-        raise ModelError(
-            "prompt_too_long",
-            "The prompt ({tokens} tokens) fills this model's window of {window} tokens; shorten it.",
-            tokens=len(ids),
-            window=loaded.token_limit,
-        )
+        raise _too_long(loaded, len(ids))
     return replace(settings, max_new_tokens=allowed)
+
+
+def _too_long(loaded: LoadedModel, tokens: int) -> ModelError:
+    return ModelError(
+        "prompt_too_long",
+        "The prompt ({tokens} tokens) fills this model's window of {window} tokens; shorten it.",
+        tokens=tokens,
+        window=loaded.token_limit,
+    )
 
 
 def fit_to_window(loaded: LoadedModel, prompt: str, settings: GenerationSettings) -> GenerationSettings:
@@ -106,6 +123,75 @@ def before_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 def _stop_beginning(text: str, stop: tuple[str, ...]) -> int:
     """How many characters at the end of `text` could be the beginning of a stop string."""
     return max((size for word in stop for size in range(1, len(word)) if text.endswith(word[:size])), default=0)
+
+
+def conversation_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
+    """A conversation through the chat template, or as plain text for a model without one."""
+    if uses_chat_template(loaded):
+        return chat_ids(loaded, messages)
+    return loaded.tokenizer(as_plain_text(messages))["input_ids"]
+
+
+def respond(loaded: LoadedModel, conversations: list[list[Message]], settings: GenerationSettings) -> Batches:
+    """Each conversation's reply, whole, through the continuous-batching engine: up to AHEAD requests wait
+    there while the first is awaited, so rows that finish are refilled at once and the machine stays busy
+    however long the list. Replies come back in input order, one batch each; closing the iterator cancels
+    the requests still queued."""
+    queued: deque[tuple[int, Request | UserFacingError]] = deque()
+    try:
+        for index, messages in enumerate(conversations):
+            queued.append((index, _submitted(loaded, messages, settings)))
+            if len(queued) >= AHEAD:
+                yield _collected(loaded, *queued.popleft(), settings.stop)
+        while queued:
+            yield _collected(loaded, *queued.popleft(), settings.stop)
+    finally:
+        for _, request in queued:
+            if isinstance(request, Request):
+                request.cancel()
+
+
+def _submitted(loaded: LoadedModel, messages: list[Message], settings: GenerationSettings) -> Request | UserFacingError:
+    """The request in the engine, or why this conversation cannot run (too long for the window): a row's
+    error, so the other rows go on."""
+    try:
+        ids = conversation_ids(loaded, messages)
+        return engine().submit(loaded, ids, check_window(loaded, ids, settings))
+    except UserFacingError as error:
+        return error
+
+
+def _collected(
+    loaded: LoadedModel, index: int, request: Request | UserFacingError, stop: tuple[str, ...]
+) -> tuple[list[int], list[str | UserFacingError]]:
+    if isinstance(request, UserFacingError):
+        return [index], [request]
+    try:
+        return [index], [whole_reply(_replies(loaded.tokenizer, request, stop))]
+    except UserFacingError as error:
+        return [index], [error]
+    finally:
+        request.cancel()  # a reply cut at a stop string leaves the batch now
+
+
+def continuation_logprobs(
+    loaded: LoadedModel, messages: list[Message], reply_start: str, continuations: list[str]
+) -> list[float]:
+    """Every continuation after the same conversation and reply so far, scored in one padded forward pass."""
+    tokenizer = loaded.tokenizer
+    start = conversation_ids(loaded, messages) + tokenizer(reply_start, add_special_tokens=False)["input_ids"]
+    tails = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
+    longest = len(start) + max(map(len, tails), default=0)
+    if longest > loaded.token_limit:
+        raise _too_long(loaded, longest)
+    input_ids, attention_mask = pad([start + tail for tail in tails], tokenizer.pad_token_id or 0)
+    with torch.inference_mode():
+        logits = loaded.model(
+            input_ids=input_ids.to(loaded.device), attention_mask=attention_mask.to(loaded.device)
+        ).logits.float()
+    logprobs = logits[:, :-1].log_softmax(-1).gather(-1, input_ids[:, 1:, None].to(logits.device)).squeeze(-1)
+    first = len(start) - 1  # the logit at position p predicts token p + 1
+    return [float(logprobs[row, first : first + len(tail)].sum()) for row, tail in enumerate(tails)]
 
 
 def generate(

@@ -100,6 +100,12 @@ class LocalModel(LoadedModel, Model):
     def generate(self, prompts: list[str], settings: GenerationSettings, budget: int | None = None) -> Batches:
         return generate.generate(self, prompts, settings, budget)
 
+    def respond(self, conversations: list[list[Message]], settings: GenerationSettings) -> Batches:
+        return generate.respond(self, conversations, settings)
+
+    def continuation_logprobs(self, messages: list[Message], reply_start: str, continuations: list[str]) -> list[float]:
+        return generate.continuation_logprobs(self, messages, reply_start, continuations)
+
     def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[str]:
         return generate.stream_ids(self, generate.prompt_ids(self, prompt, settings.system_prompt), settings)
 

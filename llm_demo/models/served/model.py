@@ -31,6 +31,8 @@ from ..types import (
     TokenLogProbs,
     TranslationSettings,
     as_messages,
+    as_plain_text,
+    whole_reply,
 )
 from .client import DEFAULT_WINDOW, Endpoint, call, map_concurrently, served_models, stream_text, unknown_model
 
@@ -72,14 +74,6 @@ def _sampling(settings: GenerationSettings) -> dict[str, Any]:
     if settings.seed is not None:
         options["seed"] = int(settings.seed)
     return options
-
-
-def _last(texts: Iterator[str]) -> str:
-    """The whole reply: a stream yields the text so far, so the last piece is all of it."""
-    last = ""
-    for last in texts:  # noqa: B007 - the loop variable is the result
-        pass
-    return last
 
 
 def _labels_in(reply: str, labels: list[str]) -> list[str]:
@@ -179,8 +173,53 @@ class ServedModel(Model):
     def generate(self, prompts: list[str], settings: GenerationSettings, budget: int | None = None) -> Batches:
         """Many prompts at once, concurrently; each reply whole."""
         return map_concurrently(
-            self.endpoint, prompts, lambda chunk: [_last(self.stream(prompt, settings)) for prompt in chunk], 1
+            self.endpoint, prompts, lambda chunk: [whole_reply(self.stream(prompt, settings)) for prompt in chunk], 1
         )
+
+    def _stream_conversation(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
+        if self.chat:
+            return self.stream_chat(messages, settings)
+        return self._stream_completion(as_plain_text(messages), settings)
+
+    def respond(self, conversations: list[list[Message]], settings: GenerationSettings) -> Batches:
+        """One request per conversation, up to the server's cap at once (its engine batches them)."""
+        return map_concurrently(
+            self.endpoint,
+            conversations,
+            lambda chunk: [whole_reply(self._stream_conversation(messages, settings)) for messages in chunk],
+            1,
+        )
+
+    def _tokens(self, body: dict[str, Any]) -> list[int]:
+        """Token ids as the server's tokenizer makes them (vLLM's /tokenize)."""
+        return [
+            int(token) for token in self._post("tokenize", {"model": self.model_id, **body}, "scoring text")["tokens"]
+        ]
+
+    def continuation_logprobs(self, messages: list[Message], reply_start: str, continuations: list[str]) -> list[float]:
+        """The conversation and reply so far as the server's token ids, each continuation after them, scored in
+        one /v1/completions request with echo (prompts as token ids, so the chat template is the server's)."""
+        if self.chat:
+            start = self._tokens({"messages": messages, "add_generation_prompt": True})
+        else:
+            start = self._tokens({"prompt": as_plain_text(messages)})
+        start += self._tokens({"prompt": reply_start, "add_special_tokens": False})
+        tails = [self._tokens({"prompt": text, "add_special_tokens": False}) for text in continuations]
+        answer = call(
+            self.endpoint,
+            lambda client: client.completions.create(
+                model=self.model_id,
+                prompt=[start + tail for tail in tails],
+                echo=True,
+                logprobs=0,
+                max_tokens=0,
+                temperature=0,
+            ),
+            self.model_id,
+            "scoring text",
+        )
+        scored = [choice.logprobs.token_logprobs for choice in sorted(answer.choices, key=lambda c: c.index)]
+        return [math.fsum(float(value) for value in row[len(start) :]) for row in scored]
 
     def _count(self, body: dict[str, Any]) -> int:
         """Tokens as the server's tokenizer counts them (vLLM's /tokenize)."""
