@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserFacingError
-from .recipes import TaskEvaluation
 from .results import DONE, NOT_FINISHED, ROW_FAILED, SKIPPED, WorstRow, shortened
 from .robustness import Pair, PerturbationTally, PerturbedRows, text_of
 from .slices import CONFIDENT, SliceTally
 from .tallies import Outcome, Tally, WorstRows
+from .task import TaskEvaluation
 
 
 @dataclass

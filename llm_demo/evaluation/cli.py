@@ -14,7 +14,18 @@ from pathlib import Path
 
 from .columns import ROLES
 
-COLUMN_OPTIONS = ("text", "label", "question", "context", "answer", "source", "reference")
+COLUMN_OPTIONS = (
+    "text",
+    "label",
+    "question",
+    "context",
+    "answer",
+    "source",
+    "reference",
+    "prompt",
+    "system",
+    "criteria",
+)
 PARTIAL = 1  # exit code when a model failed or the run was interrupted: the files hold the rows that finished
 
 
@@ -92,7 +103,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="report the metrics per text length quartile, digits or not, and writing system",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the perturbations, and of sampling for answers (default: 0)"
+    )
+    add_answers_options(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
     parser.add_argument(
         "--resume",
@@ -103,11 +117,48 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def add_answers_options(parser: argparse.ArgumentParser) -> None:
+    """The answers task's options: how the models answer, and the judge."""
+    group = parser.add_argument_group("answers task")
+    group.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="longest answer (default 256)")
+    group.add_argument("--temperature", type=float, default=0.0, help="0 (default) answers greedily")
+    group.add_argument("--judge", metavar="MODEL", help="a generation model that grades and compares the answers")
+    group.add_argument("--judge-mode", choices=("grade", "pairwise", "both"), default="both")
+    group.add_argument("--judge-language", choices=("en", "zh"), default="en", help="language of the judge's prompts")
+    group.add_argument(
+        "--judge-instructions", type=Path, metavar="FILE", help="a text file of grading instructions for the judge"
+    )
+    group.add_argument(
+        "--no-cache", action="store_true", help="generate and judge everything again (answers and verdicts are cached)"
+    )
+
+
+def answer_options(arguments: argparse.Namespace):
+    from .answers import AnswerOptions
+
+    from ..errors import InputError
+
+    path = arguments.judge_instructions
+    if path is not None and not path.is_file():
+        raise InputError("no_such_file", "There is no file '{name}'.", name=str(path))
+    instructions = path.read_text(encoding="utf-8") if path else None
+    return AnswerOptions(
+        max_new_tokens=arguments.max_new_tokens,
+        temperature=arguments.temperature,
+        seed=arguments.seed,
+        judge=arguments.judge,
+        judge_mode=arguments.judge_mode,
+        instructions=instructions,
+        language=arguments.judge_language,
+        cache=not arguments.no_cache,
+    )
+
+
 def run(arguments: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..registry import Registry
     from ..settings import get_settings
-    from . import downloads, html_report, report
+    from . import answers_report, downloads, html_report, report
     from .columns import guess_columns
     from .reading import open_table
     from .recipes import BeyondAccuracy
@@ -140,11 +191,14 @@ def run(arguments: argparse.Namespace) -> int:
             beyond=BeyondAccuracy(
                 arguments.robustness, arguments.slice_column, arguments.propose_slices, arguments.seed
             ),
+            answers=answer_options(arguments) if arguments.task == "answers" else None,
         )
     _clear_progress()
     predictions, metrics = downloads.write_downloads(result)
     page = html_report.write_report(result, html_report.FileInfo.of(arguments.csv, result), result.folder)
     print(report.text_tables(result))
+    if result.task == "answers":
+        print(answers_report.text_tables(result))
     print(f"\nWrote {metrics}, {predictions} and {page}")
     for model in result.models:
         if model.status != "complete" or model.error:  # a complete run may still have rows a server failed

@@ -14,6 +14,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "qa": ("question", "context", "answer"),
     "translation": ("source", "reference"),
     "generation": ("text",),
+    "answers": ("prompt", "reference", "system", "criteria"),
 }
 # Column names that announce a role, most telling first (compared lower-cased, spaces as underscores).
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
@@ -37,7 +38,25 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "context": ("context", "passage", "paragraph", "document", "article", "上下文", "段落", "文章"),
     "answer": ("answers", "answer", "answer_text", "gold", "答案"),
     "source": ("source", "src", "source_text", "original", "input", "原文", "源文本"),
-    "reference": ("reference", "references", "ref", "target", "translation", "tgt", "参考译文", "译文", "参考"),
+    "reference": (
+        "reference",
+        "references",
+        "ref",
+        "target",
+        "translation",
+        "tgt",
+        "expected",
+        "ideal",
+        "gold_answer",
+        "reference_answer",
+        "参考译文",
+        "译文",
+        "参考",
+        "参考答案",
+    ),
+    "prompt": ("prompt", "prompts", "question", "instruction", "query", "input", "message", "提示", "问题", "指令"),
+    "system": ("system", "system_prompt", "系统提示", "系统"),
+    "criteria": ("criteria", "criterion", "rubric", "grading", "评分标准", "标准"),
 }
 
 

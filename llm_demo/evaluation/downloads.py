@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .answers_report import answers_dict
 from .results import EvaluationResult, ModelResult
 from .robustness import RobustnessResult
 from .slices import SliceResult
@@ -24,11 +25,13 @@ def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
         "rows_skipped": result.rows_skipped,
         "columns": result.columns,
         "finished": result.finished,
-        "models": [_model_dict(model) for model in result.models],
+        "models": [_model_dict(model, result.task) for model in result.models],
+        **(answers_dict(result) if result.task == "answers" else {}),
     }
 
 
-def _model_dict(model: ModelResult) -> dict[str, Any]:
+def _model_dict(model: ModelResult, task: str) -> dict[str, Any]:
+    metrics = dataclasses.asdict(model.metrics) if model.metrics is not None else None
     return {
         "model": model.model,
         "status": model.status,
@@ -36,7 +39,8 @@ def _model_dict(model: ModelResult) -> dict[str, Any]:
         "rows_done": model.rows_done,
         "rows_not_finished": model.rows_not_finished,
         "rows_failed": model.rows_failed,  # by a model server, even after retries (counted as not finished)
-        "metrics": dataclasses.asdict(model.metrics) if model.metrics is not None else None,
+        "metrics": metrics,
+        **({"answers": metrics} if task == "answers" else {}),
         "timing": dataclasses.asdict(model.timing),
         "unknown_labels": model.unknown_labels,
         "robustness": [robustness_dict(item) for item in model.robustness],

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from . import figures, report
+from . import answers_report, figures, report
 from .results import EvaluationResult
 from .store import write_file
 
@@ -78,7 +78,7 @@ class FileInfo:
 
 
 def english(key: str, **params: object) -> str:
-    return TEXT[key][0].format(**params) if key in TEXT else report.english(key, **params)
+    return TEXT[key][0].format(**params) if key in TEXT else answers_report.english(key, **params)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -154,9 +154,32 @@ def slices_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
     return "" if frame.empty else f"<h2>{html.escape(say('report.slices'))}</h2>{_table(frame)}"
 
 
+def answers_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    """An answers run: the judge's and people's ratings, the win-rate matrix, and the rows worth reading."""
+    if result.task != "answers":
+        return ""
+    reviews = answers_report.reviews_of(result)
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in answers_report.summary_lines(result, say, reviews))
+    parts = [lines]
+    for key, frame in (
+        ("answers.ratings", answers_report.ratings_frame(result, say, reviews)),
+        ("answers.win_rates", answers_report.win_rate_frame(result, say)),
+    ):
+        if not frame.empty:
+            parts.append(f"<h3>{html.escape(say(key))}</h3>{_table(frame)}")
+    for key, rows in zip(
+        ("answers.disagree_models", "answers.disagree_people"), answers_report.disagreement_rows(result, reviews)
+    ):
+        frame = answers_report.rows_frame(result, rows, say)
+        if not frame.empty:
+            parts.append(f"<h3>{html.escape(say(key))}</h3>{_table(frame)}")
+    return "".join(parts)
+
+
 SECTIONS: tuple[Section, ...] = (
     header_section,
     summary_section,
+    answers_section,
     per_class_section,
     confusion_section,
     worst_section,

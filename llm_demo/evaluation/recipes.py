@@ -9,60 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from ..models import Model, get_model
+from ..models import get_model
 from ..models.types import QASettings, TranslationSettings
-from ..registry import KIND_OF_TASK, ModelEntry, Registry
+from ..registry import Registry
 from ..tasks.classification import parse_labels
-from .columns import ROLES, answers_in
+from .answers import AnswersEvaluation
+from .columns import answers_in
 from .reading import Table, TableFile
 from .results import Predictor
 from .robustness import extra_rows, perturb_rows
-from .tallies import ClassificationTally, GenerationTally, QATally, Tally, TranslationTally, row_perplexity
-
-
-class TaskEvaluation:
-    """The parts of an evaluation that differ by task; the base class reads single-text rows."""
-
-    name = ""
-    registry_task = ""  # where its models are listed in models.yaml
-    score_name = ""  # what the per-row score is
-    optional_roles: tuple[str, ...] = ()  # roles whose cell may be empty
-    reads_labels_first = False  # whether its models need every label of the file before the first row
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return ROLES[self.name]
-
-    @property
-    def shown_roles(self) -> tuple[str, ...]:
-        """The cells the worst-rows table shows: the input, then the reference (if the task has one)."""
-        return self.roles
-
-    def input_of(self, cells: dict[str, str]) -> Any:
-        return cells["text"]
-
-    def evaluable(self, cells: dict[str, str]) -> bool:
-        """Whether a row has every cell the task needs (cells by role)."""
-        return all(cells[role] or role in self.optional_roles for role in self.roles)
-
-    def reference_of(self, cells: dict[str, str]) -> Any:
-        return cells.get("label")
-
-    @property
-    def kind(self) -> str:
-        """What its models are loaded as."""
-        return KIND_OF_TASK[self.registry_task]
-
-    def predictor(self, model: Model, entry: ModelEntry, file_labels: list[str], budget: int | None) -> Predictor:
-        """The model as the run loop calls it: a list of inputs in, (input indices, results) batches out."""
-        raise NotImplementedError
-
-    def prediction_of(self, result: Any) -> tuple[str, float | None]:
-        """The prediction cell and the per-row score of one model result."""
-        raise NotImplementedError
-
-    def tally(self, predictor: Predictor) -> Tally:
-        raise NotImplementedError
+from .tallies import ClassificationTally, GenerationTally, QATally, TranslationTally, row_perplexity
+from .task import TaskEvaluation
 
 
 class ClassificationEvaluation(TaskEvaluation):
@@ -180,6 +137,7 @@ EVALUATIONS: dict[str, TaskEvaluation] = {
         QAEvaluation(),
         TranslationEvaluation(),
         GenerationEvaluation(),
+        AnswersEvaluation(),
     )
 }
 
@@ -206,10 +164,13 @@ class BeyondAccuracy:
         return self.robustness or bool(self.slice_column) or self.propose_slices
 
 
-def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int]:
-    """Every role of the task has a column of the file; returns their positions, in role order."""
+def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int | None]:
+    """Every role of the task has a column of the file, but those it can do without; returns their positions
+    in role order (None: no such column)."""
     for role in task.roles:
         column = columns.get(role)
+        if not column and role in task.optional_columns:
+            continue
         if not column:
             raise InputError(
                 "missing_column",
@@ -225,7 +186,14 @@ def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[
                 column=column,
                 columns=", ".join(table.columns),
             )
-    return [table.columns.index(columns[role]) for role in task.roles]
+    return [table.columns.index(columns[role]) if columns.get(role) else None for role in task.roles]
+
+
+def role_cells(task: TaskEvaluation, row: list[str], positions: list[int | None]) -> dict[str, str]:
+    """A row's cells by role, stripped; a role without a column has an empty cell."""
+    return {
+        role: row[position].strip() if position is not None else "" for role, position in zip(task.roles, positions)
+    }
 
 
 def prepare_models(
@@ -273,7 +241,7 @@ def perturbed_copies(
     inputs = []
     for chunk in table.chunks():
         for row in chunk.rows:
-            cells = {role: row[position].strip() for role, position in zip(evaluation.roles, positions)}
+            cells = role_cells(evaluation, row, positions)
             if evaluation.evaluable(cells):
                 inputs.append(evaluation.input_of(cells))
     return len(inputs), extra_rows(perturb_rows(inputs, seed))

@@ -49,6 +49,13 @@ TEXT = {
     "evaluation.metric.chrf": ("chrF", "chrF 分数"),
     "evaluation.metric.ter": ("TER", "TER 翻译错误率"),
     "evaluation.metric.perplexity": ("Perplexity", "困惑度"),
+    "evaluation.metric.judge_score": ("Judge score (1-10)", "评审分数（1-10）"),
+    "evaluation.metric.judge_score_ci": ("Judge score 95% CI", "评审分数 95% 置信区间"),
+    "evaluation.metric.unscored": ("Unscored", "未能评分"),
+    "evaluation.metric.rouge_l": ("ROUGE-L", "ROUGE-L"),
+    "evaluation.metric.rouge_l_ci": ("ROUGE-L 95% CI", "ROUGE-L 95% 置信区间"),
+    "evaluation.metric.exact_match_ci": ("Exact match 95% CI", "完全匹配率 95% 置信区间"),
+    "evaluation.metric.mean_length": ("Mean length (characters)", "平均长度（字符）"),
     "evaluation.metric.tokens": ("Tokens", "词元数"),
     "evaluation.status.complete": ("complete", "已完成"),
     "evaluation.status.running": ("running", "运行中"),
@@ -133,6 +140,17 @@ HEADLINE = {
     "qa": ("exact_match", "f1"),
     "translation": ("bleu", "chrf", "ter"),
     "generation": ("perplexity", "tokens"),
+    "answers": (
+        "judge_score",
+        "judge_score_ci",
+        "unscored",
+        "rouge_l",
+        "rouge_l_ci",
+        "exact_match",
+        "chrf",
+        "bleu",
+        "mean_length",
+    ),
 }
 HEADLINE["sentiment"] = HEADLINE["zero-shot"] = HEADLINE["classification"]
 Say = Callable[[str], str]

@@ -3,6 +3,8 @@ table, columns and folder. Plain data, read by the tab, the command line and the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +116,9 @@ class EvaluationResult:
     models: list[ModelResult]
     rows_skipped: int  # rows with an empty required cell, left out for every model
     folder: Path  # holds predictions.csv, metrics.json and state.json
+    judging: Any = None  # judging.JudgingResult of an answers run with a judge
+    run_id: str = ""  # the same for every run of the same file, columns, models and options (reviews are kept by it)
+    cache: dict[str, int] | None = None  # what the response cache reused and what was computed anew
 
     @property
     def finished(self) -> bool:
@@ -122,6 +127,16 @@ class EvaluationResult:
     @property
     def predictions_path(self) -> Path:
         return RunFolder(self.folder).predictions
+
+
+RUN_KEYS = ("file", "task", "columns", "models", "options")  # of a run's identity: what decides its results
+
+
+def run_id_of(identity: dict[str, Any]) -> str:
+    """A short id that names the run's results wherever and however often it runs (window and batch sizes
+    change the speed, not the results)."""
+    decisive = json.dumps({key: identity.get(key) for key in RUN_KEYS}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(decisive.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, UserFacingError
+from .answers import AnswerOptions
 from .blocks import PredictionsLayout, RowBlock, failed_inputs, fold_beyond, fold_model
 from .reading import Chunk, Table, TableFile, open_table
-from .recipes import BeyondAccuracy, candidate_labels, check_columns, prepare_models, task_named
+from .recipes import BeyondAccuracy, candidate_labels, check_columns, prepare_models, role_cells, task_named
 from .results import (
     CANCELLED,
     COMPLETE,
@@ -38,9 +39,10 @@ from .results import (
     Predictor,
     RunProgress,
     Timing,
+    run_id_of,
 )
 from .robustness import PERTURBATIONS, TASK_METRICS, PerturbationTally, perturb_rows, text_of
-from .slices import SliceTally, column_slicer, proposed_slicers
+from .slices import SliceTally, slicers_for
 from .store import RunFolder
 from .tallies import Outcome, Tally
 
@@ -65,12 +67,15 @@ class Evaluation:
         resume: bool = False,
         window: int = WINDOW_ROWS,
         beyond: BeyondAccuracy | None = None,
+        answers: AnswerOptions | None = None,
     ) -> None:
-        self.task = task_named(task)
+        self.task = task_named(task).configured(answers)
         self.table = table if isinstance(table, (Table, TableFile)) else open_table(table)
         self.columns, self.window = columns, window
         self.role_columns = check_columns(self.task, self.table, columns)
-        self.shown_columns = [self.table.columns.index(columns[role]) for role in self.task.shown_roles]
+        self.shown_columns = [
+            self.table.columns.index(columns[role]) for role in self.task.shown_roles if columns.get(role)
+        ]
         self.beyond = beyond or BeyondAccuracy()
         if self.beyond.asked and self.task.name not in TASK_METRICS:
             raise InputError(
@@ -84,12 +89,13 @@ class Evaluation:
             "file": self.table.fingerprint(),
             "rows": self.table.rows,
             "task": self.task.name,
-            "columns": [columns[role] for role in self.task.roles],
+            "columns": [columns.get(role) for role in self.task.roles],
             "models": [m.name if isinstance(m, Predictor) else m for m in models],
             "window": window,
             "batch_size": batch_size,
             "budget": budget,
             "beyond": vars(self.beyond),
+            "options": self.task.options_state(),
         }
         saved = self._saved_state() if resume else None
         if saved is None:
@@ -99,6 +105,7 @@ class Evaluation:
         self.outcomes = [
             self._outcome(p) for p in prepare_models(self.task, models, labels, registry, budget, batch_size)
         ]
+        self.judging = self.task.judging([outcome.predictor.name for outcome in self.outcomes], registry)
         score = (
             self.task.score_name if self.task.score_name not in ("", "perplexity") else ""
         )  # perplexity: the prediction
@@ -114,6 +121,8 @@ class Evaluation:
             self.next_row, self.rows_skipped = saved["next_row"], saved["rows_skipped"]
             for outcome, state in zip(self.outcomes, saved["models"]):
                 outcome.restore(state)
+            if self.judging:
+                self.judging.restore(saved["judging"])
 
     # --- setting up
 
@@ -135,7 +144,7 @@ class Evaluation:
 
     def _role_cells(self, chunk: Chunk) -> Iterator[dict[str, str]]:
         for row in chunk.rows:
-            yield {role: row[column].strip() for role, column in zip(self.task.roles, self.role_columns)}
+            yield role_cells(self.task, row, self.role_columns)
 
     def _evaluated_rows(self) -> Iterator[tuple[list[str], dict[str, str]]]:
         """Every row that is evaluated, with its cells by role, in a pass over the whole table."""
@@ -149,25 +158,12 @@ class Evaluation:
         return (cells[role] for _, cells in self._evaluated_rows())
 
     def _slicers(self) -> dict[str, tuple[Callable[[str], str], int | None]]:
-        """Slice column -> (the slice of a cell, the cell's column; None for the input's text), from a pass
-        over the table, since quartiles need every value first."""
-        slicers: dict[str, tuple[Callable[[str], str], int | None]] = {}
-        column = self.beyond.slice_column
-        if column:
-            if column not in self.table.columns:
-                raise InputError(
-                    "unknown_column",
-                    "'{name}' has no column '{column}' (it has: {columns}).",
-                    name=self.table.source_name,
-                    column=column,
-                    columns=", ".join(self.table.columns),
-                )
-            position = self.table.columns.index(column)
-            slicers[column] = column_slicer(column, (row[position] for row, _ in self._evaluated_rows())), position
-        if self.beyond.propose_slices:
-            texts = (text_of(self.task.input_of(cells)) for _, cells in self._evaluated_rows())
-            slicers.update((name, (slicer, None)) for name, slicer in proposed_slicers(texts).items())
-        return slicers
+        return slicers_for(
+            self.table,
+            self.beyond.slice_column,
+            self.beyond.propose_slices,
+            lambda: ((row, text_of(self.task.input_of(cells))) for row, cells in self._evaluated_rows()),
+        )
 
     def _outcome(self, predictor: Predictor) -> Outcome:
         """A model's outcome, with a tally per perturbation and per slice when those are asked for."""
@@ -217,11 +213,12 @@ class Evaluation:
 
     def steps(self) -> Iterator[RunProgress]:
         """Run the models window by window, yielding progress after every batch; stop iterating to cancel."""
-        total = (self.table.rows - self.next_row) * len(self.outcomes)
+        per_row = len(self.outcomes) + (self.judging.units_per_row if self.judging else 0)
+        total = (self.table.rows - self.next_row) * per_row
         done, started = 0, time.perf_counter()
         for chunk in self.table.chunks(self.window, self.next_row):
             self.current = window = self._window(chunk)
-            done += len(window.skipped) * len(self.outcomes)
+            done += len(window.skipped) * per_row
             for outcome in self.outcomes:
                 if outcome.status != FAILED:
                     outcome.status = RUNNING
@@ -229,6 +226,10 @@ class Evaluation:
                         done += rows_in_batch
                         yield RunProgress(outcome.predictor.name, done, total, time.perf_counter() - started)
                 done += len(window.rows) - window.row_inputs(outcome.results)  # a failed model's rows count as passed
+            if self.judging:
+                for units in self.judging.judge(window, self.outcomes):
+                    done += units
+                    yield RunProgress(self.judging.name, done, total, time.perf_counter() - started)
             self._fold(window)
             self._commit(finished=False)
         for outcome in self.outcomes:
@@ -288,6 +289,7 @@ class Evaluation:
                 "rows_skipped": self.rows_skipped,
                 "finished": finished,
                 "models": [outcome.state() for outcome in self.outcomes],
+                "judging": self.judging.state() if self.judging else None,
             }
         )
 
@@ -321,6 +323,9 @@ class Evaluation:
             [self._model_result(outcome, bootstrap) for outcome in self.outcomes],
             self._rows_skipped(),
             self.store.folder,
+            self.judging.result(bootstrap) if self.judging else None,
+            run_id_of(self.identity),
+            self.task.cache_counts(),
         )
 
     def _model_result(self, outcome: Outcome, bootstrap: int) -> ModelResult:
@@ -376,10 +381,13 @@ def evaluate(
     resume: bool = False,
     window: int = WINDOW_ROWS,
     beyond: BeyondAccuracy | None = None,
+    answers: AnswerOptions | None = None,
 ) -> EvaluationResult:
     """Evaluate models on a table, writing predictions.csv into `folder` as rows finish; setting `cancel`
     stops after the current batch and keeps what finished."""
-    run = Evaluation(task, table, columns, models, folder, registry, budget, batch_size, resume, window, beyond)
+    run = Evaluation(
+        task, table, columns, models, folder, registry, budget, batch_size, resume, window, beyond, answers
+    )
     steps = run.steps()
     for progress in steps:
         if on_progress:

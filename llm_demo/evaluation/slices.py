@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,33 @@ def column_slicer(column: str, cells: Iterable[str]) -> Callable[[str], str]:
         )
     quartiles = Quartiles(numbers)
     return lambda cell: quartiles(float(cell))
+
+
+Slicers = dict[str, tuple[Callable[[str], str], int | None]]
+
+
+def slicers_for(
+    table: Any, column: str | None, propose: bool, evaluated: Callable[[], Iterator[tuple[list[str], str]]]
+) -> Slicers:
+    """Slice column -> (the slice of a cell, the cell's column; None for the input's text), from passes over
+    the evaluated rows (`evaluated` yields each row and its input's text), since quartiles need every value."""
+    slicers: Slicers = {}
+    if column:
+        if column not in table.columns:
+            raise InputError(
+                "unknown_column",
+                "'{name}' has no column '{column}' (it has: {columns}).",
+                name=table.source_name,
+                column=column,
+                columns=", ".join(table.columns),
+            )
+        position = table.columns.index(column)
+        slicers[column] = column_slicer(column, (row[position] for row, _ in evaluated())), position
+    if propose:
+        slicers.update(
+            (name, (slicer, None)) for name, slicer in proposed_slicers(text for _, text in evaluated()).items()
+        )
+    return slicers
 
 
 # --- metrics per slice -----------------------------------------------------------------------------
