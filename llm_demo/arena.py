@@ -28,6 +28,7 @@ OUTCOMES = ("left", "right", "tie", "both_bad")  # "both bad" counts as a tie in
 SCALE, BASE, CENTER = 400.0, 10.0, 1000.0  # Elo scale: a 400-point gap means 10:1 odds of winning
 ONE_TIE = 0.25  # L2 prior on log-strengths worth about one tie against an average model: finite after one vote
 BOOTSTRAP_ROUNDS = 200
+ARENA, REVIEW = "arena", "review"  # where a vote came from: a blind battle here, or a person reviewing a run
 
 
 class ArenaError(InputError):
@@ -76,15 +77,20 @@ class Arena:
         self._standings: Standings | None = None
         self._standings_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        with closing(self._connect()) as db, db:
+            db.execute("BEGIN IMMEDIATE")  # two processes opening an old file at once: one migrates, the other waits
             db.execute(
                 "CREATE TABLE IF NOT EXISTS battles (id TEXT PRIMARY KEY, left TEXT NOT NULL, "
-                "right TEXT NOT NULL, prompt TEXT NOT NULL, started REAL NOT NULL)"
+                "right TEXT NOT NULL, prompt TEXT NOT NULL, started REAL NOT NULL, "
+                f"source TEXT NOT NULL DEFAULT '{ARENA}')"
             )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS votes (battle_id TEXT PRIMARY KEY REFERENCES battles(id), "
                 "outcome TEXT NOT NULL, voted REAL NOT NULL)"
             )
+            if "source" not in {column[1] for column in db.execute("PRAGMA table_info(battles)")}:
+                # a file from before votes came from review: its battles were all fought in the arena
+                db.execute(f"ALTER TABLE battles ADD COLUMN source TEXT NOT NULL DEFAULT '{ARENA}'")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -101,18 +107,12 @@ class Arena:
         left, right = secrets.SystemRandom().sample(models, 2)
         battle = Battle(id=secrets.token_urlsafe(24), left=left, right=right)
         with closing(self._connect()) as db, db:
-            db.execute("INSERT INTO battles VALUES (?, ?, ?, ?, ?)", (battle.id, left, right, prompt, time.time()))
+            _insert_battle(db, battle, prompt, ARENA)
         return battle
 
     def vote(self, battle_id: str, outcome: str) -> Battle:
         """Record the one vote of a battle and reveal who fought; a replayed or unknown id is refused."""
-        if outcome not in OUTCOMES:
-            raise ArenaError(
-                "bad_outcome",
-                "Unknown vote '{outcome}'; expected one of {known}.",
-                outcome=outcome,
-                known=", ".join(OUTCOMES),
-            )
+        _check_outcome(outcome)
         with closing(self._connect()) as db, db:
             found = db.execute("SELECT left, right FROM battles WHERE id = ?", (str(battle_id or ""),)).fetchone()
             if found is None:
@@ -133,12 +133,57 @@ class Arena:
                 self._standings = Standings(version, leaderboard(self.votes()))
             return self._standings
 
-    def votes(self) -> list[Vote]:
+    def record(
+        self, left: str, right: str, outcome: str, prompt: str, source: str = REVIEW, battle_id: str | None = None
+    ) -> Battle:
+        """A battle and its vote in one transaction, for a verdict given elsewhere (a person reviewing a run), so
+        that it counts on the same leaderboard. The same `battle_id` again replaces that battle and its vote: a
+        reviewer who changes their pick moves the vote instead of adding a second one."""
+        _check_outcome(outcome)
+        if left == right:
+            raise ArenaError(
+                "arena_same_model", "A vote needs two different models; both sides are '{model}'.", model=left
+            )
+        battle = Battle(id=battle_id or secrets.token_urlsafe(24), left=left, right=right)
+        with closing(self._connect()) as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            # past the highest row id, so that a replaced vote changes the standings' version too
+            row = db.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM votes").fetchone()[0]
+            db.execute("DELETE FROM votes WHERE battle_id = ?", (battle.id,))
+            db.execute("DELETE FROM battles WHERE id = ?", (battle.id,))
+            _insert_battle(db, battle, prompt, source)
+            db.execute(
+                "INSERT INTO votes (rowid, battle_id, outcome, voted) VALUES (?, ?, ?, ?)",
+                (row, battle.id, outcome, time.time()),
+            )
+        return battle
+
+    def votes(self, source: str | None = None) -> list[Vote]:
+        """Every vote in the order given; only those from `source` ("arena", "review") when it is named."""
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT b.left, b.right, v.outcome FROM votes v JOIN battles b ON b.id = v.battle_id ORDER BY v.voted"
+                "SELECT b.left, b.right, v.outcome FROM votes v JOIN battles b ON b.id = v.battle_id "
+                "WHERE ? IS NULL OR b.source = ? ORDER BY v.voted",
+                (source, source),
             ).fetchall()
         return [Vote(*row) for row in rows]
+
+
+def _check_outcome(outcome: str) -> None:
+    if outcome not in OUTCOMES:
+        raise ArenaError(
+            "bad_outcome",
+            "Unknown vote '{outcome}'; expected one of {known}.",
+            outcome=outcome,
+            known=", ".join(OUTCOMES),
+        )
+
+
+def _insert_battle(db: sqlite3.Connection, battle: Battle, prompt: str, source: str) -> None:
+    db.execute(
+        "INSERT INTO battles (id, left, right, prompt, started, source) VALUES (?, ?, ?, ?, ?, ?)",
+        (battle.id, battle.left, battle.right, prompt, time.time(), source),
+    )
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def add_votes(path: Path, count: int, models: int = 4) -> None:
     names = [f"model-{i}" for i in range(models)]
     battles = [(secrets.token_urlsafe(24), *rng.sample(names, 2)) for _ in range(count)]
     with sqlite3.connect(path) as db:
-        db.executemany("INSERT INTO battles VALUES (?, ?, ?, 'p', 0)", battles)
+        db.executemany("INSERT INTO battles (id, left, right, prompt, started) VALUES (?, ?, ?, 'p', 0)", battles)
         db.executemany(
             "INSERT INTO votes VALUES (?, ?, 1)", [(b[0], rng.choice(["left", "right", "tie"])) for b in battles]
         )
