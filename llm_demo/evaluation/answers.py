@@ -128,6 +128,13 @@ class AnswersEvaluation(TaskEvaluation):
 
     def judging(self, models: list[str], registry: Registry | None) -> Judging | None:
         """The run's judge, loaded before any model answers, so a judge that cannot load fails at once."""
+        if len(models) > MAX_MODELS:
+            raise InputError(
+                "too_many_answer_models",
+                "At most {limit} models answer in one run; {count} were chosen.",
+                limit=MAX_MODELS,
+                count=len(models),
+            )
         if not self.options.judge:
             return None
         if len(models) < 2 and not self.options.grades:

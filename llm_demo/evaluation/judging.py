@@ -110,7 +110,7 @@ class Judging:
         return JudgingResult(
             judge=self.name,
             mode=self.mode,
-            ratings=pairwise_ratings(readable, rounds=bootstrap) if readable else [],
+            ratings=pairwise_ratings(readable) if readable else [],
             win_rates=win_rates(self.models, readable),
             position_bias=position_bias([verdict for _, _, verdict in readable]),
             verdicts=len(named),

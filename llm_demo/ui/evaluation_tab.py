@@ -35,7 +35,7 @@ from .evaluation_text import ERRORS_ZH, TEXT  # noqa: F401 - the tab's strings, 
 from .i18n import language_of, t
 from .safe_markdown import safe_markdown
 
-TASKS = tuple(ROLES)
+TASKS = tuple(task for task in ROLES if task != "answers")  # answers has its own tab (answers_tab.py)
 ROLE_ORDER = ("text", "label", "question", "context", "answer", "source", "reference")
 PREVIEW_ROWS = 8
 COST_SAMPLE_ROWS = 1000  # rows the robustness cost is measured on before a run
