@@ -53,7 +53,7 @@ def third(tmp_path_factory):
         num_hidden_layers=1,
         num_attention_heads=2,
         num_key_value_heads=1,
-        max_position_embeddings=256,
+        max_position_embeddings=2048,
     )
     return str(folder)
 
@@ -62,9 +62,6 @@ def third(tmp_path_factory):
 def fresh_database(tmp_path, monkeypatch):
     """Each test its own cache and reviews, so one test's answers are not another's."""
     monkeypatch.setenv("LLM_DEMO_DB", str(tmp_path / "llm_demo.sqlite3"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def run(prompts, out, models, registry, **options):
@@ -152,8 +149,8 @@ def test_a_judge_that_always_picks_the_first_position_gives_ties_and_bias_one(
     assert again["cache"]["verdicts_judged"] == 0 and again["cache"]["verdicts_reused"] == 60 + 60
 
 
-def test_a_judge_whose_output_is_garbage_leaves_rows_unscored_and_counted(prompts, registry, tmp_path):
-    result = run(prompts, tmp_path / "run", [CHAT, PLAIN], registry, judge=CHAT, judge_mode="both")
+def test_a_judge_whose_output_is_garbage_leaves_rows_unscored_and_counted(prompts, registry, third, tmp_path):
+    result = run(prompts, tmp_path / "run", [CHAT, PLAIN], registry, judge=third, judge_mode="both")
     metrics = metrics_of(result)
     assert [model["answers"]["unscored"] for model in metrics["models"]] == [20, 20]
     assert all(model["answers"]["judge_score"] is None for model in metrics["models"])

@@ -60,9 +60,9 @@ class Judging:
         self.pair_indices = list(itertools.combinations(range(len(models)), 2)) if mode != "grade" else []
         self.units_per_row = (len(models) if self.grading else 0) + len(self.pair_indices)
         self.grades: list[list] = []  # [row, model index, score or None]
-        self.verdicts: list[list] = []  # [row, model index a, model index b, outcome or None, flipped]
+        self.verdicts: list[list] = []  # [row, model a, model b, outcome or None, first letter, second letter, flipped]
 
-    def judge(self, window: RowBlock, outcomes: list[Outcome]) -> Iterator[int]:
+    def steps(self, window: RowBlock, outcomes: list[Outcome]) -> Iterator[int]:
         """Grade and compare the window's answers, yielding how many units of work finished."""
         if self.grading:
             for index, outcome in enumerate(outcomes):
@@ -91,7 +91,7 @@ class Judging:
             for index, value in zip(indices, values):
                 verdict = Verdict.from_json(value) if isinstance(value, dict) else _failed(Verdict, value)
                 row = window.start + window.rows[rows[index]]
-                self.verdicts.append([row, a, b, verdict.outcome, verdict.flipped])
+                self.verdicts.append([row, a, b, verdict.outcome, verdict.first, verdict.second, verdict.flipped])
             yield len(indices)
         yield len(window.rows) - len(rows)
 
@@ -103,8 +103,8 @@ class Judging:
 
     def result(self, bootstrap: int) -> JudgingResult:
         named = [
-            (self.models[a], self.models[b], Verdict(outcome, None, None, flipped, "", None))
-            for _, a, b, outcome, flipped in self.verdicts
+            (self.models[a], self.models[b], Verdict(outcome, first, second, flipped, "", None))
+            for _, a, b, outcome, first, second, flipped in self.verdicts
         ]
         readable = [item for item in named if item[2].outcome is not None]
         return JudgingResult(
@@ -118,7 +118,7 @@ class Judging:
             grades={(row, self.models[m]): score for row, m, score in self.grades if score is not None},
             pairs=dict(
                 _sorted_pair(row, self.models[a], self.models[b], outcome)
-                for row, a, b, outcome, _ in self.verdicts
+                for row, a, b, outcome, *_ in self.verdicts
                 if outcome is not None
             ),
         )
@@ -159,9 +159,11 @@ def _cached(work: Callable[[list[Any]], Iterator[tuple[list[int], list[Any]]]], 
     return compute
 
 
-def _failed(kind: type, error: UserFacingError) -> Any:
+def _failed(kind: type, error: UserFacingError) -> Grade | Verdict:
     """A grade or verdict the judge could not give, with the reason."""
-    return kind.from_json({"error": str(error)})
+    if kind is Grade:
+        return Grade(None, "", False, str(error))
+    return Verdict(None, None, None, False, "", str(error))
 
 
 def _sorted_pair(row: int, a: str, b: str, outcome: str) -> tuple[tuple[int, str, str], str]:

@@ -227,7 +227,7 @@ class Evaluation:
                         yield RunProgress(outcome.predictor.name, done, total, time.perf_counter() - started)
                 done += len(window.rows) - window.row_inputs(outcome.results)  # a failed model's rows count as passed
             if self.judging:
-                for units in self.judging.judge(window, self.outcomes):
+                for units in self.judging.steps(window, self.outcomes):
                     done += units
                     yield RunProgress(self.judging.name, done, total, time.perf_counter() - started)
             self._fold(window)
