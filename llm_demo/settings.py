@@ -92,7 +92,7 @@ class Settings:
     preload: bool  # LLM_DEMO_PRELOAD: load each tab's default model in the background at start-up
     remote_timeout: int  # LLM_DEMO_REMOTE_TIMEOUT: seconds one request to a model server may take
     remote_retries: int  # LLM_DEMO_REMOTE_RETRIES: retries (with backoff) on 429, 5xx and lost connections
-    db_path: Path  # LLM_DEMO_DB: the SQLite file that keeps arena battles and votes
+    db_path: Path  # LLM_DEMO_DB: SQLite file of arena votes, reviews of answers, and the response cache
     # Exposure (issue 23): a public app's cautious defaults, and the arena's per-visitor limits.
     public: bool  # LLM_DEMO_PUBLIC: reachable by strangers; guessed from SPACE_ID and GRADIO_SERVER_NAME
     max_model_mb: int  # LLM_DEMO_MAX_MODEL_MB: largest Hub model a user may type in; 0 means no cap (2000 public)

@@ -84,14 +84,9 @@ class Prompt:
 
 
 def model_identity(entry: ModelEntry, model: Model) -> dict[str, Any]:
-    """What decides a model's answers besides the prompt and settings: which weights, where and in which dtype
-    (bf16 and fp32 answers differ), or which server."""
-    return {
-        "model": entry.model,
-        "revision": entry.option("revision"),
-        "endpoint": entry.endpoint,
-        "where": model.placement,
-    }
+    """What decides a model's answers besides the prompt and settings: which weights, and where they run (the
+    device and dtype, as bf16 and fp32 answers differ, or the server's address)."""
+    return {"model": entry.model, "revision": entry.option("revision"), "where": model.placement}
 
 
 class AnswersEvaluation(TaskEvaluation):

@@ -52,7 +52,7 @@ TEXT = {
     "evaluation.metric.judge_score": ("Judge score (1-10)", "评审分数（1-10）"),
     "evaluation.metric.judge_score_ci": ("Judge score 95% CI", "评审分数 95% 置信区间"),
     "evaluation.metric.unscored": ("Unscored", "未能评分"),
-    "evaluation.metric.rouge_l": ("ROUGE-L", "ROUGE-L"),
+    "evaluation.metric.rouge_l": ("ROUGE-L", "ROUGE-L 分数"),
     "evaluation.metric.rouge_l_ci": ("ROUGE-L 95% CI", "ROUGE-L 95% 置信区间"),
     "evaluation.metric.exact_match_ci": ("Exact match 95% CI", "完全匹配率 95% 置信区间"),
     "evaluation.metric.mean_length": ("Mean length (characters)", "平均长度（字符）"),

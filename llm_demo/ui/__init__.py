@@ -28,6 +28,7 @@ TABS = (
     "sentiment",
     "qa",
     "evaluation",
+    "answers",
     "finetune",
     "inside",
 )

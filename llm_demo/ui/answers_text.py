@@ -97,4 +97,5 @@ ERRORS_ZH = {
     "bad_review_reviewer": "评审人姓名最多 {limit} 个字符；这个有 {length} 个。",
     "bad_review_row": "“{row}”不是数据中的行；行号从 0 开始。",
     "judge_failed": "{reason}",
+    "no_run_to_review": "请先运行模型；它们的答案会显示在这里供审阅。",
 }
