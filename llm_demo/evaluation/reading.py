@@ -120,6 +120,19 @@ class TableFile:
                 header_seen = True
 
 
+def column_position(table: Table | TableFile, column: str) -> int:
+    """Where a column the user named is, or a message naming the columns the file has."""
+    if column not in table.columns:
+        raise InputError(
+            "unknown_column",
+            "'{name}' has no column '{column}' (it has: {columns}).",
+            name=table.source_name,
+            column=column,
+            columns=", ".join(table.columns),
+        )
+    return table.columns.index(column)
+
+
 def open_table(path: str | Path, max_rows: int | None = None) -> TableFile:
     """Check a CSV, TSV or JSON Lines file from end to end and count its rows, keeping none of them;
     refuse with a clear message anything that is not a usable table."""

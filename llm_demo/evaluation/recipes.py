@@ -15,7 +15,7 @@ from ..registry import Registry
 from ..tasks.classification import parse_labels
 from .answers import AnswersEvaluation
 from .columns import answers_in
-from .reading import Table, TableFile
+from .reading import Table, TableFile, column_position
 from .results import Predictor
 from .robustness import extra_rows, perturb_rows
 from .tallies import ClassificationTally, GenerationTally, QATally, TranslationTally, row_perplexity
@@ -178,14 +178,7 @@ def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[
                 role=role,
                 columns=", ".join(table.columns),
             )
-        if column not in table.columns:
-            raise InputError(
-                "unknown_column",
-                "'{name}' has no column '{column}' (it has: {columns}).",
-                name=table.source_name,
-                column=column,
-                columns=", ".join(table.columns),
-            )
+        column_position(table, column)
     return [table.columns.index(columns[role]) if columns.get(role) else None for role in task.roles]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..text import CJK
+from .reading import column_position
 
 MAX_SLICES = 20  # distinct values a slice column may have; a numeric column with more is cut into quartiles
 CONFIDENT = 0.9  # a wrong prediction scored above this is a confident mistake
@@ -121,15 +122,7 @@ def slicers_for(
     the evaluated rows (`evaluated` yields each row and its input's text), since quartiles need every value."""
     slicers: Slicers = {}
     if column:
-        if column not in table.columns:
-            raise InputError(
-                "unknown_column",
-                "'{name}' has no column '{column}' (it has: {columns}).",
-                name=table.source_name,
-                column=column,
-                columns=", ".join(table.columns),
-            )
-        position = table.columns.index(column)
+        position = column_position(table, column)
         slicers[column] = column_slicer(column, (row[position] for row, _ in evaluated())), position
     if propose:
         slicers.update(

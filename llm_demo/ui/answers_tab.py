@@ -23,7 +23,16 @@ from ..registry import Registry
 from ..settings import ASSETS_DIR
 from . import review_panel
 from .answers_text import ERRORS_ZH, TEXT  # noqa: F401 - the tab's strings, read through this module
-from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
+from .common import (
+    ResultTable,
+    bind,
+    download_folder,
+    result_table,
+    runs_that_continue,
+    say,
+    showing_loads,
+    user_errors,
+)
 from .evaluation_results import SUMMARY_HEADERS, progress_text
 from .i18n import language_of, t
 from .safe_markdown import safe_markdown
@@ -231,21 +240,11 @@ def build(registry: Registry) -> list[ResultTable]:
     language.change(default_instructions, [language, instructions], instructions, api_visibility="private")
     inputs = [upload, models, *roles, judge, mode, language, instructions, max_new_tokens, temperature, seed, use_cache]
     outputs = [status, summary.component, ratings, win_rates, worth_reading, files, run_state]
-    running = run_button.click(
-        bind(run_answers, registry),
+    runs_that_continue(
+        (run_button, continue_button, cancel_button),
+        (bind(run_answers, registry), bind(continue_answers, registry)),
         inputs,
         outputs,
-        api_name="evaluate_answers",
-        concurrency_limit=1,
-        concurrency_id="evaluation",
+        "evaluate_answers",
     )
-    continuing = continue_button.click(
-        bind(continue_answers, registry),
-        inputs,
-        outputs,
-        api_name="evaluate_answers_continue",
-        concurrency_limit=1,
-        concurrency_id="evaluation",
-    )
-    cancel_button.click(None, None, None, cancels=[running, continuing], api_visibility="private")
     return [summary]

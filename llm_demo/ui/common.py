@@ -312,3 +312,19 @@ def runs_on(model: Model, request: gr.Request | None) -> str:
 
 
 # --- untrusted text shown as Markdown ----------------------------------------------------------------
+
+
+def runs_that_continue(
+    buttons: tuple[gr.Button, gr.Button, gr.Button], handlers: tuple, inputs: list, outputs: list, api_name: str
+) -> None:
+    """Run and Continue of an evaluation (`api_name` and `api_name`_continue), one at a time across every
+    evaluation tab, and Cancel stopping whichever is going (it keeps the rows that finished)."""
+    run_button, continue_button, cancel_button = buttons
+    events = [
+        button.click(handler, inputs, outputs, api_name=name, concurrency_limit=1, concurrency_id="evaluation")
+        for button, handler, name in (
+            (run_button, handlers[0], api_name),
+            (continue_button, handlers[1], f"{api_name}_continue"),
+        )
+    ]
+    cancel_button.click(None, None, None, cancels=events, api_visibility="private")

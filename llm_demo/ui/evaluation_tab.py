@@ -20,7 +20,16 @@ from ..evaluation.run import Evaluation
 from ..evaluation.store import RunFolder
 from ..registry import Registry
 from ..settings import ASSETS_DIR
-from .common import ResultTable, bind, download_folder, result_table, say, showing_loads, user_errors
+from .common import (
+    ResultTable,
+    bind,
+    download_folder,
+    result_table,
+    runs_that_continue,
+    say,
+    showing_loads,
+    user_errors,
+)
 from .evaluation_results import (
     FLIPS_HEADERS,
     PER_CLASS_HEADERS,
@@ -342,21 +351,11 @@ def build(registry: Registry) -> list[ResultTable]:
         flips.component,
         slices.component,
     ]
-    running = run_button.click(
-        bind(run_evaluation, registry),
+    runs_that_continue(
+        (run_button, continue_button, cancel_button),
+        (bind(run_evaluation, registry), bind(continue_evaluation, registry)),
         inputs,
         outputs,
-        api_name="evaluate",
-        concurrency_limit=1,
-        concurrency_id="evaluation",
+        "evaluate",
     )
-    continuing = continue_button.click(
-        bind(continue_evaluation, registry),
-        inputs,
-        outputs,
-        api_name="evaluate_continue",
-        concurrency_limit=1,
-        concurrency_id="evaluation",
-    )
-    cancel_button.click(None, None, None, cancels=[running, continuing], api_visibility="private")
     return [summary, per_class, worst, robust, flips, slices]
