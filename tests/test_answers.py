@@ -19,6 +19,7 @@ from llm_demo.errors import InputError
 from llm_demo.evaluation import answers as answers_module
 from llm_demo.evaluation import downloads
 from llm_demo.evaluation.answers import AnswerOptions
+from llm_demo.evaluation.recipes import BeyondAccuracy
 from llm_demo.evaluation.reviews import ReviewStore
 from llm_demo.evaluation.run import Evaluation, evaluate
 from llm_demo.models.base import Model
@@ -147,6 +148,19 @@ def test_a_judge_that_always_picks_the_first_position_gives_ties_and_bias_one(
     assert {row[f"judge_score [{CHAT}]"] for row in read_predictions(tmp_path / "run")} == {"7.0"}
     again = metrics_of(run(prompts, tmp_path / "again", [CHAT, PLAIN, third], registry, judge="judge"))
     assert again["cache"]["verdicts_judged"] == 0 and again["cache"]["verdicts_reused"] == 60 + 60
+
+
+def test_slices_rationales_and_what_answers_cannot_do(prompts, registry, tmp_path, always_first_judge):
+    beyond = BeyondAccuracy(slice_column="topic")
+    options = AnswerOptions(**SHORT, judge="judge", judge_mode="grade")
+    result = evaluate("answers", prompts, COLUMNS, [CHAT], tmp_path / "run", registry, beyond=beyond, answers=options)
+    slices = {item.value: item for item in result.models[0].slices}
+    assert set(slices) == {"math", "words"} and all(item.rows == 10 for item in slices.values())
+    assert all(item.metrics["judge_score"] == 7.0 for item in slices.values())
+    assert {row["judge_rationale"] for row in read_predictions(tmp_path / "run")} == {"Reasonable."}
+    with pytest.raises(InputError) as error:
+        evaluate("answers", prompts, COLUMNS, [CHAT], tmp_path / "r", registry, beyond=BeyondAccuracy(robustness=True))
+    assert error.value.key == "no_robustness_for_task"
 
 
 def test_a_judge_whose_output_is_garbage_leaves_rows_unscored_and_counted(prompts, registry, third, tmp_path):

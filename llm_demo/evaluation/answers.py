@@ -105,9 +105,22 @@ class AnswersEvaluation(TaskEvaluation):
     def score_name(self) -> str:
         return "judge_score" if self.options.grades else "rouge_l"
 
+    @property
+    def note_name(self) -> str:
+        return "judge_rationale" if self.options.grades else ""
+
+    def note_of(self, result):
+        grade = getattr(result, "grade", None)
+        return "" if grade is None else grade.rationale or grade.error or ""
+
     def configured(self, options: AnswerOptions | None) -> AnswersEvaluation:
         options = (options or AnswerOptions()).checked()
         return AnswersEvaluation(options, ResponseCache(get_settings().db_path, enabled=options.cache))
+
+    def slice_metrics(self, columns: dict[str, str | None]) -> tuple[str, ...]:
+        """The judge's grade when it grades, else the reference metrics; without either, the answers' length."""
+        judged = ("judge_score",) if self.options.grades else ()
+        return judged + (("rouge_l", "exact_match") if columns.get("reference") else ()) or ("mean_length",)
 
     def options_state(self) -> dict:
         return dataclasses.asdict(self.options)

@@ -7,19 +7,22 @@ from __future__ import annotations
 import csv
 import dataclasses
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..safe_csv import csv_text
 from ..settings import get_settings
 from . import report
 from .judge import PairwiseRating, Verdict, pairwise_ratings
 from .results import EvaluationResult
 from .reviews import Agreement, Review, ReviewStore, agreement
-from .store import RunFolder
+from .store import RunFolder, write_file
 
 Say = Callable[..., str]
 DISAGREEMENTS = 10  # rows of each kind shown
+REVIEWS_FILE = "reviews.csv"
 TEXT = {
     "answers.col.rating": ("Rating", "评分"),
     "answers.col.interval": ("95% CI", "95% 置信区间"),
@@ -65,6 +68,15 @@ def reviews_of(result: EvaluationResult) -> list[Review]:
     if result.task != "answers" or not result.run_id:
         return []
     return ReviewStore(get_settings().db_path).reviews(result.run_id)
+
+
+def write_reviews(result: EvaluationResult) -> Path | None:
+    """reviews.csv beside the run's other files, when people have reviewed it: every grade and pick, as kept."""
+    if result.task != "answers" or not result.run_id or not reviews_of(result):
+        return None
+    path = RunFolder(result.folder).folder / REVIEWS_FILE
+    write_file(path, csv_text(ReviewStore(get_settings().db_path).export_rows(result.run_id)))
+    return path
 
 
 def agreement_of(result: EvaluationResult, reviews: list[Review]) -> Agreement | None:

@@ -40,12 +40,13 @@ def failed_inputs(results: dict[int, Any]) -> dict[int, UserFacingError]:
 
 @dataclass(frozen=True)
 class PredictionsLayout:
-    """How predictions.csv lays out a row: the file's cells, then per model its prediction, score and status;
+    """How predictions.csv lays out a row: the file's cells, then per model its prediction, score, note and status;
     `prediction` is the first model's, and with several models each also gets `prediction [model]`."""
 
     file_columns: list[str]
     models: list[str]
     score_name: str  # "" when the task writes no score column
+    note_name: str = ""  # "" when the task writes no note (the answers task: the judge's rationale)
 
     def header(self) -> list[str]:
         several = len(self.models) > 1
@@ -55,16 +56,18 @@ class PredictionsLayout:
             header += ["prediction"] if index == 0 else []
             header += [f"prediction{suffix}"] if several else []
             header += [f"{self.score_name}{suffix}"] if self.score_name else []
+            header += [f"{self.note_name}{suffix}"] if self.note_name else []
             header.append(f"status{suffix}")
         return header
 
     def row(self, cells: list[str], per_model: list[list[Any]]) -> list[Any]:
-        """A row of the file with each model's (prediction, score, status) cells after it."""
+        """A row of the file with each model's (prediction, score, note, status) cells after it."""
         out = list(cells)
-        for index, (prediction, score, status) in enumerate(per_model):
+        for index, (prediction, score, note, status) in enumerate(per_model):
             out += [prediction] if index == 0 else []
             out += [prediction] if len(self.models) > 1 else []
             out += [score] if self.score_name else []
+            out += [note] if self.note_name else []
             out.append(status)
         return out
 
@@ -77,17 +80,17 @@ def fold_model(
     window: RowBlock,
     shown_columns: list[int],
 ) -> list[list[Any]]:
-    """Count one model's finished rows of the window into `tally` and `worst`; its three cells per row."""
+    """Count one model's finished rows of the window into `tally` and `worst`; its four cells per row."""
     failed = failed_inputs(outcome.results)
     finished = sorted(i for i in outcome.results if i < len(window.rows) and i not in failed)
     results = [outcome.results[i] for i in finished]
     predictions = [task.prediction_of(result)[0] for result in results]
     references = [window.references[i] for i in finished]
     scores = tally.add(references, predictions, results) if finished else []
-    cells = [["", "", SKIPPED if row in window.skipped else NOT_FINISHED] for row in range(len(window.cells))]
-    for index, prediction, reference, score in zip(finished, predictions, references, scores):
+    cells = [["", "", "", SKIPPED if row in window.skipped else NOT_FINISHED] for row in range(len(window.cells))]
+    for index, prediction, reference, score, result in zip(finished, predictions, references, scores, results):
         row = window.rows[index]
-        cells[row] = [prediction, "" if score is None else round(score, 4), DONE]
+        cells[row] = [prediction, "" if score is None else round(score, 4), task.note_of(result), DONE]
         worst.offer(
             tally.badness(reference, prediction, score),
             window.start + row,
@@ -97,7 +100,7 @@ def fold_model(
         )
     for index in failed:
         if index < len(window.rows):  # a perturbed copy has no cell of its own
-            cells[window.rows[index]] = ["", "", ROW_FAILED]
+            cells[window.rows[index]] = ["", "", "", ROW_FAILED]
     return cells
 
 

@@ -198,6 +198,9 @@ def run(arguments: argparse.Namespace) -> int:
     print(report.text_tables(result))
     if result.task == "answers":
         print(answers_report.text_tables(result))
+        reviewed = answers_report.write_reviews(result)
+        if reviewed:
+            print(f"Wrote {reviewed}")
     print(f"\nWrote {metrics}, {predictions} and {page}")
     for model in result.models:
         if model.status != "complete" or model.error:  # a complete run may still have rows a server failed

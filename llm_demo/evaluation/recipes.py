@@ -17,7 +17,7 @@ from .answers import AnswersEvaluation
 from .columns import answers_in
 from .reading import Table, TableFile, column_position
 from .results import Predictor
-from .robustness import extra_rows, perturb_rows
+from .robustness import TASK_METRICS, extra_rows, perturb_rows
 from .tallies import ClassificationTally, GenerationTally, QATally, TranslationTally, row_perplexity
 from .task import TaskEvaluation
 
@@ -162,6 +162,23 @@ class BeyondAccuracy:
     @property
     def asked(self) -> bool:
         return self.robustness or bool(self.slice_column) or self.propose_slices
+
+    def checked_for(self, task: TaskEvaluation, columns: dict[str, str | None]) -> BeyondAccuracy:
+        """Refuse what the task cannot measure: robustness needs a task whose predictions perturbations can
+        flip, slices a metric to slice."""
+        if self.asked and not task.slice_metrics(columns):
+            raise InputError(
+                "nothing_to_compare",
+                "Robustness and slices compare predictions with references; {task} has none.",
+                task=task.name,
+            )
+        if self.robustness and task.name not in TASK_METRICS:
+            raise InputError(
+                "no_robustness_for_task",
+                "Robustness runs for classification, question answering and translation, not for {task}.",
+                task=task.name,
+            )
+        return self
 
 
 def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int | None]:

@@ -41,7 +41,7 @@ from .results import (
     Timing,
     run_id_of,
 )
-from .robustness import PERTURBATIONS, TASK_METRICS, PerturbationTally, perturb_rows, text_of
+from .robustness import PERTURBATIONS, PerturbationTally, perturb_rows, text_of
 from .slices import SliceTally, slicers_for
 from .store import RunFolder
 from .tallies import Outcome, Tally
@@ -76,13 +76,7 @@ class Evaluation:
         self.shown_columns = [
             self.table.columns.index(columns[role]) for role in self.task.shown_roles if columns.get(role)
         ]
-        self.beyond = beyond or BeyondAccuracy()
-        if self.beyond.asked and self.task.name not in TASK_METRICS:
-            raise InputError(
-                "nothing_to_compare",
-                "Robustness and slices compare predictions with references; {task} has none.",
-                task=self.task.name,
-            )
+        self.beyond = (beyond or BeyondAccuracy()).checked_for(self.task, columns)
         self.store = RunFolder(folder)
         self.identity = {
             "version": STATE_VERSION,
@@ -110,7 +104,7 @@ class Evaluation:
             self.task.score_name if self.task.score_name not in ("", "perplexity") else ""
         )  # perplexity: the prediction
         self.layout = PredictionsLayout(
-            self.table.columns, [outcome.predictor.name for outcome in self.outcomes], score
+            self.table.columns, [outcome.predictor.name for outcome in self.outcomes], score, self.task.note_name
         )
         self.next_row, self.rows_skipped, self.current = 0, 0, None
         if saved is None:
@@ -264,7 +258,7 @@ class Evaluation:
 
     def _fold(self, window: RowBlock) -> None:
         """Add the window's results to each model's tally and worst rows, and its rows to predictions.csv."""
-        columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, status
+        columns: list[list[list[Any]]] = []  # per model, per window row: prediction, score, note, status
         for outcome in self.outcomes:
             columns.append(fold_model(self.task, outcome, outcome.tally, outcome.worst, window, self.shown_columns))
             fold_beyond(self.task, outcome, outcome.perturbations, outcome.slices, window, self.slicers)
@@ -358,7 +352,7 @@ class Evaluation:
             not_finished,
             failed,
             [perturbation.result(bootstrap) for perturbation in perturbations],
-            slices.results(TASK_METRICS[self.task.name], metrics, bootstrap) if slices else [],
+            slices.results(self.task.slice_metrics(self.columns), metrics, bootstrap) if slices else [],
         )
 
     def _rows_skipped(self) -> int:

@@ -174,8 +174,8 @@ class SliceTally:
         found = []
         for key in sorted(self.slices, key=lambda key: (self._column_order(key[0]), key[1])):
             metrics = self.slices[key].metrics(bootstrap)
-            if metrics is None:
-                continue
+            if metrics is None or any(getattr(metrics, name) is None for name in names):
+                continue  # no row of the slice finished, or none could be scored (an answer the judge could not read)
             values = {name: float(getattr(metrics, name)) for name in names}
             intervals = {
                 name: getattr(metrics, f"{name}_ci")

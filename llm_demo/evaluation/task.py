@@ -9,6 +9,7 @@ from ..models import Model
 from ..registry import KIND_OF_TASK, ModelEntry
 from .columns import ROLES
 from .results import Predictor
+from .robustness import TASK_METRICS
 from .tallies import Tally
 
 
@@ -18,9 +19,14 @@ class TaskEvaluation:
     name = ""
     registry_task = ""  # where its models are listed in models.yaml
     score_name = ""  # what the per-row score is
+    note_name = ""  # a per-row note beside the score in predictions.csv ("" for none)
     optional_roles: tuple[str, ...] = ()  # roles whose cell may be empty
     optional_columns: tuple[str, ...] = ()  # roles a file may have no column for
     reads_labels_first = False  # whether its models need every label of the file before the first row
+
+    def slice_metrics(self, columns: dict[str, str | None]) -> tuple[str, ...]:
+        """The metrics a slice of the rows is scored with (fields of the task's metrics), headline first."""
+        return TASK_METRICS.get(self.name, ())
 
     def configured(self, options: Any) -> TaskEvaluation:
         """The task for one run with that run's options; tasks without options are the same for every run."""
@@ -69,6 +75,10 @@ class TaskEvaluation:
     def prediction_of(self, result: Any) -> tuple[str, float | None]:
         """The prediction cell and the per-row score of one model result."""
         raise NotImplementedError
+
+    def note_of(self, result: Any) -> str:
+        """The note predictions.csv keeps beside a result's score (note_name)."""
+        return ""
 
     def tally(self, predictor: Predictor) -> Tally:
         raise NotImplementedError

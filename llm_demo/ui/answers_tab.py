@@ -157,7 +157,8 @@ def _run(registry, path, models, columns, options, request, progress, resume):
 def _outputs(result: EvaluationResult, say_, page: Path | None = None) -> tuple:
     """Status, metrics per model, ratings, win rates, the rows worth reading, downloads, and the run for review."""
     reviews = answers_report.reviews_of(result)
-    paths = [*downloads.write_downloads(result), *([page] if page else [])]
+    reviewed = answers_report.write_reviews(result)
+    paths = [*downloads.write_downloads(result), *([page] if page else []), *([reviewed] if reviewed else [])]
     lines = [say_("answers.status_done", models=len(result.models), rows=result.table.rows)]
     lines += [f"{m.model}: {m.error}" for m in result.models if m.error]
     lines += answers_report.summary_lines(result, say_, reviews)

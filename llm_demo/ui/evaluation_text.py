@@ -119,6 +119,7 @@ ERRORS_ZH = {
     "resume_mismatch": "“{folder}”中的评测是用不同的{what}开始的；请不加续跑选项重新开始。",
     "nothing_to_continue": "没有用这个文件和这些模型运行后停止的评测可继续；请点击“开始评测”。",
     "no_such_file": "文件“{name}”不存在。",
+    "no_robustness_for_task": "稳健性评测适用于分类、问答和翻译，不适用于 {task}。",
     "nothing_to_compare": "稳健性和切片需要把预测与参考答案比较；{task} 没有参考答案。",
     "too_many_slices": "“{column}”列的不同取值超过 {limit} 个；请选择取值不超过 {limit} 个的列（如来源、语言或类别）。",
 }
