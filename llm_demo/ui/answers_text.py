@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..evaluation import answers_report
 
 TEXT = {
-    "answers.tab": ("Answers", "回答评测"),
+    "answers.tab": ("Answers", "答案评估"),
     "answers.intro": (
         "Evaluate generative models on your own prompts: upload a file with a prompt column (and, if you have them, "
         "reference answers, a system prompt per row and grading criteria), pick up to six models and, if you like, "
