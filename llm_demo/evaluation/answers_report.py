@@ -194,7 +194,7 @@ def disagreement_rows(result: EvaluationResult, reviews: list[Review]) -> tuple[
     by_row: dict[int, list[float]] = {}
     for (row, _), score in judging.grades.items():
         by_row.setdefault(row, []).append(score)
-    spread = sorted((row for row, scores in by_row.items() if len(scores) > 1), key=lambda r: -_spread(by_row[r]))
+    spread = sorted((row for row, scores in by_row.items() if _spread(scores) > 0), key=lambda r: -_spread(by_row[r]))
     differ = [
         review.row
         for review in reviews
