@@ -207,6 +207,8 @@ def test_reviews_are_kept_and_set_against_the_judge(prompts, registry, tmp_path,
     # kappa by hand: the judge always says tie, so chance agreement p_e = P(person tie) * 1 = 4/6 = p_o -> 0
     assert agreement["kappa"] == pytest.approx(0.0)
     assert {row["model"] for row in metrics["human_pairwise"]} == {CHAT, PLAIN}
+    unjudged = run(prompts, tmp_path / "again", [CHAT, PLAIN], registry)  # another judge (none): the same answers
+    assert unjudged.run_id == result.run_id and len(metrics_of(unjudged)["human_pairwise"]) == 2
 
 
 def test_options_are_checked_before_anything_runs(prompts, registry, tmp_path):

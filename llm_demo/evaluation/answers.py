@@ -15,7 +15,7 @@ from ..models.types import GenerationSettings, Message, as_messages
 from ..registry import KIND_OF_TASK, ModelEntry, Registry
 from ..settings import get_settings
 from .answer_metrics import AnswerTally
-from .judge import Judge
+from .judge import LANGUAGES, Judge
 from .judging import Answered, Judging
 from .response_cache import ResponseCache
 from .results import Predictor
@@ -47,6 +47,13 @@ class AnswerOptions:
                 "Unknown judge mode '{mode}'; choose one of: {modes}.",
                 mode=self.judge_mode,
                 modes=", ".join(JUDGE_MODES),
+            )
+        if self.language not in LANGUAGES:
+            raise InputError(
+                "bad_judge_language",
+                "The judge's prompts are in {languages}, not '{language}'.",
+                languages=", ".join(LANGUAGES),
+                language=self.language,
             )
         return self
 
@@ -124,6 +131,10 @@ class AnswersEvaluation(TaskEvaluation):
 
     def options_state(self) -> dict:
         return dataclasses.asdict(self.options)
+
+    def decisive_options(self) -> dict:
+        """What decides the answers (not the judge, nor the cache): reviews of answers outlive another judge."""
+        return {key: getattr(self.options, key) for key in ("max_new_tokens", "temperature", "seed")}
 
     def cache_counts(self) -> dict[str, int]:
         reused, computed = self.cache.reused, self.cache.computed

@@ -129,7 +129,7 @@ class EvaluationResult:
         return RunFolder(self.folder).predictions
 
 
-RUN_KEYS = ("file", "task", "columns", "models", "options")  # of a run's identity: what decides its results
+RUN_KEYS = ("file", "task", "columns", "models", "decisive")  # of a run's identity: what decides its predictions
 
 
 def run_id_of(identity: dict[str, Any]) -> str:

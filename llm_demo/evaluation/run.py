@@ -90,6 +90,7 @@ class Evaluation:
             "budget": budget,
             "beyond": vars(self.beyond),
             "options": self.task.options_state(),
+            "decisive": self.task.decisive_options(),
         }
         saved = self._saved_state() if resume else None
         if saved is None:

@@ -40,6 +40,10 @@ class TaskEvaluation:
         """What the run took from the response cache and what it computed; None for tasks without one."""
         return None
 
+    def decisive_options(self) -> dict | None:
+        """The options that decide the predictions themselves, which name a run's results (results.run_id_of)."""
+        return None
+
     def judging(self, models: list[str], registry: Any) -> Any:
         """What runs over a window once every model has answered it (the answers task's judge); None: nothing."""
         return None

@@ -85,6 +85,7 @@ TEXT = {
 TEXT.update(answers_report.TEXT)
 ERRORS_ZH = {
     "bad_judge_mode": "未知的评审方式“{mode}”；可选：{modes}。",
+    "bad_judge_language": "评审提示只有 {languages} 版本，没有“{language}”。",
     "pairwise_needs_two": "两两比较答案至少需要两个模型；请再选一个。",
     "too_many_answer_models": "最多可同时评测 {limit} 个模型；你选了 {count} 个。",
     "cache_unreadable": "无法使用回答缓存 {path}（{reason}）。"
