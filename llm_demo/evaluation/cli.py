@@ -134,9 +134,8 @@ def add_answers_options(parser: argparse.ArgumentParser) -> None:
 
 
 def answer_options(arguments: argparse.Namespace):
-    from .answers import AnswerOptions
-
     from ..errors import InputError
+    from .answers import AnswerOptions
 
     path = arguments.judge_instructions
     if path is not None and not path.is_file():

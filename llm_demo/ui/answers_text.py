@@ -87,7 +87,9 @@ ERRORS_ZH = {
     "bad_judge_mode": "未知的评审方式“{mode}”；可选：{modes}。",
     "pairwise_needs_two": "两两比较答案至少需要两个模型；请再选一个。",
     "too_many_answer_models": "最多可同时评测 {limit} 个模型；你选了 {count} 个。",
-    "cache_unreadable": "无法使用回答缓存 {path}（{reason}）。请移走或删除该文件以重新建立缓存，或加上 --no-cache 运行。",
+    "cache_unreadable": (
+        "无法使用回答缓存 {path}（{reason}）。请移走或删除该文件以重新建立缓存，或加上 --no-cache 运行。"
+    ),
     "arena_same_model": "一票需要两个不同的模型；两边都是“{model}”。",
     "bad_review_grade": "评分只能是 {known} 之一；“{value}”不是。",
     "bad_review_pick": "选择只能是 {known} 之一；“{value}”不是。",
