@@ -97,6 +97,20 @@ def twin_client(twin_registry):
 
 
 @pytest.fixture(scope="session")
+def vllm_servers(tmp_path_factory: pytest.TempPathFactory):
+    """The real vLLM servers (tests/vllm_models.py), started once for every test module that uses them.
+    test_remote_vllm.py's last test stops the classifier; the chat server runs until the session ends."""
+    from vllm_models import start_servers
+
+    servers = start_servers(tmp_path_factory.mktemp("vllm"))
+    try:
+        yield servers
+    finally:
+        for server in (servers.chat, servers.classifier):
+            server.stop()
+
+
+@pytest.fixture(scope="session")
 def browser():
     """One headless Chromium for the whole run; each test opens its own context from it (see open_app)."""
     if not Path(CHROMIUM).exists():

@@ -8,8 +8,6 @@ import csv
 import json
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from gradio_client.exceptions import AppError
 from helpers import entry, read_predictions
 from served_app import free_port, served_app
 from tiny_models import CORPUS, SENTIMENT_LABELS
-from vllm_models import CHAT_WINDOW, Server, build_bert_sentiment, build_qwen2_chat, start_server
+from vllm_models import CHAT_WINDOW, KEY, KEY_ENV, Server, Servers
 
 from llm_demo.__main__ import main
 from llm_demo.evaluation import cli
@@ -30,53 +28,16 @@ from llm_demo.tasks.classification import classify
 from llm_demo.tasks.generation import GenerationSettings, generate, stream_chat
 
 pytestmark = pytest.mark.vllm
-KEY_ENV, KEY = "LLM_DEMO_TEST_VLLM_KEY", "test-key-4711"
 CHAT, CLASSIFIER = "Tiny Qwen2 (vLLM)", "Tiny BERT sentiment (vLLM)"
 GREEDY = GenerationSettings(max_new_tokens=24, temperature=0, top_p=1, repetition_penalty=1.3)
 
 
-@dataclass
-class Servers:
-    chat: Server  # a tiny Qwen2 with a chat template
-    classifier: Server  # a tiny BERT sentiment classifier under --runner pooling, behind a key
-    chat_folder: Path
-    classifier_folder: Path
-
-
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory) -> Servers:
-    root = tmp_path_factory.mktemp("vllm")
-    chat_folder, classifier_folder = build_qwen2_chat(root / "tiny-qwen2"), build_bert_sentiment(root / "tiny-bert")
-    fp32 = ("--dtype", "float32")  # as `local` loads the same weights here
-    with ThreadPoolExecutor(2) as pool:
-        starting = [
-            pool.submit(
-                start_server, chat_folder, "tiny-chat", root / "chat.log", *fp32, "--max-model-len", str(CHAT_WINDOW)
-            ),
-            pool.submit(
-                start_server,
-                classifier_folder,
-                "tiny-sentiment",
-                root / "classifier.log",
-                *fp32,
-                "--max-model-len",
-                "512",
-                "--runner",
-                "pooling",
-                "--api-key",
-                KEY,
-            ),
-        ]
-    started = [future.result() for future in starting if future.exception() is None]
-    try:
-        if len(started) < 2:
-            raise next(future.exception() for future in starting if future.exception() is not None)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(KEY_ENV, KEY)
-            yield Servers(*started, chat_folder, classifier_folder)
-    finally:
-        for server in started:
-            server.stop()
+def servers(vllm_servers: Servers) -> Servers:
+    """The session's servers (conftest.py), with the classifier's key in the environment for this module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_ENV, KEY)
+        yield vllm_servers
 
 
 @pytest.fixture(scope="module")

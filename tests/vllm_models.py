@@ -7,6 +7,7 @@ a little wider than tiny_models.py's. Weights are random but fixed by the seed.
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tiny_models import CHAT_TEMPLATE, MINILM_DIR, SENTIMENT_LABELS, byte_level_
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "vllm_server.sh"
 CHAT_WINDOW = 2048  # long enough that a reply of the app's most new tokens takes seconds, time to press Stop
+KEY_ENV, KEY = "LLM_DEMO_TEST_VLLM_KEY", "test-key-4711"  # the classifier server wants this key
 
 
 def build_qwen2_chat(folder: Path) -> Path:
@@ -82,3 +84,43 @@ def start_server(model: Path, name: str, log: Path, *extra: str) -> Server:
         raise RuntimeError(f"vLLM did not start:\n{done.stderr[-3000:]}")
     pid, port = done.stdout.split()[-2:]
     return Server(int(pid), int(port), name, log)
+
+
+@dataclass
+class Servers:
+    chat: Server  # a tiny Qwen2 with a chat template
+    classifier: Server  # a tiny BERT sentiment classifier under --runner pooling, behind a key
+    chat_folder: Path
+    classifier_folder: Path
+
+
+def start_servers(root: Path) -> Servers:
+    """Both test servers, started side by side (each takes tens of seconds to import vLLM and load); if one
+    fails the other is stopped and the failure raised."""
+    chat_folder, classifier_folder = build_qwen2_chat(root / "tiny-qwen2"), build_bert_sentiment(root / "tiny-bert")
+    fp32 = ("--dtype", "float32")  # as `local` loads the same weights here
+    with ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(
+                start_server, chat_folder, "tiny-chat", root / "chat.log", *fp32, "--max-model-len", str(CHAT_WINDOW)
+            ),
+            pool.submit(
+                start_server,
+                classifier_folder,
+                "tiny-sentiment",
+                root / "classifier.log",
+                *fp32,
+                "--max-model-len",
+                "512",
+                "--runner",
+                "pooling",
+                "--api-key",
+                KEY,
+            ),
+        ]
+    started = [future.result() for future in starting if future.exception() is None]
+    if len(started) < 2:
+        for server in started:
+            server.stop()
+        raise next(future.exception() for future in starting if future.exception() is not None)
+    return Servers(*started, chat_folder, classifier_folder)
