@@ -32,7 +32,6 @@ from ..types import (
     TranslationSettings,
     as_messages,
     as_plain_text,
-    whole_reply,
 )
 from .client import DEFAULT_WINDOW, Endpoint, call, map_concurrently, served_models, stream_text, unknown_model
 
@@ -171,33 +170,22 @@ class ServedModel(Model):
         return self._stream_completion(prompt, settings)
 
     def generate(self, prompts: list[str], settings: GenerationSettings, budget: int | None = None) -> Batches:
-        """Many prompts at once, concurrently; each reply whole."""
-        return map_concurrently(
-            self.endpoint, prompts, lambda chunk: [whole_reply(self.stream(prompt, settings)) for prompt in chunk], 1
-        )
+        """Many prompts at once, concurrently, as `stream` would answer each: a plain completion continues the
+        prompt alone."""
+        system = settings.system_prompt if self.chat else None
+        return self.respond([as_messages(prompt, system) for prompt in prompts], settings)
 
     def _reply(self, messages: list[Message], settings: GenerationSettings) -> str:
         """A conversation's next turn in one answer, not streamed: nobody reads it as it comes, and a stream
         costs an event per token on both sides (more than twice the time for a tiny model on a CPU server)."""
-        if self.chat:
-            answer = call(
-                self.endpoint,
-                lambda client: client.chat.completions.create(
-                    model=self.model_id, messages=messages, **_sampling(settings)
-                ),
-                self.model_id,
-                "text generation",
-            )
-            return answer.choices[0].message.content or ""
-        answer = call(
-            self.endpoint,
-            lambda client: client.completions.create(
-                model=self.model_id, prompt=as_plain_text(messages), **_sampling(settings)
-            ),
-            self.model_id,
-            "text generation",
-        )
-        return answer.choices[0].text or ""
+
+        def request(client):
+            if self.chat:
+                return client.chat.completions.create(model=self.model_id, messages=messages, **_sampling(settings))
+            return client.completions.create(model=self.model_id, prompt=as_plain_text(messages), **_sampling(settings))
+
+        choice = call(self.endpoint, request, self.model_id, "text generation").choices[0]
+        return (choice.message.content if self.chat else choice.text) or ""
 
     def respond(self, conversations: list[list[Message]], settings: GenerationSettings) -> Batches:
         """One request per conversation, up to the server's cap at once (its engine batches them)."""
