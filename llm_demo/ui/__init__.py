@@ -14,6 +14,8 @@ from ..settings import ASSETS_DIR, get_settings
 from ..warm_start import preload_defaults
 from .common import ResultTable, bind
 from .i18n import Translations, language_of, t
+from .mcp_tools import ERRORS_ZH as TOOL_ERRORS_ZH
+from .mcp_tools import serve_tools
 
 # Tab modules (ui/<name>_tab.py) in the order the tabs appear. Each has TEXT (its strings),
 # optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry), which may
@@ -45,7 +47,8 @@ def tab_modules() -> list[ModuleType]:
 @functools.cache
 def translations() -> Translations:
     modules = tab_modules()
-    return Translations((module.TEXT for module in modules), (getattr(module, "ERRORS_ZH", {}) for module in modules))
+    errors = [getattr(module, "ERRORS_ZH", {}) for module in modules] + [TOOL_ERRORS_ZH]
+    return Translations((module.TEXT for module in modules), errors)
 
 
 def build_app(registry: Registry | None = None) -> gr.Blocks:
@@ -58,6 +61,8 @@ def build_app(registry: Registry | None = None) -> gr.Blocks:
             for module in tab_modules():
                 tables += module.build(registry) or []
         demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables], api_visibility="private")
+        if registry.settings.mcp:  # LLM_DEMO_MCP=1: agents call the tasks as tools (docs/deploying.md)
+            serve_tools(demo, registry)
     demo.queue(default_concurrency_limit=LIGHT_WORK_CONCURRENCY, max_size=QUEUE_SIZE)
     poll_less(demo._queue)
     if registry.settings.preload:  # LLM_DEMO_PRELOAD=1: defaults load in the background, the page answers now
@@ -90,4 +95,5 @@ def launch_options() -> dict[str, Any]:
         "show_error": True,
         "css_paths": [ASSETS_DIR / "style.css"],
         "ssr_mode": False,
+        "mcp_server": get_settings().mcp,  # explicit, so GRADIO_MCP_SERVER alone cannot list the arena as tools
     }

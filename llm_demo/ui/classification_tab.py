@@ -43,6 +43,17 @@ def scores_for_label_widget(result: Classification) -> dict[str, float]:
 def run_classification(
     registry: Registry, text: str, model: str, labels: str, multi_label: bool, request: gr.Request
 ) -> tuple[dict[str, float], str]:
+    """Classify a text: with its own fixed labels (a fine-tuned classifier), or with labels you give (zero-shot).
+
+    Args:
+        text: the text to classify, at most 20,000 characters unless the deployment sets another limit.
+        model: the classifier; zero-shot (NLI) models score the given labels, the others use their own.
+        labels: for zero-shot models, the candidate labels separated by commas (100 at most); ignored otherwise.
+        multi_label: for zero-shot models: score each label on its own, as several may be true at once.
+
+    Returns:
+        Each label's probability (the best first), and a line naming the model and where it ran.
+    """
     text = clean_text(text)
     loaded = load_picked(registry, "classification", model, request=request)
     if is_nli(loaded):

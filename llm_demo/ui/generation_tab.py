@@ -53,9 +53,24 @@ def run_generation(
     temperature: float,
     top_p: float,
     repetition_penalty: float,
-    seed: float | None,
-    request: gr.Request,
+    seed: float | None = None,
+    request: gr.Request | None = None,
 ) -> Iterator[tuple[str, str]]:
+    """Continue a prompt with a text generation model (a chat model answers it as the user's message).
+
+    Args:
+        prompt: the prompt to continue or answer, at most 20,000 characters unless the deployment sets another limit.
+        model: the generation model; instruct models answer, plain ones (GPT-2) continue the text.
+        system_prompt: instructions a chat model reads before the prompt; empty for none.
+        max_new_tokens: most tokens to generate, 1 to 4096; fewer where the prompt and reply would overfill the window.
+        temperature: 0 always picks the most likely token; higher (up to 5) gives more varied text.
+        top_p: sample only from the most likely tokens whose probabilities add up to this, 0.01 to 1.
+        repetition_penalty: 1 for none; higher (up to 3) makes repeating earlier tokens less likely.
+        seed: a whole number for a reproducible sample; leave it out for a random one.
+
+    Returns:
+        The generated text, and a line naming the model and where it ran (and where the reply was cut).
+    """
     prompt = clean_text(prompt, "prompt")
     settings = GenerationSettings(
         max_new_tokens=int(max_new_tokens),
@@ -82,7 +97,7 @@ def build(registry: Registry) -> None:
                 prompt = gr.Textbox(label=t("generation.prompt"), lines=5)
                 model = model_picker(registry, "generation")
                 with gr.Accordion(t("common.advanced"), open=False):
-                    system_prompt = gr.Textbox(label=t("generation.system"), lines=2)
+                    system_prompt = gr.Textbox("", label=t("generation.system"), lines=2)
                     max_new_tokens = new_token_slider(
                         registry, "generation", model, MAX_NEW_TOKENS, 128, "generation.max_new_tokens"
                     )

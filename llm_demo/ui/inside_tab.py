@@ -86,6 +86,16 @@ def _filler_names(fillers: list[Filler]) -> list[str]:
 def run_fill_mask(
     registry: Registry, text: str, model: str, top_k: float, request: gr.Request
 ) -> tuple[dict[str, float], str]:
+    """Predict the masked word of a sentence with a masked language model (BERT-style), as in its pre-training.
+
+    Args:
+        text: a sentence with one masked word, written [MASK] or <mask> (either is read as the model's own).
+        model: the masked language model.
+        top_k: how many candidate words to return, 1 to 50.
+
+    Returns:
+        Each candidate word's probability (the likeliest first), and a line naming the model and where it ran.
+    """
     text = clean_text(text)
     loaded = load_picked(registry, "fill_mask", model, request=request, dtype=VIEW_DTYPE)
     fillers = fill_mask(loaded, [text], top_k)[0]
@@ -232,6 +242,15 @@ def _build_attention(registry: Registry) -> ResultTable:
 def run_explain(
     registry: Registry, text: str, model: str, request: gr.Request
 ) -> tuple[list[tuple[str, float | None]], dict[str, float], str, str]:
+    """Explain a classifier's label for a text: how much each word pushed towards it (integrated gradients).
+
+    Args:
+        text: the text to classify and explain, at most 20,000 characters unless set otherwise.
+        model: a sentiment model or a fixed-label classifier.
+
+    Returns:
+        The words with their attributions (-1 to 1), the labels' probabilities, a summary, and the model.
+    """
     text = clean_text(text)
     loaded = load_picked(registry, LABEL_TASKS, model, request=request, dtype=VIEW_DTYPE)
     result = explain(loaded, text)
@@ -276,6 +295,15 @@ def _build_explain(registry: Registry) -> None:
 def run_surprise(
     registry: Registry, text: str, model: str, request: gr.Request
 ) -> tuple[list[tuple[str, float | None]], float, pd.DataFrame, str]:
+    """How surprised a language model is by each token of a text, and the text's perplexity (lower: more expected).
+
+    Args:
+        text: the text to score, at most 20,000 characters unless set otherwise.
+        model: the generation (causal) language model.
+
+    Returns:
+        The tokens shaded by surprise, the perplexity, each token's log-probability and probability, and the model.
+    """
     text = clean_text(text)
     loaded = load_picked(registry, "generation", model, request=request, dtype=VIEW_DTYPE)
     result = surprise(loaded, text)

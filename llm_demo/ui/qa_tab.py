@@ -72,6 +72,19 @@ def run_qa(
     allow_no_answer: bool,
     request: gr.Request,
 ) -> tuple[str, list, pd.DataFrame, str]:
+    """Find the answer to a question in a text you give (extractive: the answer is a span of that text).
+
+    Args:
+        question: the question, at most 20,000 characters unless the deployment sets another limit.
+        context: the text that holds the answer; long texts are read in overlapping windows.
+        model: the question answering model; SQuAD2 models can say the text holds no answer.
+        top_k: how many candidate answers to return, 1 to 20.
+        max_answer: the longest answer, in tokens, 1 to 512.
+        allow_no_answer: for SQuAD2 models: answer "no answer" when the text does not hold one.
+
+    Returns:
+        The best answer, the context with it marked, the candidates with score and character offsets, and the model.
+    """
     question, context = clean_text(question, "question"), clean_text(context, "context")
     settings = QASettings(
         top_k=int(check_range("Answers to show", top_k, 1, 20)),

@@ -37,6 +37,15 @@ EXAMPLES = [
 
 @user_errors
 def run_sentiment(registry: Registry, texts: str, model: str, request: gr.Request) -> tuple[pd.DataFrame, str]:
+    """The sentiment of one text, or of several given one per line: the most likely label and its probability.
+
+    Args:
+        texts: one text, or several one per line: at most 1,000 lines and 20,000 characters unless set otherwise.
+        model: the sentiment model; their labels differ (negative/neutral/positive, or five levels).
+
+    Returns:
+        A table of text, label and score per line, and a line naming the model and where it ran.
+    """
     loaded = load_picked(registry, "sentiment", model, request=request)
     rows = analyse_lines(loaded, texts)
     headers = [say(key, request) for key in HEADERS]

@@ -52,12 +52,26 @@ def run_translation(
     target_lang: str,
     request: gr.Request,
 ) -> tuple[str, str]:
+    """Translate a text with a translation model; a long text is cut into sentences, its line breaks kept.
+
+    Args:
+        text: the text to translate, at most 20,000 characters unless the deployment sets another limit.
+        model: the translation model; most translate one language pair, which their name gives.
+        beams: beam search width, 1 to 8: more beams search longer for a better translation.
+        max_tokens: most new tokens per sentence, 1 to 1024 (less where the model's decoder is shorter).
+        source_lang: the text's language: NLLB/M2M100 code (zho_Hans) or name (served models); empty: as listed.
+        target_lang: the language to translate into, as source_lang; empty: the model list's, if any.
+
+    Returns:
+        The translation, and a line naming the model and where it ran.
+    """
     text = clean_text(text)
+    listed = _language_codes(registry, model or registry.choices("translation")[0])  # an API call may leave them
     settings = TranslationSettings(
         num_beams=int(check_range("Beam size", beams, 1, 8)),
         max_new_tokens=int(check_range("Max new tokens", max_tokens, 1, MAX_NEW_TOKENS)),
-        source_lang=(source_lang or "").strip() or None,
-        target_lang=(target_lang or "").strip() or None,
+        source_lang=(source_lang or "").strip() or listed[0] or None,
+        target_lang=(target_lang or "").strip() or listed[1] or None,
     )
     loaded = load_picked(registry, "translation", model, request=request)
     return translate(loaded, [text], settings)[0], runs_on(loaded, request)
