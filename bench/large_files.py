@@ -29,7 +29,7 @@ def make_tiny_classifier(folder: Path) -> Path:
 
 def padding_by_window(rows: int = 60_000, budget: int = 2048) -> list[dict]:
     """Padded tokens per real token when rows are length-sorted within windows of each size, against the
-    whole file sorted at once: the evidence for runner.WINDOW_ROWS (no model needed)."""
+    whole file sorted at once: the evidence for TaskEvaluation.window_rows (no model needed)."""
     from llm_demo.models.local.batching import token_budget_batches
 
     rng = random.Random(0)

@@ -103,6 +103,7 @@ class AnswersEvaluation(TaskEvaluation):
     optional_roles = ("reference", "system", "criteria")
     optional_columns = ("reference", "system", "criteria")
     shown_roles = ("prompt", "reference")
+    window_rows = 256  # the judge starts on a window once every model has answered it; the state is saved after it
 
     def __init__(self, options: AnswerOptions | None = None, cache: ResponseCache | None = None) -> None:
         self.options = (options or AnswerOptions()).checked()

@@ -88,7 +88,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="ROWS",
-        help="rows read, sorted by length and batched together; memory grows with it, padding shrinks (default 8192)",
+        help="rows read, sorted by length and batched together; memory grows with it, padding shrinks "
+        "(default 8192; 256 for answers)",
     )
     parser.add_argument(
         "--robustness",
@@ -161,7 +162,7 @@ def run(arguments: argparse.Namespace) -> int:
     from .columns import guess_columns
     from .reading import open_table
     from .recipes import BeyondAccuracy
-    from .run import WINDOW_ROWS, evaluate
+    from .run import evaluate
 
     if arguments.batch_size is not None and arguments.batch_size < 1:
         raise InputError("bad_batch_size", "--batch-size must be at least 1.")
@@ -186,7 +187,7 @@ def run(arguments: argparse.Namespace) -> int:
             cancel=cancel,
             batch_size=arguments.batch_size,
             resume=arguments.resume,
-            window=arguments.window or WINDOW_ROWS,
+            window=arguments.window,
             beyond=BeyondAccuracy(
                 arguments.robustness, arguments.slice_column, arguments.propose_slices, arguments.seed
             ),

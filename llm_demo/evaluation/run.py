@@ -46,7 +46,6 @@ from .slices import SliceTally, slicers_for
 from .store import RunFolder
 from .tallies import Outcome, Tally
 
-WINDOW_ROWS = 8192  # rows sorted and batched together; bench/run.py measures the padding per window size
 STATE_VERSION = 1
 
 
@@ -65,11 +64,12 @@ class Evaluation:
         budget: int | None = None,
         batch_size: int | None = None,
         resume: bool = False,
-        window: int = WINDOW_ROWS,
+        window: int | None = None,
         beyond: BeyondAccuracy | None = None,
         answers: AnswerOptions | None = None,
     ) -> None:
         self.task = task_named(task).configured(answers)
+        window = window or self.task.window_rows
         self.table = table if isinstance(table, (Table, TableFile)) else open_table(table)
         self.columns, self.window = columns, window
         self.role_columns = check_columns(self.task, self.table, columns)
@@ -374,7 +374,7 @@ def evaluate(
     batch_size: int | None = None,
     bootstrap: int = 1000,
     resume: bool = False,
-    window: int = WINDOW_ROWS,
+    window: int | None = None,
     beyond: BeyondAccuracy | None = None,
     answers: AnswerOptions | None = None,
 ) -> EvaluationResult:

@@ -23,6 +23,7 @@ class TaskEvaluation:
     optional_roles: tuple[str, ...] = ()  # roles whose cell may be empty
     optional_columns: tuple[str, ...] = ()  # roles a file may have no column for
     reads_labels_first = False  # whether its models need every label of the file before the first row
+    window_rows = 8192  # rows sorted and batched together; bench/run.py measures the padding per window size
 
     def slice_metrics(self, columns: dict[str, str | None]) -> tuple[str, ...]:
         """The metrics a slice of the rows is scored with (fields of the task's metrics), headline first."""
