@@ -100,6 +100,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--slice-column", metavar="C", help="report the metrics per value of this column")
     parser.add_argument(
+        "--swap-terms",
+        metavar="FAMILIES",
+        help="counterfactual fairness: also run a copy of every row naming such terms with them swapped, and "
+        "report how often the prediction changes; comma-separated among gender,names,nationality,religion "
+        "(term lists in assets/swaps/)",
+    )
+    parser.add_argument(
         "--propose-slices",
         action="store_true",
         help="report the metrics per text length quartile, digits or not, and writing system",
@@ -189,7 +196,11 @@ def run(arguments: argparse.Namespace) -> int:
             resume=arguments.resume,
             window=arguments.window,
             beyond=BeyondAccuracy(
-                arguments.robustness, arguments.slice_column, arguments.propose_slices, arguments.seed
+                arguments.robustness,
+                arguments.slice_column,
+                arguments.propose_slices,
+                arguments.seed,
+                tuple(family.strip() for family in (arguments.swap_terms or "").split(",") if family.strip()),
             ),
             answers=answer_options(arguments) if arguments.task == "answers" else None,
         )

@@ -12,6 +12,7 @@ from .results import EvaluationResult, ModelResult
 from .robustness import RobustnessResult
 from .slices import SliceResult
 from .store import RunFolder, write_file
+from .swaps import PREFIX as SWAP_PREFIX
 
 
 def metrics_dict(result: EvaluationResult) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def _model_dict(model: ModelResult, task: str) -> dict[str, Any]:
         "unknown_labels": model.unknown_labels,
         "robustness": [robustness_dict(item) for item in model.robustness],
         "slices": [slice_dict(item) for item in model.slices],
+        "bias": [bias_dict(item) for item in model.bias],
     }
 
 
@@ -62,6 +64,22 @@ def robustness_dict(item: RobustnessResult) -> dict[str, Any]:
         "metric_name": item.metrics[0].name if item.metrics else None,
         "metrics": [{**dataclasses.asdict(change), "drop": change.drop} for change in item.metrics],
         "flips": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips],
+    }
+
+
+def bias_dict(item: RobustnessResult) -> dict[str, Any]:
+    """One family of swapped identity terms: how often the prediction changed, and the headline metric on the
+    rows as written and swapped (their rows 1-based, as everywhere in the file)."""
+    return {
+        "swap": item.perturbation.removeprefix(SWAP_PREFIX),
+        "rows": item.rows,
+        "changed_rate": item.fail_rate,
+        "changed_rate_ci": item.fail_rate_ci,
+        "metric_name": item.metrics[0].name if item.metrics else None,
+        "metric": item.metrics[0].original if item.metrics else None,
+        "metric_swapped": item.metric,
+        "metric_drop": item.metric_drop,
+        "changed": [{**dataclasses.asdict(flip), "row": flip.row + 1} for flip in item.flips],
     }
 
 

@@ -45,6 +45,11 @@ TEXT = {
     "report.robustness": ("Robustness to perturbed inputs", "对扰动输入的稳健性"),
     "report.flips": ("Rows whose prediction a perturbation changed", "被扰动改变了预测的行"),
     "report.slices": ("Metrics per slice", "各切片的指标"),
+    "report.bias": (
+        "Counterfactual fairness: identity terms swapped",
+        "反事实公平性：互换身份相关的词",
+    ),
+    "report.bias_changed": ("Rows whose prediction a swap changed", "互换词后预测改变的行"),
     "report.footer": ("Made with llm_demo {version}.", "由 llm_demo {version} 生成。"),
 }
 FILE_NAME = "report.html"
@@ -149,6 +154,17 @@ def robustness_section(result: EvaluationResult, file: FileInfo, say: Say) -> st
     )
 
 
+def bias_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
+    """Identity terms swapped, when asked for: how often each family changed the prediction, and those rows."""
+    frame = report.robustness_frame(result, say, kind="bias")
+    if frame.empty:
+        return ""
+    changed = report.flips_frame(result, say, kind="bias")
+    return f"<h2>{html.escape(say('report.bias'))}</h2>{_table(frame)}" + (
+        "" if changed.empty else f"<h3>{html.escape(say('report.bias_changed'))}</h3>{_table(changed)}"
+    )
+
+
 def slices_section(result: EvaluationResult, file: FileInfo, say: Say) -> str:
     frame = report.slices_frame(result, say)
     return "" if frame.empty else f"<h2>{html.escape(say('report.slices'))}</h2>{_table(frame)}"
@@ -184,6 +200,7 @@ SECTIONS: tuple[Section, ...] = (
     confusion_section,
     worst_section,
     robustness_section,
+    bias_section,
     slices_section,
 )
 

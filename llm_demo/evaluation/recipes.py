@@ -5,7 +5,7 @@ loop (run.py) is written once for all of them."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InputError
@@ -17,7 +17,8 @@ from .answers import AnswersEvaluation
 from .columns import answers_in
 from .reading import Table, TableFile, column_position
 from .results import Predictor
-from .robustness import TASK_METRICS, extra_rows, perturb_rows
+from .robustness import PERTURBATIONS, TASK_METRICS, extra_rows, perturb_rows
+from .swaps import checked_families, swap_name
 from .tallies import ClassificationTally, GenerationTally, QATally, TranslationTally, row_perplexity
 from .task import TaskEvaluation
 
@@ -158,10 +159,16 @@ class BeyondAccuracy:
     slice_column: str | None = None  # a column of the file whose values are the slices
     propose_slices: bool = False  # slices by text length, digits and writing system
     seed: int = 0  # of the perturbations' random choices
+    swap_terms: tuple[str, ...] = ()  # families of identity terms swapped in a copy of each row (swaps.FAMILIES)
 
     @property
     def asked(self) -> bool:
-        return self.robustness or bool(self.slice_column) or self.propose_slices
+        return self.robustness or bool(self.slice_column) or self.propose_slices or bool(self.swap_terms)
+
+    @property
+    def perturbations(self) -> tuple[str, ...]:
+        """What changes a copy of each row: the robustness perturbations, then the swaps of identity terms."""
+        return (tuple(PERTURBATIONS) if self.robustness else ()) + tuple(swap_name(f) for f in self.swap_terms)
 
     def checked_for(self, task: TaskEvaluation, columns: dict[str, str | None]) -> BeyondAccuracy:
         """Refuse what the task cannot measure: robustness needs a task whose predictions perturbations can
@@ -172,13 +179,13 @@ class BeyondAccuracy:
                 "Robustness and slices compare predictions with references; {task} has none.",
                 task=task.name,
             )
-        if self.robustness and task.name not in TASK_METRICS:
+        if self.perturbations and task.name not in TASK_METRICS:
             raise InputError(
                 "no_robustness_for_task",
                 "Robustness runs for classification, question answering and translation, not for {task}.",
                 task=task.name,
             )
-        return self
+        return replace(self, swap_terms=checked_families(tuple(self.swap_terms)))
 
 
 def check_columns(task: TaskEvaluation, table: Table | TableFile, columns: dict[str, str | None]) -> list[int | None]:

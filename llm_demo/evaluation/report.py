@@ -13,117 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from .report_text import TEXT
 from .results import EvaluationResult, ModelResult, shortened
 
-TEXT = {
-    "evaluation.col.model": ("Model", "模型"),
-    "evaluation.col.status": ("Status", "状态"),
-    "evaluation.col.rows": ("Rows done", "已完成行数"),
-    "evaluation.col.rows_per_second": ("Rows/s", "行/秒"),
-    "evaluation.col.mean_batch_ms": ("Mean batch latency (ms)", "批次平均延迟（毫秒）"),
-    "evaluation.col.p95_batch_ms": ("p95 batch latency (ms)", "批次 p95 延迟（毫秒）"),
-    "evaluation.col.device": ("Device", "设备"),
-    "evaluation.col.label": ("Label", "标签"),
-    "evaluation.col.precision": ("Precision", "精确率"),
-    "evaluation.col.recall": ("Recall", "召回率"),
-    "evaluation.col.f1": ("F1", "F1 值"),
-    "evaluation.col.support": ("Support", "样本数"),
-    "evaluation.col.row": ("Row", "行号"),
-    "evaluation.col.input": ("Input", "输入"),
-    "evaluation.col.reference": ("Reference", "参考答案"),
-    "evaluation.col.prediction": ("Prediction", "预测"),
-    "evaluation.col.score": ("Score", "分数"),
-    "evaluation.col.unknown_labels": ("Labels the model does not know (rows)", "模型不认识的标签（行数）"),
-    "evaluation.metric.accuracy": ("Accuracy", "准确率"),
-    "evaluation.metric.accuracy_ci": ("Accuracy 95% CI", "准确率 95% 置信区间"),
-    "evaluation.metric.macro_f1": ("Macro F1", "宏平均 F1"),
-    "evaluation.metric.macro_f1_ci": ("Macro F1 95% CI", "宏平均 F1 95% 置信区间"),
-    "evaluation.metric.macro_precision": ("Macro precision", "宏平均精确率"),
-    "evaluation.metric.macro_recall": ("Macro recall", "宏平均召回率"),
-    "evaluation.metric.weighted_f1": ("Weighted F1", "加权 F1"),
-    "evaluation.metric.weighted_precision": ("Weighted precision", "加权精确率"),
-    "evaluation.metric.weighted_recall": ("Weighted recall", "加权召回率"),
-    "evaluation.metric.exact_match": ("Exact match", "完全匹配率"),
-    "evaluation.metric.f1": ("F1 (SQuAD)", "F1 值（SQuAD）"),
-    "evaluation.metric.bleu": ("BLEU", "BLEU 分数"),
-    "evaluation.metric.chrf": ("chrF", "chrF 分数"),
-    "evaluation.metric.ter": ("TER", "TER 翻译错误率"),
-    "evaluation.metric.perplexity": ("Perplexity", "困惑度"),
-    "evaluation.metric.judge_score": ("Judge score (1-10)", "评审分数（1-10）"),
-    "evaluation.metric.judge_score_ci": ("Judge score 95% CI", "评审分数 95% 置信区间"),
-    "evaluation.metric.unscored": ("Unscored", "未能评分"),
-    "evaluation.metric.rouge_l": ("ROUGE-L", "ROUGE-L 分数"),
-    "evaluation.metric.rouge_l_ci": ("ROUGE-L 95% CI", "ROUGE-L 95% 置信区间"),
-    "evaluation.metric.exact_match_ci": ("Exact match 95% CI", "完全匹配率 95% 置信区间"),
-    "evaluation.metric.mean_length": ("Mean length (characters)", "平均长度（字符）"),
-    "evaluation.metric.tokens": ("Tokens", "词元数"),
-    "evaluation.status.complete": ("complete", "已完成"),
-    "evaluation.status.running": ("running", "运行中"),
-    "evaluation.status.cancelled": ("cancelled", "已取消"),
-    "evaluation.status.failed": ("failed", "失败"),
-    "evaluation.status.not_run": ("not run", "未运行"),
-    "evaluation.confusion_title": ("Confusion matrix: {model}", "混淆矩阵：{model}"),
-    "evaluation.confusion_true": ("Reference", "参考标签"),
-    "evaluation.confusion_predicted": ("Predicted", "预测标签"),
-    "evaluation.col.perturbation": ("Perturbation", "扰动"),
-    "evaluation.col.changed_rows": ("Rows perturbed", "被扰动的行数"),
-    "evaluation.col.fail_rate": ("Fail rate", "失败率"),
-    "evaluation.col.fail_rate_ci": ("Fail rate 95% CI", "失败率 95% 置信区间"),
-    "evaluation.col.metric": ("Metric", "指标"),
-    "evaluation.col.original": ("Original", "原始"),
-    "evaluation.col.perturbed": ("Perturbed", "扰动后"),
-    "evaluation.col.drop": ("Drop", "下降"),
-    "evaluation.col.severity": ("Severity", "严重程度"),
-    "evaluation.col.original_input": ("Original input", "原始输入"),
-    "evaluation.col.perturbed_input": ("Perturbed input", "扰动后的输入"),
-    "evaluation.col.original_prediction": ("Prediction", "原始预测"),
-    "evaluation.col.perturbed_prediction": ("Prediction after perturbation", "扰动后的预测"),
-    "evaluation.col.slice_column": ("Slice column", "切片列"),
-    "evaluation.col.slice": ("Slice", "切片"),
-    "evaluation.col.slice_rows": ("Rows", "行数"),
-    "evaluation.col.confident_wrong": ("Confident mistakes (score > 0.9)", "高置信度错误（分数 > 0.9）"),
-    "evaluation.ci": ("{metric} 95% CI", "{metric} 95% 置信区间"),
-    "evaluation.gap": ("{metric} gap to whole file", "{metric}与整个文件之差"),
-    "evaluation.severity.major": ("major", "严重"),
-    "evaluation.severity.medium": ("medium", "中等"),
-    "evaluation.severity.minor": ("minor", "轻微"),
-    "evaluation.severity.not_applicable": ("not applicable: no row changed", "不适用：没有行被改变"),
-    "evaluation.perturbation.upper_case": ("UPPER CASE", "全部大写"),
-    "evaluation.perturbation.lower_case": ("lower case", "全部小写"),
-    "evaluation.perturbation.title_case": ("Title Case", "单词首字母大写"),
-    "evaluation.perturbation.typos": (
-        "Typos (5% of letters: neighbouring keys, swaps)",
-        "拼写错误（5% 的字母：相邻键或交换）",
-    ),
-    "evaluation.perturbation.strip_punctuation": ("Punctuation removed", "删除标点"),
-    "evaluation.perturbation.add_punctuation": ("Punctuation added", "添加标点"),
-    "evaluation.perturbation.extra_whitespace": ("Extra whitespace", "多余空格"),
-    "evaluation.perturbation.punctuation_width": ("Full-/half-width punctuation swapped", "全角/半角标点互换"),
-    "evaluation.perturbation.simplified_traditional": ("Simplified ↔ Traditional Chinese", "简体 ↔ 繁体中文"),
-    "evaluation.slice.length": ("Text length (characters)", "文本长度（字符数）"),
-    "evaluation.slice.digits": ("Digits", "数字"),
-    "evaluation.slice.script": ("Writing system", "书写系统"),
-    "evaluation.slice.value.digits": ("with digits", "含数字"),
-    "evaluation.slice.value.no_digits": ("without digits", "不含数字"),
-    "evaluation.slice.value.latin": ("Latin", "拉丁字母"),
-    "evaluation.slice.value.cjk": ("CJK", "中日韩文字"),
-    "evaluation.slice.value.mixed": ("Latin and CJK", "拉丁字母与中日韩文字混合"),
-    "evaluation.slice.value.other": ("other letters", "其他文字"),
-    "evaluation.slice.value.none": ("no letters", "无字母"),
-    "evaluation.robustness_major": (
-        "{model} is not robust to: {perturbations} (share of predictions changed).",
-        "{model} 对以下扰动不稳健：{perturbations}（预测改变的比例）。",
-    ),
-    "evaluation.robustness_fine": (
-        "{model}: no perturbation changed {share:.0%} or more of its predictions.",
-        "{model}：没有任何扰动使 {share:.0%} 或更多的预测发生改变。",
-    ),
-    "evaluation.fail_rate_title": ("Predictions changed by each perturbation", "各扰动使预测改变的比例"),
-    "evaluation.fail_rate_axis": (
-        "Fail rate: % of perturbed rows whose prediction changed (95% CI)",
-        "失败率：被扰动的行中预测改变的百分比（95% 置信区间）",
-    ),
-}
 # The headline metrics of each task, in table order (attributes of the task's metrics dataclass).
 HEADLINE = {
     "classification": (
@@ -172,6 +64,27 @@ ROBUSTNESS_COLUMNS = (
     "perturbed",
     "drop",
     "severity",
+)
+BIAS_COLUMNS = (
+    "model",
+    "swap",
+    "swapped_rows",
+    "changed_rate",
+    "changed_rate_ci",
+    "metric",
+    "original",
+    "swapped",
+    "drop",
+    "severity",
+)
+BIAS_FLIPS_COLUMNS = (
+    "model",
+    "swap",
+    "row",
+    "original_input",
+    "swapped_input",
+    "original_prediction",
+    "swapped_prediction",
 )
 FLIPS_COLUMNS = (
     "model",
@@ -259,12 +172,12 @@ def _metric_name(name: str, say: Say) -> str:
     return say(f"evaluation.metric.{name}")
 
 
-def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
-    """Per model and perturbation: rows it changed, the share whose prediction changed, the headline metric
-    before and after, and the severity."""
+def robustness_frame(result: EvaluationResult, say: Say = english, kind: str = "robustness") -> pd.DataFrame:
+    """Per model and perturbation (kind "robustness") or swap of identity terms ("bias"): rows it changed, the
+    share whose prediction changed, the headline metric before and after, and the severity."""
     rows = []
     for model in result.models:
-        for item in model.robustness:
+        for item in getattr(model, kind):
             headline_change = item.metrics[0] if item.metrics else None
             rows.append(
                 (
@@ -286,7 +199,8 @@ def robustness_frame(result: EvaluationResult, say: Say = english) -> pd.DataFra
                     say(f"evaluation.severity.{item.severity or 'not_applicable'}"),
                 )
             )
-    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in ROBUSTNESS_COLUMNS])
+    columns = ROBUSTNESS_COLUMNS if kind == "robustness" else BIAS_COLUMNS
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in columns])
 
 
 def robustness_summary(result: EvaluationResult, say: Callable[..., str] = english) -> list[str]:
@@ -312,8 +226,8 @@ def robustness_summary(result: EvaluationResult, say: Callable[..., str] = engli
     return lines
 
 
-def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
-    """A few rows whose prediction a perturbation changed, before and after side by side."""
+def flips_frame(result: EvaluationResult, say: Say = english, kind: str = "robustness") -> pd.DataFrame:
+    """A few rows whose prediction a perturbation (or a swap, kind "bias") changed, before and after side by side."""
     rows = [
         (
             model.model,
@@ -325,10 +239,11 @@ def flips_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
             flip.perturbed_prediction,
         )
         for model in result.models
-        for item in model.robustness
+        for item in getattr(model, kind)
         for flip in item.flips
     ]
-    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in FLIPS_COLUMNS])
+    columns = FLIPS_COLUMNS if kind == "robustness" else BIAS_FLIPS_COLUMNS
+    return pd.DataFrame(rows, columns=[say(f"evaluation.col.{key}") for key in columns])
 
 
 def slices_frame(result: EvaluationResult, say: Say = english) -> pd.DataFrame:
@@ -374,6 +289,8 @@ def text_tables(result: EvaluationResult) -> str:
         worst_rows_frame(result),
         robustness_frame(result),
         flips_frame(result),
+        robustness_frame(result, kind="bias"),
+        flips_frame(result, kind="bias"),
         slices_frame(result),
     ):
         if not frame.empty:

@@ -106,6 +106,7 @@ class ModelResult:
     rows_failed: int = 0  # rows a model server could not answer even after retries (among those not finished)
     robustness: list[RobustnessResult] = field(default_factory=list)  # per perturbation, when asked for
     slices: list[SliceResult] = field(default_factory=list)  # per slice, when asked for
+    bias: list[RobustnessResult] = field(default_factory=list)  # per family of swapped identity terms (swaps.py)
 
 
 @dataclass

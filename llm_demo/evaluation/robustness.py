@@ -22,6 +22,7 @@ from typing import Any
 
 from ..text import HAN, UNSPACED
 from .metrics import bootstrap_share_interval, normalize_answer
+from .swaps import SWAPS
 
 TYPO_RATE = 0.05  # typos per letter of a text, at least one
 MAJOR, MEDIUM = 0.10, 0.05  # fail rates from which a perturbation is a major or medium issue, as Giskard rates them
@@ -151,8 +152,10 @@ PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
 
 
 def perturb(name: str, text: str, seed: int = 0) -> str:
-    """One perturbation of one text; the same seed, name and text always give the same result."""
-    return PERTURBATIONS[name](text, random.Random(f"{seed}\x00{name}\x00{text}"))
+    """One perturbation (or swap of identity terms) of one text; the same seed, name and text always give the
+    same result."""
+    change = PERTURBATIONS.get(name) or SWAPS[name]
+    return change(text, random.Random(f"{seed}\x00{name}\x00{text}"))
 
 
 # --- perturbed rows ---------------------------------------------------------------------------------

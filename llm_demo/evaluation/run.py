@@ -41,9 +41,10 @@ from .results import (
     Timing,
     run_id_of,
 )
-from .robustness import PERTURBATIONS, PerturbationTally, perturb_rows, text_of
+from .robustness import PerturbationTally, perturb_rows, text_of
 from .slices import SliceTally, slicers_for
 from .store import RunFolder
+from .swaps import is_swap
 from .tallies import Outcome, Tally
 
 STATE_VERSION = 1
@@ -88,7 +89,7 @@ class Evaluation:
             "window": window,
             "batch_size": batch_size,
             "budget": budget,
-            "beyond": vars(self.beyond),
+            "beyond": {**vars(self.beyond), "swap_terms": list(self.beyond.swap_terms)},  # as state.json has it
             "options": self.task.options_state(),
             "decisive": self.task.decisive_options(),
         }
@@ -166,10 +167,7 @@ class Evaluation:
         def make_tally() -> Tally:
             return self.task.tally(predictor)
 
-        perturbations = [
-            PerturbationTally(name, self.task.name, make_tally)
-            for name in (PERTURBATIONS if self.beyond.robustness else ())
-        ]
+        perturbations = [PerturbationTally(name, self.task.name, make_tally) for name in self.beyond.perturbations]
         return Outcome(
             predictor,
             make_tally(),
@@ -199,8 +197,8 @@ class Evaluation:
             window.rows.append(row)
             window.inputs.append(self.task.input_of(cells))
             window.references.append(self.task.reference_of(cells))
-        if self.beyond.robustness:
-            window.perturbed = perturb_rows(window.inputs, self.beyond.seed)
+        if self.beyond.perturbations:
+            window.perturbed = perturb_rows(window.inputs, self.beyond.seed, self.beyond.perturbations)
             window.inputs = window.inputs + [item for perturbed in window.perturbed for item in perturbed.inputs]
         return window
 
@@ -339,6 +337,7 @@ class Evaluation:
         not_finished = self.table.rows - self._rows_skipped() - done
         error = outcome.error or (f"{failed} rows failed: {failure}" if failed else None)
         metrics = tally.metrics(bootstrap)
+        changed = [perturbation.result(bootstrap) for perturbation in perturbations]
         return ModelResult(
             outcome.predictor.name,
             outcome.status,
@@ -352,8 +351,9 @@ class Evaluation:
             done,
             not_finished,
             failed,
-            [perturbation.result(bootstrap) for perturbation in perturbations],
+            [item for item in changed if not is_swap(item.perturbation)],
             slices.results(self.task.slice_metrics(self.columns), metrics, bootstrap) if slices else [],
+            [item for item in changed if is_swap(item.perturbation)],
         )
 
     def _rows_skipped(self) -> int:

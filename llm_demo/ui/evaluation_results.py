@@ -19,7 +19,7 @@ def progress_text(step: RunProgress, say) -> str:
 
 def outputs(result: EvaluationResult, say, partial: RunProgress | None = None, page: Path | None = None) -> tuple:
     """Status, metric tables, worst rows, confusion matrix, the downloads (the report page once finished), then
-    robustness and slices."""
+    robustness, slices and swapped identity terms."""
     paths = [*downloads.write_downloads(result), *([page] if page else [])]
     return (
         status(result, say, partial),
@@ -32,6 +32,8 @@ def outputs(result: EvaluationResult, say, partial: RunProgress | None = None, p
         figures.fail_rate_figure(result, say),
         report.flips_frame(result, say),
         report.slices_frame(result, say),
+        report.robustness_frame(result, say, kind="bias"),
+        report.flips_frame(result, say, kind="bias"),
     )
 
 
@@ -78,3 +80,5 @@ WORST_HEADERS = _headers(report.WORST_COLUMNS)
 ROBUSTNESS_HEADERS = _headers(report.ROBUSTNESS_COLUMNS)
 FLIPS_HEADERS = _headers(report.FLIPS_COLUMNS)
 SLICES_HEADERS = _headers(report.SLICES_COLUMNS)
+BIAS_HEADERS = _headers(report.BIAS_COLUMNS)
+BIAS_FLIPS_HEADERS = _headers(report.BIAS_FLIPS_COLUMNS)

@@ -18,6 +18,7 @@ from ..evaluation.recipes import BeyondAccuracy, perturbed_copies, task_named
 from ..evaluation.robustness import TASK_METRICS
 from ..evaluation.run import Evaluation
 from ..evaluation.store import RunFolder
+from ..evaluation.swaps import FAMILIES, swap_name
 from ..registry import Registry
 from ..settings import ASSETS_DIR
 from .common import (
@@ -31,6 +32,8 @@ from .common import (
     user_errors,
 )
 from .evaluation_results import (
+    BIAS_FLIPS_HEADERS,
+    BIAS_HEADERS,
     FLIPS_HEADERS,
     PER_CLASS_HEADERS,
     ROBUSTNESS_HEADERS,
@@ -168,10 +171,13 @@ def _evaluation_handler(resume: bool):
         robustness: bool,
         slice_column: str | None,
         propose_slices: bool,
+        swap_terms: list[str] | None,
         request: gr.Request,
         progress=gr.Progress(),  # noqa: B008 - Gradio's way: it fills a Progress default in per event
     ):
-        beyond = BeyondAccuracy(bool(robustness), slice_column or None, bool(propose_slices))
+        beyond = BeyondAccuracy(
+            bool(robustness), slice_column or None, bool(propose_slices), 0, tuple(swap_terms or ())
+        )
         yield from _evaluate(
             registry,
             path,
@@ -294,6 +300,10 @@ def build(registry: Registry) -> list[ResultTable]:
                     _slice_choices([]), value="", label=t("evaluation.slice_column"), allow_custom_value=True
                 )
                 propose_slices = gr.Checkbox(label=t("evaluation.propose_slices"))
+        swap_terms = gr.CheckboxGroup(
+            [(t(f"evaluation.perturbation.{swap_name(family)}"), family) for family in FAMILIES],
+            label=t("evaluation.swap_terms"),
+        )
         with gr.Row():
             run_button = gr.Button(t("evaluation.run"), variant="primary")
             cancel_button = gr.Button(t("evaluation.cancel"), variant="stop")
@@ -310,6 +320,8 @@ def build(registry: Registry) -> list[ResultTable]:
         fail_plot = gr.Plot(label=t("evaluation.fail_rates"))
         flips = result_table("evaluation.flips", FLIPS_HEADERS, wrap=True)
         slices = result_table("evaluation.slices", SLICES_HEADERS, elem_id="evaluation-slices-table")
+        bias = result_table("evaluation.bias", BIAS_HEADERS, elem_id="evaluation-bias-table")
+        bias_changed = result_table("evaluation.bias_changed", BIAS_FLIPS_HEADERS, wrap=True)
         downloads = gr.File(label=t("evaluation.downloads"), file_count="multiple", interactive=False)
         gr.Examples(
             [[str(EXAMPLES_DIR / name), name_task] for name, name_task in EXAMPLES],
@@ -338,7 +350,7 @@ def build(registry: Registry) -> list[ResultTable]:
         api_visibility="private",
         queue=False,
     )  # a model fine-tuned meanwhile shows up
-    inputs = [upload, task, models, *roles, robustness, slice_column, propose_slices]
+    inputs = [upload, task, models, *roles, robustness, slice_column, propose_slices, swap_terms]
     outputs = [
         status,
         summary.component,
@@ -350,6 +362,8 @@ def build(registry: Registry) -> list[ResultTable]:
         fail_plot,
         flips.component,
         slices.component,
+        bias.component,
+        bias_changed.component,
     ]
     runs_that_continue(
         (run_button, continue_button, cancel_button),
@@ -358,4 +372,4 @@ def build(registry: Registry) -> list[ResultTable]:
         outputs,
         "evaluate",
     )
-    return [summary, per_class, worst, robust, flips, slices]
+    return [summary, per_class, worst, robust, flips, slices, bias, bias_changed]

@@ -38,6 +38,12 @@ TEXT = {
     "evaluation.continue": ("Continue the stopped run", "继续已停止的评测"),
     "evaluation.summary": ("Metrics per model", "各模型指标"),
     "evaluation.per_class": ("Per class", "各类别指标"),
+    "evaluation.swap_terms": (
+        "Counterfactual fairness: swap identity terms in a copy of each row",
+        "反事实公平性：在每行的副本中互换身份相关的词",
+    ),
+    "evaluation.bias": ("Predictions changed by swapped identity terms", "互换身份词后预测的变化"),
+    "evaluation.bias_changed": ("Rows whose prediction a swap changed", "互换词后预测改变的行"),
     "evaluation.worst": ("Worst rows", "最差的行"),
     "evaluation.confusion": ("Confusion matrix", "混淆矩阵"),
     "evaluation.robustness": (
@@ -119,6 +125,7 @@ ERRORS_ZH = {
     "resume_mismatch": "“{folder}”中的评测是用不同的{what}开始的；请不加续跑选项重新开始。",
     "nothing_to_continue": "没有用这个文件和这些模型运行后停止的评测可继续；请点击“开始评测”。",
     "no_such_file": "文件“{name}”不存在。",
+    "unknown_swap_family": "未知的词类“{family}”；可选：{families}。",
     "no_robustness_for_task": "稳健性评测适用于分类、问答和翻译，不适用于 {task}。",
     "nothing_to_compare": "稳健性和切片需要把预测与参考答案比较；{task} 没有参考答案。",
     "too_many_slices": "“{column}”列的不同取值超过 {limit} 个；请选择取值不超过 {limit} 个的列（如来源、语言或类别）。",
