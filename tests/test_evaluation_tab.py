@@ -154,7 +154,7 @@ def test_robustness_and_slices_come_back_as_tables_and_a_chart(client, tmp_path)
         "text,label,source\ngood film,positive,web\nBad film!,negative,web\n这部电影很好看。,positive,weibo\n",
         encoding="utf-8",
     )
-    *_, robustness, chart, flips, slices = client.predict(
+    *_, robustness, chart, flips, slices, _, _ = client.predict(
         handle_file(str(data)),
         "sentiment",
         ["Tiny BERT sentiment"],

@@ -216,7 +216,7 @@ def test_a_table_wider_than_the_column_cap_is_refused_before_any_row_is_padded(
     assert time.perf_counter() - started < ANSWER_SECONDS
     header = ",".join(["text", "label", *(f"c{i}" for i in range(198))])  # 200 columns: as many as allowed
     at_cap = write(tmp_path, "at_cap.csv", header + "\n" + "good,positive\n" * 20)
-    (status, *_, files, _, _, _, _), _ = evaluate(client, at_cap, text="text", label="label")
+    (status, *_, files, _, _, _, _, _, _), _ = evaluate(client, at_cap, text="text", label="label")
     rows = read_rows(next(path for path in files if path.endswith("predictions.csv")))
     assert status.startswith("Finished: 20 rows") and len(rows) == 20 and len(rows[0]) == 200 + 3
 
@@ -255,7 +255,7 @@ def test_predictions_csv_neutralises_formulas_in_its_header_and_cells(client, tm
     data = tmp_path / "injection.csv"
     with data.open("w", encoding="utf-8", newline="") as file:
         csv.writer(file).writerows(INJECTION)
-    (status, *_, files, _, _, _, _), seconds = evaluate(client, data, text="text", label="label")
+    (status, *_, files, _, _, _, _, _, _), seconds = evaluate(client, data, text="text", label="label")
     assert status.startswith("Finished: 2 rows") and seconds < 60
     check_neutralised(Path(next(path for path in files if path.endswith("predictions.csv"))))
     assert (

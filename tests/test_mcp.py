@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -59,13 +61,19 @@ async def _session(url: str, language: str, work):
                 return await work(session)
 
 
+def _run(session) -> Any:
+    """A session on a thread of its own: the browser tests' Playwright keeps an event loop running on this one."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, session).result()
+
+
 def tools(url: str) -> dict[str, Tool]:
-    listed = asyncio.run(_session(url, "en-US", lambda session: session.list_tools()))
+    listed = _run(_session(url, "en-US", lambda session: session.list_tools()))
     return {tool.name: tool for tool in listed.tools}
 
 
 def call(url: str, name: str, arguments: dict, language: str = "en-US") -> CallToolResult:
-    return asyncio.run(_session(url, language, lambda session: session.call_tool(name, arguments)))
+    return _run(_session(url, language, lambda session: session.call_tool(name, arguments)))
 
 
 def text_of(result: CallToolResult) -> str:
