@@ -106,6 +106,7 @@ class Settings:
     max_lines: int  # LLM_DEMO_MAX_LINES: lines, one text each, of a many-texts box (sentiment)
     max_chat_turns: int  # LLM_DEMO_MAX_CHAT_TURNS: earlier turns a chat request may carry
     max_chat_chars: int  # LLM_DEMO_MAX_CHAT_CHARS: characters of those earlier turns together
+    keep_feedback_text: bool  # LLM_DEMO_KEEP_FEEDBACK_TEXT: a liked or disliked answer is kept with its conversation
 
 
 def get_settings() -> Settings:
@@ -143,4 +144,5 @@ def get_settings() -> Settings:
         max_lines=max(1, _int("LLM_DEMO_MAX_LINES", 1_000)),
         max_chat_turns=max(1, _int("LLM_DEMO_MAX_CHAT_TURNS", 200)),
         max_chat_chars=max(1, _int("LLM_DEMO_MAX_CHAT_CHARS", 200_000)),
+        keep_feedback_text=_flag("LLM_DEMO_KEEP_FEEDBACK_TEXT", False),
     )

@@ -21,7 +21,17 @@ from ..settings import Settings
 from ..tasks.chat import reply_tokens
 from ..tasks.compare import ModelProgress, TokenCounter, side_by_side
 from ..tasks.generation import GenerationSettings, stream
-from .common import ResultTable, bind, download_folder, error_message, load_picked, result_table, say, user_errors
+from .common import (
+    ResultTable,
+    bind,
+    download_folder,
+    error_message,
+    load_picked,
+    result_table,
+    say,
+    user_errors,
+    visitor,
+)
 from .generation_tab import GENERATION_CONCURRENCY
 from .i18n import t
 
@@ -67,6 +77,7 @@ TEXT = {
     "arena.col_votes": ("Votes", "票数"),
     "arena.col_wins": ("Wins", "胜"),
     "arena.col_ties": ("Ties", "平"),
+    "arena.prompt_hint": ("Enter starts the battle · Shift+Enter starts a new line", "回车开始盲测 · Shift+回车换行"),
 }
 ERRORS_ZH = {
     "too_few_models": "盲测至少需要两个模型；本部署列出了 {count} 个。",
@@ -131,12 +142,6 @@ class ArenaState:
                 self._files = {known: path for known, path in self._files.items() if known[0] == standings.version}
                 found = self._files[key] = write_csv(standings.rows, download_folder() / "leaderboard.csv", headers)
             return found
-
-
-def visitor(request: gr.Request | None) -> tuple[str | None, str | None]:
-    """Who is asking, as Gradio's request tells it: the session, and the client's address."""
-    client = getattr(request, "client", None)
-    return getattr(request, "session_hash", None), getattr(client, "host", None)
 
 
 def _hidden_text(progress: ModelProgress, request: gr.Request | None) -> str:
@@ -234,7 +239,9 @@ def build(registry: Registry) -> list[ResultTable]:
     state = ArenaState(registry.settings)
     with gr.Tab(t("arena.tab"), id="arena", elem_id="tab-arena"):
         gr.Markdown(t("arena.intro"))
-        prompt = gr.Textbox(label=t("arena.prompt"), lines=3)
+        prompt = gr.Textbox(  # one line that grows: Enter starts the battle, Shift+Enter breaks the line
+            label=t("arena.prompt"), placeholder=t("arena.prompt_hint"), lines=1, max_lines=10, elem_id="arena-prompt"
+        )
         with gr.Row():
             max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("generation.max_new_tokens"))
             start = gr.Button(t("arena.start"), variant="primary")
@@ -256,14 +263,15 @@ def build(registry: Registry) -> list[ResultTable]:
         with gr.Row():
             refresh = gr.Button(t("arena.refresh"), size="sm")
             csv_file = gr.File(label=t("arena.csv"), interactive=False)
-    start.click(
-        bind(start_battle, registry, state),
-        [prompt, max_new_tokens],
-        [battle_id, left, right, left_figures, right_figures, revealed],
-        api_name="battle",
-        concurrency_limit=GENERATION_CONCURRENCY,
-        concurrency_id="generation",
-    )
+    for trigger, visibility in ((start.click, {"api_name": "battle"}), (prompt.submit, {"api_visibility": "private"})):
+        trigger(
+            bind(start_battle, registry, state),
+            [prompt, max_new_tokens],
+            [battle_id, left, right, left_figures, right_figures, revealed],
+            concurrency_limit=GENERATION_CONCURRENCY,
+            concurrency_id="generation",
+            **visibility,
+        )
     vote_button.click(
         bind(vote, state),
         [battle_id, outcome],
