@@ -5,6 +5,7 @@ like is kept with the conversation and on the server, without the conversation's
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sqlite3
 import time
@@ -80,13 +81,26 @@ def _two_lines_then_enter(panel, box_id: str) -> None:
     box.press("Enter")
 
 
-def test_enter_starts_a_battle(open_app, app_url):
+def test_enter_starts_a_battle_whose_vote_downloads_as_a_preference_pair(open_app, app_url):
     page = open_app(app_url)
     page.set_viewport_size({"width": 1600, "height": 900})
     page.get_by_role("tab", name="Arena", exact=True).click()
     panel = page.locator("#tab-arena")
     _two_lines_then_enter(panel, "#arena-prompt")
     expect(panel.get_by_text("✓ Finished", exact=True)).to_have_count(2, timeout=60_000)
+    left, right = (panel.locator(f"#arena-{side} textarea").input_value() for side in ("left", "right"))
+    panel.get_by_label("B is better").check()
+    panel.get_by_role("button", name="Vote", exact=True).click()
+    panel.locator("#arena-revealed").get_by_text("Model A").wait_for(timeout=30_000)
+    panel.get_by_role("button", name="Export preference pairs").click()
+    expect(panel.locator("#arena-preferences")).to_contain_text("from arena votes", timeout=30_000)
+    link = panel.locator("#arena-preferences-file a").first.get_attribute("href")
+    pairs = [json.loads(line) for line in page.request.get(link).text().splitlines()]
+    assert {
+        "prompt": [{"role": "user", "content": "Tell me\nabout the sea."}],
+        "chosen": [{"role": "assistant", "content": right}],
+        "rejected": [{"role": "assistant", "content": left}],
+    }.items() <= pairs[-1].items()  # the vote just cast, each side's answer as it was shown
 
 
 def test_enter_starts_a_comparison(open_app, app_url):
