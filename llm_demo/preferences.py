@@ -62,7 +62,7 @@ def arena_pairs(battles: Sequence[VotedBattle]) -> Export:
             skipped[battle.source] += 1
         elif battle.outcome in UNDECIDED:
             skipped[battle.outcome] += 1
-        elif not (battle.left_answer and battle.right_answer):
+        elif battle.left_answer is None or battle.right_answer is None:  # "" is an answer, if a poor one
             skipped["no_answers"] += 1
         else:
             sides = [(battle.left_answer, battle.left), (battle.right_answer, battle.right)]

@@ -81,7 +81,17 @@ def _two_lines_then_enter(panel, box_id: str) -> None:
     box.press("Enter")
 
 
-def test_enter_starts_a_battle_whose_vote_downloads_as_a_preference_pair(open_app, app_url):
+@pytest.fixture
+def plain_battle_answers(monkeypatch):
+    """Arena answers in plain words ("answer 1", "answer 2"), which a text box shows exactly as they were written
+    (a random model's bytes may hold control characters that a browser's text box changes)."""
+    from llm_demo.ui import arena_tab
+
+    count = itertools.count(1)
+    monkeypatch.setattr(arena_tab, "stream", lambda loaded, prompt, settings: iter([f"answer {next(count)}"]))
+
+
+def test_enter_starts_a_battle_whose_vote_downloads_as_a_preference_pair(open_app, app_url, plain_battle_answers):
     page = open_app(app_url)
     page.set_viewport_size({"width": 1600, "height": 900})
     page.get_by_role("tab", name="Arena", exact=True).click()
@@ -96,6 +106,7 @@ def test_enter_starts_a_battle_whose_vote_downloads_as_a_preference_pair(open_ap
     expect(panel.locator("#arena-preferences")).to_contain_text("from arena votes", timeout=30_000)
     link = panel.locator("#arena-preferences-file a").first.get_attribute("href")
     pairs = [json.loads(line) for line in page.request.get(link).text().splitlines()]
+    assert sorted([left, right]) == ["answer 1", "answer 2"]
     assert {
         "prompt": [{"role": "user", "content": "Tell me\nabout the sea."}],
         "chosen": [{"role": "assistant", "content": right}],
