@@ -1,4 +1,4 @@
-"""Command line: `python -m llm_demo evaluate|finetune|download ...` (and whatever else COMMANDS lists).
+"""Command line: `python -m llm_demo evaluate|finetune|download|preferences ...` (and whatever else COMMANDS lists).
 
 Each command module registers its own subcommand, so this file stays small and start-up stays fast:
 heavy libraries are imported only once a command runs.
@@ -13,7 +13,7 @@ import sys
 from .errors import UserFacingError
 
 # Modules that each expose add_parser(subparsers), registering a subcommand with set_defaults(run=callable).
-COMMANDS = ("llm_demo.evaluation.cli", "llm_demo.finetune.cli", "llm_demo.warm_start")
+COMMANDS = ("llm_demo.evaluation.cli", "llm_demo.finetune.cli", "llm_demo.warm_start", "llm_demo.preferences")
 USAGE_ERROR = 2
 
 

@@ -29,6 +29,7 @@ SCALE, BASE, CENTER = 400.0, 10.0, 1000.0  # Elo scale: a 400-point gap means 10
 ONE_TIE = 0.25  # L2 prior on log-strengths worth about one tie against an average model: finite after one vote
 BOOTSTRAP_ROUNDS = 200
 ARENA, REVIEW = "arena", "review"  # where a vote came from: a blind battle here, or a person reviewing a run
+SIDES = ("left", "right")
 
 
 class ArenaError(InputError):
@@ -47,6 +48,20 @@ class Vote:
     left: str
     right: str
     outcome: str  # one of OUTCOMES
+
+
+@dataclass(frozen=True)
+class VotedBattle:
+    """A battle with its vote, its prompt and the two answers (None where a side did not finish, or for a vote
+    given elsewhere, which has none)."""
+
+    left: str
+    right: str
+    prompt: str
+    outcome: str
+    source: str
+    left_answer: str | None
+    right_answer: str | None
 
 
 @dataclass(frozen=True)
@@ -82,15 +97,19 @@ class Arena:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS battles (id TEXT PRIMARY KEY, left TEXT NOT NULL, "
                 "right TEXT NOT NULL, prompt TEXT NOT NULL, started REAL NOT NULL, "
-                f"source TEXT NOT NULL DEFAULT '{ARENA}')"
+                f"source TEXT NOT NULL DEFAULT '{ARENA}', left_answer TEXT, right_answer TEXT)"
             )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS votes (battle_id TEXT PRIMARY KEY REFERENCES battles(id), "
                 "outcome TEXT NOT NULL, voted REAL NOT NULL)"
             )
-            if "source" not in {column[1] for column in db.execute("PRAGMA table_info(battles)")}:
+            columns = {column[1] for column in db.execute("PRAGMA table_info(battles)")}
+            if "source" not in columns:
                 # a file from before votes came from review: its battles were all fought in the arena
                 db.execute(f"ALTER TABLE battles ADD COLUMN source TEXT NOT NULL DEFAULT '{ARENA}'")
+            for side in SIDES:  # a file from before answers were kept: its battles have none
+                if f"{side}_answer" not in columns:
+                    db.execute(f"ALTER TABLE battles ADD COLUMN {side}_answer TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -109,6 +128,12 @@ class Arena:
         with closing(self._connect()) as db, db:
             _insert_battle(db, battle, prompt, ARENA)
         return battle
+
+    def answered(self, battle_id: str, side: str, text: str) -> None:
+        """Keep one side's finished answer (side is "left" or "right"), so that a vote makes a preference pair."""
+        column = {side: f"{side}_answer" for side in SIDES}[side]  # a column name from our list, never the caller's
+        with closing(self._connect()) as db, db:
+            db.execute(f"UPDATE battles SET {column} = ? WHERE id = ?", (text, battle_id))
 
     def vote(self, battle_id: str, outcome: str) -> Battle:
         """Record the one vote of a battle and reveal who fought; a replayed or unknown id is refused."""
@@ -167,6 +192,15 @@ class Arena:
                 (source, source),
             ).fetchall()
         return [Vote(*row) for row in rows]
+
+    def voted_battles(self) -> list[VotedBattle]:
+        """Every battle that has its vote, in the order voted, with its prompt and answers."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT b.left, b.right, b.prompt, v.outcome, b.source, b.left_answer, b.right_answer "
+                "FROM votes v JOIN battles b ON b.id = v.battle_id ORDER BY v.voted"
+            ).fetchall()
+        return [VotedBattle(*row) for row in rows]
 
 
 def _check_outcome(outcome: str) -> None:

@@ -107,6 +107,7 @@ class Settings:
     max_chat_turns: int  # LLM_DEMO_MAX_CHAT_TURNS: earlier turns a chat request may carry
     max_chat_chars: int  # LLM_DEMO_MAX_CHAT_CHARS: characters of those earlier turns together
     mcp: bool  # LLM_DEMO_MCP: also serve the task endpoints as Model Context Protocol tools, for agents
+    keep_feedback_text: bool  # LLM_DEMO_KEEP_FEEDBACK_TEXT: a liked or disliked answer is kept with its conversation
 
 
 def get_settings() -> Settings:
@@ -145,4 +146,5 @@ def get_settings() -> Settings:
         max_chat_turns=max(1, _int("LLM_DEMO_MAX_CHAT_TURNS", 200)),
         max_chat_chars=max(1, _int("LLM_DEMO_MAX_CHAT_CHARS", 200_000)),
         mcp=_flag("LLM_DEMO_MCP", False),
+        keep_feedback_text=_flag("LLM_DEMO_KEEP_FEEDBACK_TEXT", False),
     )

@@ -74,4 +74,4 @@ def test_a_file_from_before_sources_is_migrated_in_place_and_its_votes_count_as_
     with sqlite3.connect(path) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(battles)")]
     db.close()
-    assert columns == ["id", "left", "right", "prompt", "started", "source"]
+    assert columns == ["id", "left", "right", "prompt", "started", "source", "left_answer", "right_answer"]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from llm_demo.conversations import as_dict, from_messages
 from llm_demo.errors import InputError, ModelError
 from llm_demo.models.local.generate import chat_ids
 from llm_demo.tasks.chat import (
@@ -18,7 +19,6 @@ from llm_demo.tasks.chat import (
     prepare,
     store,
     text_of,
-    without_last_turn,
 )
 from llm_demo.tasks.generation import GenerationSettings, stream_chat
 
@@ -130,15 +130,9 @@ def test_prepare_counts_with_the_model_chat_template(load):
     )
 
 
-def test_retry_and_undo_take_back_the_last_user_message_and_its_reply():
-    history = _turn("one", "1") + _turn("two", "2")
-    assert without_last_turn(history) == (_turn("one", "1"), "two")
-    assert without_last_turn([]) == ([], "")
-
-
 def test_saved_conversations_keep_the_open_one_first_and_bring_it_back():
-    first = SavedConversation(id="a", title="one", system_prompt="", messages=_turn("one", "1"))
-    second = SavedConversation(id="b", title="two", system_prompt="Be brief.", messages=_turn("two", "2"))
+    first = SavedConversation(id="a", title="one", system_prompt="", tree=from_messages(_turn("one", "1")))
+    second = SavedConversation(id="b", title="two", system_prompt="Be brief.", tree=from_messages(_turn("two", "2")))
     stored = store(store({}, first), second)
     assert [item["id"] for item in stored["conversations"]] == ["b", "a"] and stored["current"] == "b"
     assert current_of({**stored, "current": "a"}) == first
@@ -146,8 +140,11 @@ def test_saved_conversations_keep_the_open_one_first_and_bring_it_back():
 
 
 def test_export_writes_the_conversation_as_json_and_markdown():
-    saved = SavedConversation(id="x", title="hello", system_prompt="Be brief.", messages=_turn("hello", "hi!"))
+    saved = SavedConversation(
+        id="x", title="hello", system_prompt="Be brief.", tree=from_messages(_turn("hello", "hi!"))
+    )
     data = json.loads(as_json(saved, "tiny"))
+    assert data.pop("tree") == as_dict(saved.tree)  # every branch, for tools
     assert data == {
         "title": "hello",
         "model": "tiny",
@@ -166,7 +163,7 @@ def test_export_writes_the_conversation_as_json_and_markdown():
 @pytest.fixture
 def received(monkeypatch):
     """The conversations the chat tab hands to the model, recorded on their way to stream_chat."""
-    from llm_demo.ui import chat_tab
+    from llm_demo.ui import chat_branches
 
     seen: list[list[dict]] = []
 
@@ -174,7 +171,7 @@ def received(monkeypatch):
         seen.append(messages)
         return stream_chat(loaded, messages, settings)
 
-    monkeypatch.setattr(chat_tab, "stream_chat", recording)
+    monkeypatch.setattr(chat_branches, "stream_chat", recording)
     return seen
 
 

@@ -17,7 +17,7 @@ ANSWER_FIGURES = re.compile(r"^First token [\d.]+ s · \d+ tokens · [\d.–]+ t
 @pytest.fixture
 def slow_replies(monkeypatch):
     """A reply that takes 50 slow steps, so Stop has time to act; records how far it got and whether it was closed."""
-    from llm_demo.ui import chat_tab
+    from llm_demo.ui import chat_branches
 
     seen = {"steps": 0, "closed": threading.Event()}
 
@@ -30,7 +30,7 @@ def slow_replies(monkeypatch):
         finally:
             seen["closed"].set()
 
-    monkeypatch.setattr(chat_tab, "stream_chat", slow)
+    monkeypatch.setattr(chat_branches, "stream_chat", slow)
     return seen
 
 

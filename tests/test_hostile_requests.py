@@ -135,14 +135,14 @@ def test_row_10_labels_replies_and_errors_never_make_the_browser_fetch_an_attack
     open_app, app_url, attacker, monkeypatch, tmp_path
 ):
     evil, hits = attacker
-    from llm_demo.ui import chat_tab
+    from llm_demo.ui import chat_branches
 
     reply = (
         f"Look: ![pic]({evil}/chat-image.png) <img src='{evil}/chat-html.png'> [a link]({evil}/chat-link)\n\n"
         f"```html\n<img src='{evil}/chat-code.png'>\n```\n\n"
         f"```mermaid\ngraph TD\nA[\"<img src='{evil}/chat-mermaid.png'>\"]\n```\n\nThe end."
     )
-    monkeypatch.setattr(chat_tab, "stream_chat", lambda loaded, messages, settings: iter([reply]))
+    monkeypatch.setattr(chat_branches, "stream_chat", lambda loaded, messages, settings: iter([reply]))
     labelled = (
         "text,label\ngood film,positive\nbad,![x]({evil}/{where}-image.png)\nmeh,<img src={evil}/{where}-html.png>\n"
     )

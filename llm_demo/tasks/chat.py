@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import conversations
+from ..conversations import Conversation
 from ..errors import InputError, ModelError
 from ..inputs import check_length
 from ..models import Model
@@ -83,15 +85,6 @@ def check_history(messages: list[Message]) -> list[Message]:
             limit=settings.max_chat_chars,
         )
     return messages
-
-
-def without_last_turn(history: list[dict] | None) -> tuple[list[Message], str]:
-    """The history before its last user message, and that message: what Retry resends and Undo gives back."""
-    messages = plain_history(history)
-    last = max((i for i, message in enumerate(messages) if message["role"] == "user"), default=None)
-    if last is None:
-        return messages, ""
-    return messages[:last], messages[last]["content"]
 
 
 def _turns(messages: list[Message]) -> list[list[Message]]:
@@ -167,26 +160,42 @@ def reply_tokens(model: Model, text: str) -> int:
 
 @dataclass(frozen=True)
 class SavedConversation:
+    """A conversation as the browser keeps it: its branches, what the reader liked, and the system prompt."""
+
     id: str
     title: str
     system_prompt: str
-    messages: list[Message]
+    tree: Conversation
+
+    @property
+    def messages(self) -> list[Message]:
+        """The branch shown."""
+        return conversations.messages(self.tree)
 
     @classmethod
     def new(cls) -> SavedConversation:
-        return cls(id=secrets.token_hex(8), title="", system_prompt="", messages=[])
+        return cls(id=secrets.token_hex(8), title="", system_prompt="", tree=Conversation())
 
     @classmethod
     def from_dict(cls, data: dict) -> SavedConversation:
+        """Read defensively; a conversation saved before branches (a plain list of messages) becomes one branch."""
+        tree = data.get("tree")
         return cls(
             id=str(data.get("id") or secrets.token_hex(8)),
             title=str(data.get("title") or ""),
             system_prompt=str(data.get("system_prompt") or ""),
-            messages=plain_history(data.get("messages")),
+            tree=conversations.from_dict(tree)
+            if tree is not None
+            else conversations.from_messages(plain_history(data.get("messages"))),
         )
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "system_prompt": self.system_prompt, "messages": self.messages}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "system_prompt": self.system_prompt,
+            "tree": conversations.as_dict(self.tree),
+        }
 
 
 def title_for(messages: list[Message]) -> str:
@@ -219,8 +228,10 @@ def current_of(stored: Any) -> SavedConversation:
 
 
 def as_json(saved: SavedConversation, model: str) -> str:
-    messages = ([{"role": "system", "content": saved.system_prompt}] if saved.system_prompt else []) + saved.messages
-    return json.dumps({"title": saved.title, "model": model, "messages": messages}, ensure_ascii=False, indent=2)
+    """The branch shown as chat messages, and the whole tree: every alternative and what the reader liked."""
+    shown = ([{"role": "system", "content": saved.system_prompt}] if saved.system_prompt else []) + saved.messages
+    data = {"title": saved.title, "model": model, "messages": shown, "tree": conversations.as_dict(saved.tree)}
+    return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 def as_markdown(saved: SavedConversation, model: str, names: dict[str, str]) -> str:

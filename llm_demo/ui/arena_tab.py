@@ -12,16 +12,27 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ..arena import OUTCOMES, Arena, Standings, leaderboard_rows, write_csv
+from ..arena import OUTCOMES, SIDES, Arena, Standings, leaderboard_rows, write_csv
 from ..inputs import clean_text
 from ..limits import SlidingWindowLimit
 from ..models import Model
+from ..preferences import LEFT_OUT, SOURCES, collect, write_jsonl
 from ..registry import Registry
 from ..settings import Settings
 from ..tasks.chat import reply_tokens
 from ..tasks.compare import ModelProgress, TokenCounter, side_by_side
 from ..tasks.generation import GenerationSettings, stream
-from .common import ResultTable, bind, download_folder, error_message, load_picked, result_table, say, user_errors
+from .common import (
+    ResultTable,
+    bind,
+    download_folder,
+    error_message,
+    load_picked,
+    result_table,
+    say,
+    user_errors,
+    visitor,
+)
 from .generation_tab import GENERATION_CONCURRENCY
 from .i18n import t
 
@@ -67,6 +78,21 @@ TEXT = {
     "arena.col_votes": ("Votes", "票数"),
     "arena.col_wins": ("Wins", "胜"),
     "arena.col_ties": ("Ties", "平"),
+    "arena.prompt_hint": ("Enter starts the battle · Shift+Enter starts a new line", "回车开始盲测 · Shift+回车换行"),
+    "arena.prefs_button": ("Export preference pairs", "导出偏好数据"),
+    "arena.prefs": (
+        "Preference pairs for training (JSON Lines for TRL's DPOTrainer)",
+        "用于训练的偏好数据（TRL DPOTrainer 可读的 JSON Lines）",
+    ),
+    "arena.prefs_summary": (
+        "{pairs} pairs: {arena} from arena votes, {chat} from chat ratings. Left out: {tie} ties, {both_bad} "
+        "“both bad”, {review} votes from reviews (no answers kept), {no_answers} battles where a side did not finish, "
+        "{no_text} chat ratings kept without text, {unpaired} chat ratings with no opposite answer.",
+        "{pairs} 对偏好数据：{arena} 对来自盲测投票，{chat} 对来自对话评价。"
+        "未导出：{tie} 票平局、{both_bad} 票“都不好”、{review} 票来自评测复核（未保存回答）、"
+        "{no_answers} 场有一方未答完的盲测、{no_text} 条未保存文本的对话评价、"
+        "{unpaired} 条没有对立回答的对话评价。",
+    ),
 }
 ERRORS_ZH = {
     "too_few_models": "盲测至少需要两个模型；本部署列出了 {count} 个。",
@@ -75,6 +101,7 @@ ERRORS_ZH = {
     "already_voted": "这场盲测已经投过票了。请开始新的盲测。",
     "arena_battles_limited": "盲测开得太频繁了：每位访客每 {seconds} 秒最多 {limit} 场。请在 {wait} 秒后再试。",
     "arena_votes_limited": "投票太频繁了：每位访客每 {seconds} 秒最多 {limit} 票。请在 {wait} 秒后再试。",
+    "no_preferences_db": "还没有投票或评价：{path} 不存在（LLM_DEMO_DB）。",
 }
 HIDDEN_BATTLES = 2048  # battles whose figures wait for their vote; the oldest are forgotten beyond this
 HEADERS = (
@@ -133,12 +160,6 @@ class ArenaState:
             return found
 
 
-def visitor(request: gr.Request | None) -> tuple[str | None, str | None]:
-    """Who is asking, as Gradio's request tells it: the session, and the client's address."""
-    client = getattr(request, "client", None)
-    return getattr(request, "session_hash", None), getattr(client, "host", None)
-
-
 def _hidden_text(progress: ModelProgress, request: gr.Request | None) -> str:
     """An answer, or that this side failed, without the reason: a window size or a name would give it away."""
     return say("arena.no_answer", request) if progress.error is not None else progress.text
@@ -182,6 +203,14 @@ def _counter(loaded: Model | Exception) -> TokenCounter | None:
     return None if isinstance(loaded, Exception) else lambda reply: reply_tokens(loaded, reply)
 
 
+def _keep_finished(arena: Arena, battle_id: str, sides: list[ModelProgress], kept: set[str]) -> None:
+    """Store each side's answer once it is finished (not a failure), so that the vote makes a preference pair."""
+    for side, progress in zip(SIDES, sides):
+        if progress.done and progress.error is None and side not in kept:
+            arena.answered(battle_id, side, progress.text)
+            kept.add(side)
+
+
 @user_errors
 def start_battle(
     registry: Registry, state: ArenaState, prompt: str, max_new_tokens: float, request: gr.Request
@@ -193,10 +222,12 @@ def start_battle(
     state.battles.take(*visitor(request))
     battle = state.arena.start(registry.choices("generation"), prompt)
     models = [_load_hidden(registry, name) for name in (battle.left, battle.right)]
+    kept: set[str] = set()
     for sides in side_by_side(
         [_answer(loaded, prompt, settings) for loaded in models], [_counter(loaded) for loaded in models]
     ):
         state.hide(battle.id, sides)
+        _keep_finished(state.arena, battle.id, sides, kept)
         yield (
             battle.id,
             *(_hidden_text(side, request) for side in sides),
@@ -230,11 +261,32 @@ def vote(
     )
 
 
+@user_errors
+def preference_pairs(state: ArenaState, request: gr.Request) -> tuple[str, str]:
+    """Every decisive vote and every liked/disliked pair of chat answers as JSON Lines for DPO training, and what
+    was left out and why."""
+    export = collect(state.arena.path)
+    path = write_jsonl(export.pairs, download_folder() / "preferences.jsonl")
+    counts = {reason: export.skipped[reason] for reason in LEFT_OUT}
+    sources = {source: export.exported[source] for source in SOURCES}
+    return str(path), say("arena.prefs_summary", request, pairs=len(export.pairs), **sources, **counts)
+
+
+def _preferences_download(state: ArenaState) -> None:
+    with gr.Row():
+        button = gr.Button(t("arena.prefs_button"), size="sm")
+        pairs = gr.File(label=t("arena.prefs"), interactive=False, elem_id="arena-preferences-file")
+    summary = gr.Markdown(elem_id="arena-preferences")
+    button.click(bind(preference_pairs, state), None, [pairs, summary], api_visibility="private")
+
+
 def build(registry: Registry) -> list[ResultTable]:
     state = ArenaState(registry.settings)
     with gr.Tab(t("arena.tab"), id="arena", elem_id="tab-arena"):
         gr.Markdown(t("arena.intro"))
-        prompt = gr.Textbox(label=t("arena.prompt"), lines=3)
+        prompt = gr.Textbox(  # one line that grows: Enter starts the battle, Shift+Enter breaks the line
+            label=t("arena.prompt"), placeholder=t("arena.prompt_hint"), lines=1, max_lines=10, elem_id="arena-prompt"
+        )
         with gr.Row():
             max_new_tokens = gr.Slider(1, 1024, value=128, step=1, label=t("generation.max_new_tokens"))
             start = gr.Button(t("arena.start"), variant="primary")
@@ -256,14 +308,17 @@ def build(registry: Registry) -> list[ResultTable]:
         with gr.Row():
             refresh = gr.Button(t("arena.refresh"), size="sm")
             csv_file = gr.File(label=t("arena.csv"), interactive=False)
-    start.click(
-        bind(start_battle, registry, state),
-        [prompt, max_new_tokens],
-        [battle_id, left, right, left_figures, right_figures, revealed],
-        api_name="battle",
-        concurrency_limit=GENERATION_CONCURRENCY,
-        concurrency_id="generation",
-    )
+        if not registry.settings.public:  # the file holds every visitor's prompts: for the people who run the app
+            _preferences_download(state)
+    for trigger, visibility in ((start.click, {"api_name": "battle"}), (prompt.submit, {"api_visibility": "private"})):
+        trigger(
+            bind(start_battle, registry, state),
+            [prompt, max_new_tokens],
+            [battle_id, left, right, left_figures, right_figures, revealed],
+            concurrency_limit=GENERATION_CONCURRENCY,
+            concurrency_id="generation",
+            **visibility,
+        )
     vote_button.click(
         bind(vote, state),
         [battle_id, outcome],

@@ -304,6 +304,12 @@ def say(key: str, request: gr.Request | None, **params: object) -> str:
     return translations().text(key, language_of(request), **params)
 
 
+def visitor(request: gr.Request | None) -> tuple[str | None, str | None]:
+    """Who is asking, as Gradio's request tells it: the session, and the client's address (for rate limits)."""
+    client = getattr(request, "client", None)
+    return getattr(request, "session_hash", None), getattr(client, "host", None)
+
+
 def runs_on(model: Model, request: gr.Request | None) -> str:
     """The status line under a tab, in the reader's language: model, then device, dtype and load time, or the
     server and whether the answer is generated from a prompt."""

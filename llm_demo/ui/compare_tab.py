@@ -25,6 +25,7 @@ TEXT = {
     "compare.tab": ("Compare", "模型对比"),
     "compare.task": ("Task", "任务"),
     "compare.input": ("Prompt or text", "提示词或文本"),
+    "compare.input_hint": ("Enter compares · Shift+Enter starts a new line", "回车开始对比 · Shift+回车换行"),
     "compare.model_info": ("Leave empty to compare fewer models.", "留空即可少比较几个模型。"),
     "compare.labels": ("Labels for zero-shot models, separated by commas", "零样本模型的标签，用逗号分隔"),
     "compare.button": ("Compare", "对比"),
@@ -155,7 +156,13 @@ def build(registry: Registry) -> list[ResultTable]:
                 value="generation",
                 label=t("compare.task"),
             )
-        text = gr.Textbox(label=t("compare.input"), lines=3)
+        text = gr.Textbox(  # one line that grows: Enter compares, Shift+Enter breaks the line
+            label=t("compare.input"),
+            placeholder=t("compare.input_hint"),
+            lines=1,
+            max_lines=12,
+            elem_id="compare-input",
+        )
         choices = registry.choices("generation")
         with gr.Row():
             pickers = [
@@ -179,13 +186,19 @@ def build(registry: Registry) -> list[ResultTable]:
             answers = [gr.Textbox(label=f"#{slot + 1}", lines=10, buttons=["copy"]) for slot in range(SLOTS)]
         table = result_table("compare.figures", HEADERS, wrap=True)
     task.change(bind(models_for, registry), task, pickers, api_visibility="private", queue=False)
-    event = button.click(
-        bind(run_compare, registry),
-        [task, text, *pickers, labels, max_new_tokens, temperature],
-        [*answers, table.component],
-        api_name="compare",
-        concurrency_limit=GENERATION_CONCURRENCY,
-        concurrency_id="generation",
-    )
-    stop.click(None, cancels=[event], api_visibility="private")
+    events = [
+        trigger(
+            bind(run_compare, registry),
+            [task, text, *pickers, labels, max_new_tokens, temperature],
+            [*answers, table.component],
+            concurrency_limit=GENERATION_CONCURRENCY,
+            concurrency_id="generation",
+            **visibility,
+        )
+        for trigger, visibility in (
+            (button.click, {"api_name": "compare"}),
+            (text.submit, {"api_visibility": "private"}),
+        )
+    ]
+    stop.click(None, cancels=events, api_visibility="private")
     return [table]
