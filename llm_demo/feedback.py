@@ -9,7 +9,6 @@ was said, so a public Space does not quietly collect what people type.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from contextlib import closing
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import conversations
 from .conversations import Conversation
+from .storage import SQLiteStore
 
 if TYPE_CHECKING:  # torch comes with it: a type is not worth a second of start-up
     from .models.types import Message
@@ -68,21 +68,16 @@ def ratings(
     ]
 
 
-class FeedbackStore:
+class FeedbackStore(SQLiteStore):
     """Ratings in the app's SQLite file, one row per answer; every write is one transaction."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS chat_feedback (conversation TEXT NOT NULL, question TEXT NOT NULL, "
-                "answer TEXT NOT NULL, model TEXT NOT NULL, rating TEXT NOT NULL, given REAL NOT NULL, "
-                "prompt TEXT, text TEXT, PRIMARY KEY (conversation, answer))"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        super().__init__(
+            path,
+            "CREATE TABLE IF NOT EXISTS chat_feedback (conversation TEXT NOT NULL, question TEXT NOT NULL, "
+            "answer TEXT NOT NULL, model TEXT NOT NULL, rating TEXT NOT NULL, given REAL NOT NULL, "
+            "prompt TEXT, text TEXT, PRIMARY KEY (conversation, answer))",
+        )
 
     def record(self, conversation: str, question: str, rated: Sequence[Rating]) -> None:
         """The ratings of one question's answers, replacing what was kept for them: a like taken back goes, and

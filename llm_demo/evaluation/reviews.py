@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from contextlib import closing
 from dataclasses import astuple, dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from ..arena import REVIEW, Arena, Battle
 from ..errors import InputError
+from ..storage import SQLiteStore
 
 GRADES = ("1", "2", "3", "4", "5", "up", "down")  # a 1-5 scale, or thumbs
 PICKS = ("a", "b", "tie")
@@ -41,21 +41,16 @@ class Review:
     created: float  # seconds since the epoch
 
 
-class ReviewStore:
+class ReviewStore(SQLiteStore):
     """Reviews in one SQLite file; every write is one transaction, so several people can review at once."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS reviews (run TEXT NOT NULL, row INTEGER NOT NULL, kind TEXT NOT NULL, "
-                "model TEXT NOT NULL, other TEXT NOT NULL, value TEXT NOT NULL, comment TEXT NOT NULL, "
-                "reviewer TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (run, row, kind, model, other, reviewer))"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        super().__init__(
+            path,
+            "CREATE TABLE IF NOT EXISTS reviews (run TEXT NOT NULL, row INTEGER NOT NULL, kind TEXT NOT NULL, "
+            "model TEXT NOT NULL, other TEXT NOT NULL, value TEXT NOT NULL, comment TEXT NOT NULL, "
+            "reviewer TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (run, row, kind, model, other, reviewer))",
+        )
 
     def add_grade(self, run: str, row: int, model: str, value: str, comment: str = "", reviewer: str = "") -> Review:
         """Grade one answer (1-5, or up/down); replaces this reviewer's earlier grade of the same answer."""
