@@ -125,7 +125,7 @@ def run_counterfactuals(
         model: a sentiment model or a classifier; zero-shot models score the given labels.
         labels: for zero-shot models, the candidate labels separated by commas; ignored otherwise.
         multi_label: for zero-shot models: score each label on its own, as several may be true at once.
-        max_calls: the most texts the model may classify in the search, 20 to 2,000.
+        max_calls: the most texts the model may classify in the search and its checks, 20 to 1,000.
 
     Returns:
         The verified flips (kind, edited text, the words changed, new label, its probability), a summary, the
