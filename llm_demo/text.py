@@ -38,3 +38,57 @@ def join_sentences(sentences: list[str]) -> str:
         needs_space = line and not (UNSPACED.search(line[-1]) or UNSPACED.search(sentence[:1]))
         line += (" " if needs_space else "") + sentence
     return line
+
+
+# --- where words, sentences and paragraphs stand ------------------------------------------------------
+
+Spans = list[tuple[int, int]]  # (start, end) character offsets, in text order
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters and digits, with inner apostrophes (don't, l'eau)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])|\n")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def _segments(run: str) -> Spans:
+    """Chinese words of a run without spaces, by jieba's dictionary (loaded on first use, about a second)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict..." on every first use
+    return [(start, end) for word, start, end in jieba.tokenize(run) if _WORD.search(word)]
+
+
+def word_spans(text: str) -> Spans:
+    """Where each word stands: runs of letters and digits where words are spaced, and dictionary segments where
+    they are not (Chinese), so that removing or replacing "a word" means the same unit a reader sees."""
+    found: Spans = []
+    for match in _WORD.finditer(text):
+        if HAN.search(match.group()):
+            found += [(match.start() + start, match.start() + end) for start, end in _segments(match.group())]
+        else:
+            found.append(match.span())
+    return found
+
+
+def _between(text: str, separator: re.Pattern) -> Spans:
+    """The non-blank pieces between a separator's matches, each without its outer whitespace."""
+    found: Spans = []
+    start = 0
+    for match in [*separator.finditer(text), None]:
+        end = match.start() if match else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            found.append((start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip())))
+        if match:
+            start = match.end()
+    return found
+
+
+def sentence_spans(text: str) -> Spans:
+    """Sentences as split_sentences cuts them (a line break ends one too), by where they stand."""
+    return _between(text, _SENTENCE_BREAK)
+
+
+def paragraph_spans(text: str) -> Spans:
+    """Paragraphs: blocks of text between blank lines."""
+    return _between(text, _PARAGRAPH_BREAK)

@@ -25,6 +25,7 @@ from llm_demo.tasks.chat import prepare
 from llm_demo.tasks.generation import fit_to_window, stream, stream_chat
 from llm_demo.tasks.sentiment import analyse_lines
 from llm_demo.tasks.translation import translate
+from llm_demo.tasks.what_if import what_if
 
 TOOLS = {
     "translate",
@@ -37,6 +38,10 @@ TOOLS = {
     "fill_mask",
     "explain",
     "surprise",
+    "what_if",
+    "what_if_answer",
+    "counterfactuals",
+    "salience",
     "evaluate",
 }
 MAX_EVAL_ROWS = 5  # this app's row cap, to see an evaluation refused as a visitor's upload would be
@@ -168,6 +173,24 @@ def test_compare_tool_answers_with_every_model_and_its_speed(mcp_url):
         assert "error" not in answer and answer["tokens"] >= 1 and answer["seconds"] > 0
 
 
+def test_what_if_tool_scores_the_text_and_its_edit_as_the_task_does(mcp_url, load):
+    arguments = {"original": "I loved it.", "edited": "I hated it.", "model": "Tiny BERT sentiment"}
+    diff, table, summary, status = outputs(call(mcp_url, "what_if", arguments))
+    model = load("sentiment", "Tiny BERT sentiment", KIND_OF_TASK["sentiment"])
+    result = what_if(model, arguments["original"], arguments["edited"])
+    assert [row[:3] for row in table["data"]] == [
+        [c.label, round(c.before, 4), round(c.after, 4)] for c in result.changes
+    ]
+    assert [piece["token"] for piece in diff if piece["class_or_confidence"]] == ["loved", "hated"]
+
+
+def test_salience_tool_shades_the_prompt(mcp_url):
+    arguments = {"prompt": "The cat sat on the mat.", "answer": " It slept.", "model": "Tiny GPT-2"}
+    prompt, _, summary, status = outputs(call(mcp_url, "salience", arguments))
+    assert "".join(piece["token"] for piece in prompt) == arguments["prompt"]
+    assert "Salience summed by words" in summary and "cpu · float32" in status
+
+
 def test_evaluate_tool_measures_a_csv_given_as_text(mcp_url):
     metrics = json.loads(text_of(call(mcp_url, "evaluate", {"csv_text": CSV, "task": "sentiment"})))
     assert (metrics["task"], metrics["rows"], metrics["finished"]) == ("sentiment", 3, True)
@@ -191,6 +214,8 @@ def refused(limit: int) -> list:
         ("compare", {"prompt": "Hi", "models": ["Tiny GPT-2"]}, "Compare 2 to 4 models at once (got 1)."),
         ("evaluate", {"csv_text": CSV, "task": "answers"}, "Unknown task 'answers'. Choose one of: classification"),
         ("evaluate", {"csv_text": six_rows, "task": "sentiment"}, "has 6 rows; this deployment evaluates at most 5"),
+        ("what_if", {"original": "good", "edited": " "}, "Please enter the text."),
+        ("salience", {"prompt": "Hi", "answer": "there", "span_start": 2, "span_end": 9}, "The span must lie within"),
     ]
 
 

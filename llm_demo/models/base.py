@@ -22,6 +22,8 @@ from .types import (
     Message,
     QASettings,
     ScoredText,
+    SequenceSalience,
+    Substitution,
     TranslationSettings,
 )
 
@@ -151,3 +153,13 @@ class Model:
 
     def explain(self, text: str, steps: int, budget: int | None = None) -> Attribution:
         raise self._cannot("attributions")
+
+    def substitutions(self, text: str, words: list[tuple[int, int]], per_word: int) -> list[Substitution]:
+        """Up to `per_word` replacements of each word (its characters in `text`) by one vocabulary word, the most
+        promising first by the gradient toward another label (HotFlip); the caller runs them to see which flip."""
+        raise self._cannot("word substitutions by gradient")
+
+    def salience(self, prompt: str, answer: str, span: tuple[int, int]) -> SequenceSalience:
+        """How much each token of the prompt (and of the answer before the span) moved the log-probability of
+        the answer's characters `span` (gradient x input)."""
+        raise self._cannot("sequence salience")

@@ -250,3 +250,36 @@ class Attribution:
     def completeness_gap(self) -> float:
         """sum(scores) - (logit - baseline_logit): near 0 when the integral was computed finely enough."""
         return sum(self.scores) - (self.logit - self.baseline_logit)
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """One word of a text replaced by a vocabulary word, as the gradient toward another label proposes it (HotFlip):
+    a candidate, not yet run through the model."""
+
+    start: int  # the replaced word's characters in the text
+    end: int
+    word: str  # the vocabulary word put in its place
+    toward: str  # the label whose logit, less the predicted one's, the replacement should raise
+    gain: float  # that rise to first order: (e_new - e_old) . gradient
+
+    def applied(self, text: str) -> str:
+        return text[: self.start] + self.word + text[self.end :]
+
+
+@dataclass(frozen=True)
+class SequenceSalience:
+    """Gradient x input of a span of an answer's log-probability, for every token the model read before the span.
+
+    `text` is what the model read: the prompt (inside its chat template, if the model has one), then the answer.
+    """
+
+    text: str
+    prompt: tuple[int, int]  # where the user's prompt stands in `text`
+    answer_start: int  # where the answer starts in `text`
+    target: tuple[int, int]  # the span's characters in `text`
+    offsets: list[tuple[int, int]]  # each token read before the span, in `text`
+    scores: list[float]  # each of those tokens' gradient . embedding
+    target_tokens: int
+    target_logprob: float  # log p(span's tokens | everything before them)
+    cut_tokens: int  # tokens of the start that did not fit the model's window, left out

@@ -10,7 +10,7 @@ from ..models import Model
 from ..models.types import DEFAULT_HYPOTHESIS, Classification, in_input_order
 from ..settings import get_settings
 
-__all__ = ["Classification", "classify", "is_nli", "label_names", "parse_labels", "zero_shot"]
+__all__ = ["Classification", "classify", "is_nli", "label_names", "parse_labels", "predict", "zero_shot"]
 
 
 def label_names(model: Model) -> list[str]:
@@ -67,3 +67,13 @@ def zero_shot(
     """Score the user's labels against each text: an NLI model reads each label as the hypothesis "This example
     is {label}." about the text; on a server, an instruct model picks among them."""
     return in_input_order(len(texts), model.zero_shot(texts, labels, multi_label, hypothesis, budget))
+
+
+def predict(
+    model: Model, texts: list[str], labels: str | list[str] | None = None, multi_label: bool = False
+) -> list[Classification]:
+    """The Classification tab's rule: a zero-shot model scores the given labels, a fixed-label model uses its own
+    (and `labels` is ignored)."""
+    if is_nli(model):
+        return zero_shot(model, texts, parse_labels(labels or "", multi_label), multi_label)
+    return classify(model, texts)

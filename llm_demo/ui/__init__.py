@@ -12,6 +12,7 @@ import gradio as gr
 from ..registry import Registry
 from ..settings import ASSETS_DIR, get_settings
 from ..warm_start import preload_defaults
+from .carry import connect
 from .common import ResultTable, bind
 from .i18n import Translations, language_of, t
 from .mcp_tools import ERRORS_ZH as TOOL_ERRORS_ZH
@@ -19,7 +20,8 @@ from .mcp_tools import serve_tools
 
 # Tab modules (ui/<name>_tab.py) in the order the tabs appear. Each has TEXT (its strings),
 # optionally ERRORS_ZH (Chinese for its backend's error keys), and build(registry), which may
-# return the ResultTables whose empty headers are filled in the reader's language on page load.
+# return the ResultTables whose empty headers are filled in the reader's language on page load,
+# and the buttons that carry its input to another tab's view and the views that receive it (carry.py).
 TABS = (
     "translation",
     "generation",
@@ -33,6 +35,7 @@ TABS = (
     "answers",
     "finetune",
     "inside",
+    "whatif",
 )
 LIGHT_WORK_CONCURRENCY = 4  # short requests (sentiment, QA...) served side by side
 QUEUE_SIZE = 128  # beyond this, new requests are told the app is busy instead of waiting forever
@@ -56,10 +59,12 @@ def build_app(registry: Registry | None = None) -> gr.Blocks:
     registry = registry or Registry.load()
     with gr.Blocks(title="llm_demo") as demo:
         gr.Markdown(t("app.title"))
-        tables: list[ResultTable] = []
-        with gr.Tabs():
+        built: list = []
+        with gr.Tabs() as tabs:
             for module in tab_modules():
-                tables += module.build(registry) or []
+                built += module.build(registry) or []
+        tables = [item for item in built if isinstance(item, ResultTable)]
+        connect(tabs, built)
         demo.load(bind(empty_tables, tables), outputs=[table.component for table in tables], api_visibility="private")
         if registry.settings.mcp:  # LLM_DEMO_MCP=1: agents call the tasks as tools (docs/deploying.md)
             serve_tools(demo, registry)

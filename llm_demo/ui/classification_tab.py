@@ -6,7 +6,8 @@ import gradio as gr
 
 from ..inputs import clean_text
 from ..registry import Registry
-from ..tasks.classification import Classification, classify, is_nli, parse_labels, zero_shot
+from ..tasks.classification import Classification, predict
+from .carry import Carry
 from .common import bind, examples, load_picked, model_picker, model_status, runs_on, user_errors
 from .i18n import t
 
@@ -56,10 +57,7 @@ def run_classification(
     """
     text = clean_text(text)
     loaded = load_picked(registry, "classification", model, request=request)
-    if is_nli(loaded):
-        result = zero_shot(loaded, [text], parse_labels(labels, bool(multi_label)), bool(multi_label))[0]
-    else:  # a fixed-label model uses its own labels, as the labels box says; what the hidden box holds is ignored
-        result = classify(loaded, [text])[0]
+    result = predict(loaded, [text], labels, bool(multi_label))[0]  # a fixed-label model ignores the hidden box
     return scores_for_label_widget(result), runs_on(loaded, request)
 
 
@@ -70,7 +68,7 @@ def labels_box_for(registry: Registry, choice: str) -> dict:
     return gr.update(visible=zero_shot_model, value=None if zero_shot_model else "")
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry) -> list[Carry]:
     with gr.Tab(t("classification.tab"), id="classification", elem_id="tab-classification"):
         with gr.Row():
             with gr.Column():
@@ -87,9 +85,11 @@ def build(registry: Registry) -> None:
             with gr.Column():
                 result = gr.Label(label=t("classification.result"), num_top_classes=10)
                 status = model_status()
+                what_if = gr.Button(t("whatif.carry"), size="sm")
         examples(EXAMPLES, [text, labels])
     model.change(bind(labels_box_for, registry), model, labels, api_visibility="private")
     inputs = [text, model, labels, multi_label]
     handler = bind(run_classification, registry)
     button.click(handler, inputs, [result, status], api_name="classify")
     text.submit(handler, inputs, [result, status], api_visibility="private")
+    return [Carry(what_if, inputs, "whatif_classify", lambda text, *rest: [text, text, *rest])]

@@ -10,6 +10,7 @@ from ..inputs import clean_text
 from ..models.local.scheduler import MAX_RUNNING
 from ..registry import Registry
 from ..tasks.generation import GenerationSettings, fit_to_window, stream
+from .carry import Carry
 from .common import bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on, say, user_errors
 from .i18n import t
 
@@ -24,6 +25,7 @@ TEXT = {
     "generation.top_p": ("Top-p", "Top-p"),
     "generation.repetition_penalty": ("Repetition penalty", "重复惩罚"),
     "generation.seed": ("Seed (empty = random)", "随机种子（留空则随机）"),
+    "generation.salience": ("Where did this come from?", "这段回答从何而来？"),
     "generation.capped": (
         "The reply stops after {new} new tokens: with the prompt, that fills the model's window of {window} tokens.",
         "回复最多 {new} 个新词元：加上提示词，已占满模型 {window} 个词元的窗口。",
@@ -90,7 +92,7 @@ def run_generation(
         yield text, status
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry) -> list[Carry]:
     with gr.Tab(t("generation.tab"), id="generation", elem_id="tab-generation"):
         with gr.Row():
             with gr.Column():
@@ -111,6 +113,7 @@ def build(registry: Registry) -> None:
             with gr.Column():
                 output = gr.Textbox(label=t("generation.output"), lines=14, buttons=["copy"])
                 status = model_status()
+                salience = gr.Button(t("generation.salience"), size="sm")
         examples(EXAMPLES, [prompt])
     event = button.click(
         bind(run_generation, registry),
@@ -121,3 +124,5 @@ def build(registry: Registry) -> None:
         concurrency_id="generation",
     )
     stop.click(None, cancels=[event], api_visibility="private")
+    # to the Inside tab's sequence salience, the whole reply as the span until the reader selects one
+    return [Carry(salience, [prompt, output, model], "salience", lambda *values: [*values, 0, 0])]

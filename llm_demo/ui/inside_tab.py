@@ -21,6 +21,7 @@ from ..registry import Registry
 from ..tasks.attention import AttentionMaps, attention_maps
 from ..tasks.attribution import Span, explain, surprise
 from ..tasks.fill_mask import Filler, fill_mask, mask_token
+from .carry import Receiver
 from .common import (
     ResultTable,
     bind,
@@ -36,6 +37,7 @@ from .common import (
 from .i18n import t
 from .inside_text import ERRORS_ZH, TEXT  # noqa: F401 - the tab's strings, read through this module
 from .safe_markdown import safe_markdown
+from .salience_view import build_salience
 
 FILL_MASK_EXAMPLES = [
     ["Paris is the [MASK] of France."],
@@ -52,6 +54,8 @@ SURPRISE_EXAMPLES = [["The cat sat on the mat."], ["The mat sat on the cat."], [
 # The numbers these views show (attention rows summing to 1, attributions adding up to the score's change) hold
 # to fp32 precision only when computed in it, so their models load in fp32 even where the tabs run in bf16.
 VIEW_DTYPE = torch.float32
+GRADIENT_LOAD = {"dtype": VIEW_DTYPE, "packed": False}  # a generation model whose gradients salience takes: one
+# fp32 copy, its linear layers not packed for decoding (onednn.py), shared with token surprise
 ENCODER_TASKS = ("fill_mask", "classification")  # any encoder can show its attention
 LABEL_TASKS = ("sentiment", "classification")  # classifiers, a sentiment model first (a zero-shot one needs labels)
 SURPRISE_HEADERS = ("inside.piece", "inside.logprob", "inside.probability")
@@ -305,7 +309,7 @@ def run_surprise(
         The tokens shaded by surprise, the perplexity, each token's log-probability and probability, and the model.
     """
     text = clean_text(text)
-    loaded = load_picked(registry, "generation", model, request=request, dtype=VIEW_DTYPE)
+    loaded = load_picked(registry, "generation", model, request=request, **GRADIENT_LOAD)
     result = surprise(loaded, text)
     scored = [span for span in result.spans if span.score is not None]
     most_surprised = max((-span.score for span in scored), default=0.0)
@@ -339,14 +343,15 @@ def _build_surprise(registry: Registry) -> ResultTable:
     return table
 
 
-def build(registry: Registry) -> list[ResultTable]:
+def build(registry: Registry) -> list[ResultTable | Receiver]:
     local = with_weights_here(registry)  # these views read the weights, which a model server keeps to itself
     with gr.Tab(t("inside.tab"), id="inside", elem_id="tab-inside"):
         gr.Markdown(t("inside.intro"))
-        with gr.Tabs():
+        with gr.Tabs() as views:
             if local.entries("fill_mask"):  # fill_mask is optional in models.yaml
                 _build_fill_mask(local)
-            tables = [_build_attention(local)]
+            built = [_build_attention(local)]
             _build_explain(local)
-            tables.append(_build_surprise(registry))  # log-probabilities a server gives too
-    return tables
+            built.append(_build_surprise(registry))  # log-probabilities a server gives too
+            built += build_salience(local, views, GRADIENT_LOAD)
+    return built

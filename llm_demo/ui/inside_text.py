@@ -72,10 +72,54 @@ TEXT = {
     "inside.piece": ("Piece", "片段"),
     "inside.logprob": ("Log-probability", "对数概率"),
     "inside.probability": ("Probability", "概率"),
+    "inside.salience": ("Where the answer came from", "答案从何而来"),
+    "inside.salience_about": (
+        "Select a span of a language model's answer to see how much each part of the prompt contributed to it: "
+        "the gradient of the span's log-probability with respect to each earlier token, times that token's "
+        "embedding (gradient × input, as Google PAIR's LIT shows sequence salience). Red raised the span's "
+        "probability, purple lowered it; shading is relative to the strongest piece of the prompt, and of the "
+        "answer. Paste a prompt and answer, carry them from Text generation, or generate one here.",
+        "选中语言模型回答中的一段，看看提示词的每个部分对它贡献了多少：该片段对数概率对前面每个词元的梯度，"
+        "乘以该词元的嵌入（梯度 × 输入，即 Google PAIR 的 LIT 所展示的序列显著性）。红色表示提高了该片段的概率，"
+        "紫色表示降低了；提示词和回答各自以其中最强的部分为准着色。"
+        "可以粘贴提示词和回答，从“文本生成”带过来，或在这里生成。",
+    ),
+    "inside.prompt": ("Prompt", "提示词"),
+    "inside.answer": ("Answer: select the span to explain", "回答：选中要解释的片段"),
+    "inside.span_start": ("Span start (character)", "片段起点（字符）"),
+    "inside.span_end": ("Span end (0: the whole answer)", "片段终点（0 表示整个回答）"),
+    "inside.max_new_tokens": ("Answer length (tokens)", "回答长度（词元）"),
+    "inside.generate": ("Generate an answer", "生成回答"),
+    "inside.salience_button": ("Show where it came from", "显示来源"),
+    "inside.grouping": ("Group by", "分组方式"),
+    "inside.by_tokens": ("tokens", "词元"),
+    "inside.by_words": ("words", "词语"),
+    "inside.by_sentences": ("sentences", "句子"),
+    "inside.by_paragraphs": ("paragraphs", "段落"),
+    "inside.salience_prompt": ("The prompt: each part's salience for the span", "提示词：各部分对该片段的显著性"),
+    "inside.salience_answer": ("The answer before the span, scored the same way", "该片段之前的回答，同样打分"),
+    "inside.salience_summary": (
+        "The span “{span}”: {tokens} tokens, log-probability {logprob:.3f}. Salience summed by {grouping}; the "
+        "strongest piece is “{strongest}”.",
+        "片段“{span}”：{tokens} 个词元，对数概率 {logprob:.3f}。显著性按{grouping}求和；最强的部分是“{strongest}”。",
+    ),
+    "inside.salience_cut": (
+        "The first {tokens} tokens did not fit the model's window and are left out (unshaded), as they would have "
+        "been when it wrote the answer.",
+        "开头的 {tokens} 个词元超出了模型的窗口，未计入（不着色），与模型生成回答时一样。",
+    ),
+    "inside.salience_template": (
+        "The chat template's own tokens (role markers) add {total:.4f}.",
+        "聊天模板自身的词元（角色标记）贡献了 {total:.4f}。",
+    ),
 }
 ERRORS_ZH = {
     "no_mask_token": "“{model}”没有掩码标记，无法预测被遮住的词。",
     "no_mask": "请在缺词的位置放上掩码标记 {mask}。",
     "several_masks": "掩码标记 {mask} 只能用一次；文本中出现了 {count} 次。",
     "too_many_tokens": "文本有 {tokens} 个词元；此视图最多处理 {limit} 个。请缩短文本。",
+    "bad_span": "所选片段必须在答案之内：答案共 {length} 个字符，所选为第 {start} 到第 {end} 个。",
+    "no_span": "请选中答案中要解释的文字。",
+    "span_too_long": "所选片段连同它前面的内容超出了模型 {window} 个词元的窗口；请选短一些的片段。",
+    "bad_grouping": "请按以下方式之一分组：{choices}。",
 }

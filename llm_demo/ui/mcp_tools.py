@@ -32,7 +32,20 @@ from .evaluation_tab import model_choices
 from .generation_tab import GENERATION_CONCURRENCY
 
 # The tabs' endpoints that are tools, by API name (which becomes the tool's name).
-TAB_TOOLS = ("translate", "generate", "classify", "sentiment", "answer", "fill_mask", "explain", "surprise")
+TAB_TOOLS = (
+    "translate",
+    "generate",
+    "classify",
+    "sentiment",
+    "answer",
+    "fill_mask",
+    "explain",
+    "surprise",
+    "what_if",
+    "what_if_answer",
+    "counterfactuals",
+    "salience",
+)
 MAX_COMPARED = 4  # as many models as the compare tab has columns
 MB = 1024 * 1024  # Gradio's megabyte, as in the upload limit
 ERRORS_ZH = {

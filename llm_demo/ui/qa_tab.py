@@ -8,6 +8,7 @@ import pandas as pd
 from ..inputs import check_range, clean_text
 from ..registry import Registry
 from ..tasks.qa import Answer, QASettings, answer
+from .carry import Carry
 from .common import (
     ResultTable,
     bind,
@@ -104,7 +105,7 @@ def no_answer_default(registry: Registry, choice: str) -> bool:
     return bool(entry and entry.option("no_answer"))
 
 
-def build(registry: Registry) -> list[ResultTable]:
+def build(registry: Registry) -> list[ResultTable | Carry]:
     with gr.Tab(t("qa.tab"), id="qa", elem_id="tab-qa"):
         with gr.Row():
             with gr.Column():
@@ -125,6 +126,7 @@ def build(registry: Registry) -> list[ResultTable]:
                 )
                 candidates = result_table("qa.candidates", CANDIDATE_HEADERS)
                 status = model_status()
+                what_if = gr.Button(t("whatif.carry"), size="sm")
         examples(EXAMPLES, [question, context])
     model.change(bind(no_answer_default, registry), model, allow_no_answer, api_visibility="private")
     button.click(
@@ -133,4 +135,5 @@ def build(registry: Registry) -> list[ResultTable]:
         [best, marked, candidates.component, status],
         api_name="answer",
     )
-    return [candidates]
+    carry = Carry(what_if, [question, context, model], "whatif_qa", lambda q, c, m: [q, c, q, c, m])
+    return [candidates, carry]

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..registry import Registry
 from ..tasks.sentiment import analyse_lines
+from .carry import Carry
 from .common import (
     ResultTable,
     bind,
@@ -26,6 +27,7 @@ TEXT = {
     "sentiment.texts": ("Text — one per line for several", "文本（多条请每行一条）"),
     "sentiment.button": ("Analyse", "分析"),
     "sentiment.result": ("Sentiment per text", "每条文本的情感"),
+    "sentiment.what_if": ("What if? Edit the first line", "假如……？修改第一行"),
 }
 HEADERS = ("common.text", "common.label", "common.score")
 EXAMPLES = [
@@ -53,7 +55,13 @@ def run_sentiment(registry: Registry, texts: str, model: str, request: gr.Reques
     return table, runs_on(loaded, request)
 
 
-def build(registry: Registry) -> list[ResultTable]:
+def first_line(texts: str, model: str) -> list:
+    """The What if? tab compares one text: the first line, with the model; its labels and multi-label stay."""
+    line = next((line.strip() for line in (texts or "").splitlines() if line.strip()), "")
+    return [line, line, model, gr.update(), gr.update()]
+
+
+def build(registry: Registry) -> list[ResultTable | Carry]:
     with gr.Tab(t("sentiment.tab"), id="sentiment", elem_id="tab-sentiment"):
         with gr.Row():
             with gr.Column():
@@ -63,6 +71,7 @@ def build(registry: Registry) -> list[ResultTable]:
             with gr.Column():
                 table = result_table("sentiment.result", HEADERS, wrap=True)
                 status = model_status()
+                what_if = gr.Button(t("sentiment.what_if"), size="sm")
         examples(EXAMPLES, [texts])
     button.click(bind(run_sentiment, registry), [texts, model], [table.component, status], api_name="sentiment")
-    return [table]
+    return [table, Carry(what_if, [texts, model], "whatif_classify", first_line)]

@@ -32,9 +32,11 @@ from ..types import (
     Message,
     QASettings,
     ScoredText,
+    SequenceSalience,
+    Substitution,
     TranslationSettings,
 )
-from . import classify, generate, inside, qa, translate
+from . import classify, generate, hotflip, inside, qa, salience, translate
 from .loaded import LoadedModel
 from .onednn import pack_linear_layers
 
@@ -136,6 +138,12 @@ class LocalModel(LoadedModel, Model):
     def explain(self, text: str, steps: int, budget: int | None = None) -> Attribution:
         return inside.explain(self, text, steps, budget)
 
+    def substitutions(self, text: str, words: list[tuple[int, int]], per_word: int) -> list[Substitution]:
+        return hotflip.substitutions(self, text, words, per_word)
+
+    def salience(self, prompt: str, answer: str, span: tuple[int, int]) -> SequenceSalience:
+        return salience.salience(self, prompt, answer, span)
+
 
 def _head_was_trained(loading_info: dict[str, Any]) -> bool:
     """A checkpoint without the task's head loads with random weights there; that is not a model for the task."""
@@ -149,9 +157,11 @@ def load_model(
     attn_implementation: str | None = None,
     new_head: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
+    packed: bool = True,
 ) -> LocalModel:
     """Load without caching. `new_head` (label names) is for fine-tuning, where a fresh head is the point;
-    `dtype` overrides $LLM_DEMO_DTYPE and the hardware's choice, for views whose numbers need float32."""
+    `dtype` overrides $LLM_DEMO_DTYPE and the hardware's choice, for views whose numbers need float32;
+    `packed=False` keeps a generating model's linear layers as they are, for views that take its gradients."""
     settings = get_settings()
     device = pick_device(settings.device)
     dtype = dtype or pick_dtype(device, settings.dtype)
@@ -192,7 +202,7 @@ def load_model(
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()
-    if kind in PACKED_KINDS and device.type == "cpu" and settings.pack_weights:
+    if packed and kind in PACKED_KINDS and device.type == "cpu" and settings.pack_weights:
         pack_linear_layers(model, dtype)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
