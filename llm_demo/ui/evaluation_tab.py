@@ -44,6 +44,7 @@ from .evaluation_results import (
     progress_text,
 )
 from .evaluation_text import ERRORS_ZH, TEXT  # noqa: F401 - the tab's strings, read through this module
+from .evaluation_whatif import what_if_from_tables
 from .i18n import language_of, t
 from .safe_markdown import safe_markdown
 
@@ -319,6 +320,7 @@ def build(registry: Registry) -> list[ResultTable]:
         )
         fail_plot = gr.Plot(label=t("evaluation.fail_rates"))
         flips = result_table("evaluation.flips", FLIPS_HEADERS, wrap=True)
+        what_if = gr.Button(t("evaluation.what_if"), size="sm")
         slices = result_table("evaluation.slices", SLICES_HEADERS, elem_id="evaluation-slices-table")
         bias = result_table("evaluation.bias", BIAS_HEADERS, elem_id="evaluation-bias-table")
         bias_changed = result_table("evaluation.bias_changed", BIAS_FLIPS_HEADERS, wrap=True)
@@ -372,4 +374,5 @@ def build(registry: Registry) -> list[ResultTable]:
         outputs,
         "evaluate",
     )
-    return [summary, per_class, worst, robust, flips, slices, bias, bias_changed]
+    carry = what_if_from_tables(worst.component, flips.component, what_if, [upload, task, roles[0], roles[1]])
+    return [summary, per_class, worst, robust, flips, slices, bias, bias_changed, carry]

@@ -38,6 +38,10 @@ TEXT = {
     "evaluation.continue": ("Continue the stopped run", "继续已停止的评测"),
     "evaluation.summary": ("Metrics per model", "各模型指标"),
     "evaluation.per_class": ("Per class", "各类别指标"),
+    "evaluation.what_if": (
+        "What if? Pick a worst row or a flip above, then edit it here",
+        "假如……？先在上面选一条最差的行或被扰动改变的行，再到这里修改它",
+    ),
     "evaluation.swap_terms": (
         "Counterfactual fairness: swap identity terms in a copy of each row",
         "反事实公平性：在每行的副本中互换身份相关的词",
