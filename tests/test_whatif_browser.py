@@ -70,7 +70,7 @@ def test_a_generation_is_carried_to_salience_and_a_selected_span_explained(open_
     source.get_by_role("button", name="Stop").click()  # a reply that no longer grows while it travels
     source.get_by_role("button", name="Where did this come from?").click()
     panel = page.locator("#tab-inside")
-    panel.get_by_text("Salience summed by words").wait_for(timeout=60_000)  # the whole reply, by words
+    panel.get_by_text("Salience summed by words").wait_for(timeout=120_000)  # the whole reply, by words (fp32 load)
     answer = panel.locator("#salience-answer textarea")
     answer.evaluate("box => { box.focus(); box.setSelectionRange(1, 4); box.dispatchEvent(new Event('select')); }")
     page.wait_for_function(
