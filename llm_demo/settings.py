@@ -106,6 +106,9 @@ class Settings:
     max_lines: int  # LLM_DEMO_MAX_LINES: lines, one text each, of a many-texts box (sentiment)
     max_chat_turns: int  # LLM_DEMO_MAX_CHAT_TURNS: earlier turns a chat request may carry
     max_chat_chars: int  # LLM_DEMO_MAX_CHAT_CHARS: characters of those earlier turns together
+    kv_cache_mb: (
+        int  # LLM_DEMO_KV_CACHE_MB: keys and values of one model's streams at once; 0: a quarter of free memory
+    )
 
 
 def get_settings() -> Settings:
@@ -143,4 +146,5 @@ def get_settings() -> Settings:
         max_lines=max(1, _int("LLM_DEMO_MAX_LINES", 1_000)),
         max_chat_turns=max(1, _int("LLM_DEMO_MAX_CHAT_TURNS", 200)),
         max_chat_chars=max(1, _int("LLM_DEMO_MAX_CHAT_CHARS", 200_000)),
+        kv_cache_mb=max(0, _int("LLM_DEMO_KV_CACHE_MB", 0)),
     )

@@ -90,4 +90,5 @@ def launch_options() -> dict[str, Any]:
         "show_error": True,
         "css_paths": [ASSETS_DIR / "style.css"],
         "ssr_mode": False,
+        "max_threads": QUEUE_SIZE + LIGHT_WORK_CONCURRENCY,  # a stream holds a worker thread while it waits
     }
