@@ -134,12 +134,15 @@ def visitors_at_once(visitor: tuple[Callable[[], object], Ask], clients: int, ne
     ready, start, results = threading.Barrier(clients + 1), threading.Event(), [None] * clients
 
     def one(index: int) -> None:
-        with open_page() as http:
+        http = open_page()
+        try:
             ready.wait()
             start.wait()
             started = time.perf_counter()
             first, tokens = ask(http, CLIENT_PROMPTS[index % len(CLIENT_PROMPTS)], new_tokens)
             results[index] = (first - started, tokens)
+        finally:
+            http.close()
 
     threads = [threading.Thread(target=one, args=(index,)) for index in range(clients)]
     for thread in threads:

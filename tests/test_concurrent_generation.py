@@ -220,3 +220,23 @@ def test_a_client_that_cancels_frees_its_row_while_another_finishes(app_url, loa
     while engine().busy_models() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert engine().busy_models() == 0
+
+
+def test_a_visitor_beyond_the_cache_budget_sees_its_place_in_line_then_its_reply(app_url, load, merges, monkeypatch):
+    from gradio_client import Client
+
+    from llm_demo.models.local import engine as engines
+
+    plain = load("generation", "Tiny GPT-2", "causal-lm")
+    deadline = time.monotonic() + 10
+    while engine().busy_models() and time.monotonic() < deadline:  # the next scheduler reads the budget
+        time.sleep(0.05)
+    monkeypatch.setattr(engines, "kv_cache_budget", lambda loaded: 1)  # room for one row at a time
+    first = Client(app_url, verbose=False).submit("Hello", "Tiny GPT-2", "", 100, 0, 1, 1, None, api_name="/generate")
+    while not first.outputs() or not first.outputs()[-1][0]:
+        time.sleep(0.01)
+    second = Client(app_url, verbose=False).submit("I loved", "Tiny GPT-2", "", 20, 0, 1, 1, None, api_name="/generate")
+    assert second.result()[0] == generate(plain, ["I loved"], greedy(20))[0]
+    assert first.result()[0] == generate(plain, ["Hello"], greedy(100))[0]
+    assert any("In line for the model: you are number 1" in status for _, status in second.outputs())
+    assert max(merges) == 1

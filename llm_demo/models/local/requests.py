@@ -27,6 +27,11 @@ class Request:
     place: int = 0  # its place in line while it waits (1: next), as its reader was last told
 
     @property
+    def need(self) -> int:
+        """The most tokens its row will hold: the prompt, and every new token but the last."""
+        return len(self.ids) + self.settings.max_new_tokens
+
+    @property
     def finished(self) -> bool:
         return self.done or self.cancelled.is_set()
 

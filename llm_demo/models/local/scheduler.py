@@ -28,6 +28,9 @@ from .sampling import choose_tokens
 # Prompt tokens prefilled per step, packed end to end: enough for a room of short prompts in one or two steps,
 # few enough that a long prompt never stalls the running streams for more than a step's worth of them.
 PREFILL_TOKENS = 256
+IDLE_PREFILL = (
+    4  # times as many when no row is decoding: nobody waits for the pass, and one pass reads the weights once
+)
 
 
 @dataclass(eq=False)
@@ -42,11 +45,6 @@ class Row:
     @property
     def prefilled(self) -> bool:
         return self.length >= len(self.request.ids)
-
-    @property
-    def need(self) -> int:
-        """The most tokens it will ever hold: its prompt and every new token but the last."""
-        return len(self.request.ids) + self.request.settings.max_new_tokens
 
 
 class Scheduler:
@@ -84,7 +82,7 @@ class Scheduler:
             request.tokens.put(None)
         joining: list[Request] = []
         tokens = 0
-        while self.waiting and tokens < PREFILL_TOKENS and self._fits(joining + [self.waiting[0]]):
+        while self.waiting and tokens < self._prefill_budget() and self._fits(joining + [self.waiting[0]]):
             joining.append(self.waiting.popleft())
             tokens += len(joining[-1].ids)
         for place, request in enumerate(self.waiting, start=1):
@@ -99,10 +97,11 @@ class Scheduler:
         rows = len(self.rows) + len(joining)
         if self.max_rows is not None and rows > self.max_rows:
             return False
-        needs = [row.need for row in self.rows] + [
-            len(request.ids) + request.settings.max_new_tokens for request in joining
-        ]
-        return rows == 1 or self.cache.bytes_for(rows, max(needs)) <= self.budget
+        longest = max(request.need for request in self.running + joining)
+        return rows == 1 or self.cache.bytes_for(rows, longest) <= self.budget
+
+    def _prefill_budget(self) -> int:
+        return PREFILL_TOKENS if any(row.prefilled for row in self.rows) else PREFILL_TOKENS * IDLE_PREFILL
 
     def step(self, joining: list[Request]) -> None:
         """Prefill `joining` (from `admit`) or the next chunk of a long prompt, decode one token for every
@@ -129,7 +128,9 @@ class Scheduler:
                 return
             for slot in reversed([slot for slot, row in enumerate(self.rows) if row.request.finished]):
                 self._free(slot)
-            self.cache.resize(len(self.rows), max((row.need for row in self.rows), default=0), len(self.rows))
+            self.cache.resize(
+                len(self.rows), max((request.need for request in self.running), default=0), len(self.rows)
+            )
 
     # --- the passes ----------------------------------------------------------------------------------------
 
@@ -139,15 +140,16 @@ class Scheduler:
         that is complete chooses its first token."""
         if not joining:
             row = self.rows[-1]
-            count = min(PREFILL_TOKENS, len(row.request.ids) - row.length)
+            count = min(self._prefill_budget(), len(row.request.ids) - row.length)
             positions, mask = self.cache.continuing(len(self.rows) - 1, row.length, count)
             logits = self._forward(row.request.ids[row.length : row.length + count], mask, positions, [count - 1])
             row.length += count
             return self._hand_out([row], logits) if row.prefilled else None
-        start, rows = len(self.rows), [Row(request, list(request.ids)) for request in joining]
-        self.cache.resize(start + len(rows), max(row.need for row in self.rows + rows), start)
+        budget, start = self._prefill_budget(), len(self.rows)
+        rows = [Row(request, list(request.ids)) for request in joining]
+        self.cache.resize(start + len(rows), max(request.need for request in self.running + joining), start)
         counts = [len(row.seen) for row in rows]
-        counts[-1] -= max(0, sum(counts) - PREFILL_TOKENS)  # the last prompt may be cut: the rest comes next step
+        counts[-1] -= max(0, sum(counts) - budget)  # the last prompt may be cut: the rest comes next step
         positions, mask = self.cache.packing(list(range(start, start + len(rows))), counts)
         ends = torch.tensor(counts).cumsum(0) - 1
         logits = self._forward(
