@@ -4,6 +4,8 @@ the tokens it gets alone; the cache's budget decides how many run, the others wa
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from helpers import entry
@@ -201,3 +203,15 @@ def test_sampled_rows_keep_their_own_settings_and_seeds_beside_greedy_ones(folde
     got = [tokens(request) for request in together]
     assert got[0] == got[2] == tokens(by_itself[0]) != got[1]
     assert got[1] == alone(loaded, hello, greedy(15))
+
+
+def test_a_reader_takes_the_first_token_at_once_then_updates_at_its_pace():
+    request = Request([1], greedy(3), seeded_generator(0))
+    request.pace = 0.2  # as with 20 rows in the batch
+    request.tokens.put([5])
+    updates, started = request.updates(), time.monotonic()
+    assert next(updates) == [5] and time.monotonic() - started < 0.1
+    for piece in ([6], [7], None):
+        request.tokens.put(piece)
+    assert next(updates) == [6, 7] and time.monotonic() - started >= 0.2  # two steps' tokens in one update
+    assert next(updates, "ended") == "ended"

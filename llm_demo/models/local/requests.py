@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class Request:
     produced: int = 0
     done: bool = False  # its last token is out (end token or max_new_tokens)
     place: int = 0  # its place in line while it waits (1: next), as its reader was last told
+    pace: float = 0.0  # seconds its reader leaves between two updates (set by the scheduler; see `updates`)
 
     @property
     def need(self) -> int:
@@ -47,8 +49,14 @@ class Request:
 
     def updates(self) -> Iterator[list[int] | int]:
         """New token ids as they come (all that piled up, at once), or the place in line while the request
-        waits; ends with the request, and raises what ended it."""
+        waits; ends with the request, and raises what ended it.
+
+        Each update costs the app's event loop and its reader's thread some CPU, taken from the model on a
+        small machine, so updates come at most every `pace` seconds: the first token at once, then the
+        tokens of a few steps together when many rows share the batch."""
+        shown = 0.0
         while True:
+            time.sleep(max(0.0, shown + self.pace - time.monotonic()))
             pieces = [self.tokens.get()]
             while pieces[-1] is not None and not isinstance(pieces[-1], BaseException) and not self.tokens.empty():
                 pieces.append(self.tokens.get_nowait())
@@ -57,6 +65,7 @@ class Request:
             ids = [token for piece in pieces if isinstance(piece, list) for token in piece]
             places = [piece for piece in pieces if isinstance(piece, int)]
             if ids or places:
+                shown = time.monotonic() if ids else shown
                 yield ids or places[-1]
             if pieces[-1] is None:
                 return

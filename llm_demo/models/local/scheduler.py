@@ -25,12 +25,14 @@ from .loaded import LoadedModel
 from .requests import Request
 from .sampling import choose_tokens
 
-# Prompt tokens prefilled per step, packed end to end: enough for a room of short prompts in one or two steps,
-# few enough that a long prompt never stalls the running streams for more than a step's worth of them.
-PREFILL_TOKENS = 256
-IDLE_PREFILL = (
-    4  # times as many when no row is decoding: nobody waits for the pass, and one pass reads the weights once
-)
+# Prompt tokens prefilled per step, packed end to end: a room of short prompts in one or two steps, and a
+# long prompt in chunks, so that it never stalls the running streams for more than a chunk (a second or so on
+# two cores). When no row decodes, nobody waits for the pass: four times as many, vLLM's 2,048 on a CPU.
+PREFILL_TOKENS = 512
+IDLE_PREFILL = 4
+# Streamed updates a second that a model's readers take in all: one visitor sees every token as it comes, 32
+# see a few tokens at a time, three times a second, and the app's event loop leaves the cores to the model.
+STREAM_UPDATES_PER_SECOND = 100
 
 
 @dataclass(eq=False)
@@ -75,16 +77,21 @@ class Scheduler:
         return bool(self.waiting or self.rows)
 
     def admit(self) -> list[Request]:
-        """The waiting requests that join at this step, in the order they came, as many as the budget holds and
-        one step's prefill takes; the others learn their place in line. Those cancelled while waiting leave."""
+        """The waiting requests that join at this step, in the order they came, as many as the cache's budget
+        holds and one step's prefill takes whole (the first may be cut, its rest prefilled at the next steps);
+        the others learn their place in line. Those cancelled while waiting leave."""
         for request in [request for request in self.waiting if request.cancelled.is_set()]:
             self.waiting.remove(request)
             request.tokens.put(None)
         joining: list[Request] = []
-        tokens = 0
-        while self.waiting and tokens < self._prefill_budget() and self._fits(joining + [self.waiting[0]]):
+        room = self._prefill_budget()
+        while (
+            self.waiting
+            and (not joining or len(self.waiting[0].ids) <= room)
+            and self._fits(joining + [self.waiting[0]])
+        ):
             joining.append(self.waiting.popleft())
-            tokens += len(joining[-1].ids)
+            room -= len(joining[-1].ids)
         for place, request in enumerate(self.waiting, start=1):
             request.wait_at(place)
         return joining
@@ -149,7 +156,7 @@ class Scheduler:
         rows = [Row(request, list(request.ids)) for request in joining]
         self.cache.resize(start + len(rows), max(request.need for request in self.running + joining), start)
         counts = [len(row.seen) for row in rows]
-        counts[-1] -= max(0, sum(counts) - budget)  # the last prompt may be cut: the rest comes next step
+        counts[-1] -= max(0, sum(counts) - budget)  # a prompt longer than a pass, alone in it: the rest comes next
         positions, mask = self.cache.packing(list(range(start, start + len(rows))), counts)
         ends = torch.tensor(counts).cumsum(0) - 1
         logits = self._forward(
@@ -194,7 +201,9 @@ class Scheduler:
             [row.seen for row in rows],
             self.top_k,
         )
+        pace = len(self.rows) / STREAM_UPDATES_PER_SECOND
         for row, request, token in zip(rows, requests, chosen):
+            request.pace = pace
             row.seen.append(token)
             request.produced += 1
             if token not in self.eos:  # the end token is not text
