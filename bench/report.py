@@ -101,10 +101,25 @@ def room_rows(room: dict) -> list[tuple[str, str, str]]:
                     f"{app['first_token_median_s']:.2f} s against {vllm['first_token_median_s']:.2f} s",
                 )
             )
+    table += [memory_row(room, dtype) for dtype in room["dtypes"]]
     if {"float32", "bfloat16"} <= set(room["dtypes"]):
         fp32, bf16 = (room["dtypes"][dtype]["1"]["app"]["tokens_per_s"] for dtype in ("float32", "bfloat16"))
         table.append(("one visitor, bf16 vs fp32", f"{bf16:.1f} tok/s", f"{bf16 / fp32:.2f}x fp32's {fp32:.1f} tok/s"))
     return table
+
+
+def memory_row(room: dict, dtype: str) -> tuple[str, str, str]:
+    """How much the app's memory grew while the most visitors were served, and per visitor beyond the first."""
+    counts = list(room["dtypes"][dtype])
+    fewest, most = (room["dtypes"][dtype][count]["app"] for count in (counts[0], counts[-1]))
+    grown = [run["memory_peak_mb"] - run["memory_before_mb"] for run in (fewest, most)]
+    per_visitor = (grown[1] - grown[0]) / (int(counts[-1]) - int(counts[0]))
+    return (
+        f"app memory at {counts[-1]} visitors, {DTYPE_NAMES[dtype]}",
+        f"{grown[1]:.0f} MB",
+        f"above the idle app ({grown[0]:.0f} MB at {counts[0]}): {per_visitor:.1f} MB per visitor more, whose keys "
+        f"and values take {room['kv_mb_per_visitor'][dtype]:.1f} MB",
+    )
 
 
 def room_table(room: dict) -> str:

@@ -128,8 +128,11 @@ def _complete(http, prompt: str, new_tokens: int) -> tuple[float | None, int]:
     return first, tokens
 
 
-def visitors_at_once(visitor: tuple[Callable[[], object], Ask], clients: int, new_tokens: int) -> dict:
-    """`clients` visitors, their pages open, pressing Generate at the same moment, each in its own thread."""
+def visitors_at_once(
+    visitor: tuple[Callable[[], object], Ask], clients: int, new_tokens: int, pid: int | None = None
+) -> dict:
+    """`clients` visitors, their pages open, pressing Generate at the same moment, each in its own thread; with
+    `pid`, that process's resident memory before they press and at its peak while they are served."""
     open_page, ask = visitor
     ready, start, results = threading.Barrier(clients + 1), threading.Event(), [None] * clients
 
@@ -149,6 +152,7 @@ def visitors_at_once(visitor: tuple[Callable[[], object], Ask], clients: int, ne
         thread.start()
     ready.wait(timeout=300)  # every page is open
     time.sleep(0.5)  # and the server is quiet again
+    memory = ResidentMemory(pid) if pid else None
     started = time.perf_counter()
     start.set()
     for thread in threads:
@@ -156,6 +160,7 @@ def visitors_at_once(visitor: tuple[Callable[[], object], Ask], clients: int, ne
     seconds = time.perf_counter() - started
     firsts = [first for first, _ in results]
     return {
+        **(memory.stop() if memory else {}),
         "clients": clients,
         "seconds": seconds,
         "tokens_per_s": sum(tokens for _, tokens in results) / seconds,
@@ -164,14 +169,35 @@ def visitors_at_once(visitor: tuple[Callable[[], object], Ask], clients: int, ne
     }
 
 
-def side_by_side(app, vllm, counts: tuple[int, ...], new_tokens: int, repeats: int) -> dict:
+class ResidentMemory:
+    """A process's resident memory now, and its peak until `stop`, sampled every 10 ms on a thread."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.process, self.done = psutil.Process(pid), threading.Event()
+        self.before = self.peak = self.process.memory_info().rss
+        self.thread = threading.Thread(target=self._sample)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.01):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.thread.join()
+        return {"memory_before_mb": self.before / 2**20, "memory_peak_mb": self.peak / 2**20}
+
+
+def side_by_side(app, vllm, counts: tuple[int, ...], new_tokens: int, repeats: int, app_pid: int) -> dict:
     """For each number of visitors, the app and vLLM in turn, `repeats` times; the best run of each (a run on
-    2 shared cores varies by a tenth or more), with its ratios."""
+    2 shared cores varies by a tenth or more), with its ratios, and the app's memory."""
     rows = {}
     for clients in counts:
         runs = {"app": [], "vllm": []}
         for _ in range(repeats):
-            runs["app"].append(visitors_at_once(app, clients, new_tokens))
+            runs["app"].append(visitors_at_once(app, clients, new_tokens, app_pid))
             runs["vllm"].append(visitors_at_once(vllm, clients, new_tokens))
         best = {side: max(found, key=lambda run: run["tokens_per_s"]) for side, found in runs.items()}
         rows[str(clients)] = {
