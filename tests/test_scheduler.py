@@ -215,3 +215,19 @@ def test_a_reader_takes_the_first_token_at_once_then_updates_at_its_pace():
         request.tokens.put(piece)
     assert next(updates) == [6, 7] and time.monotonic() - started >= 0.2  # two steps' tokens in one update
     assert next(updates, "ended") == "ended"
+
+
+@pytest.mark.parametrize("name", ["gpt2", "qwen2"])
+def test_a_prompt_a_row_already_holds_is_copied_not_prefilled_and_answered_as_alone(folders, dtype, name, monkeypatch):
+    loaded = loaded_twin(folders, name, dtype)
+    packed, packing = [], scheduling.SlotCache.packing
+    monkeypatch.setattr(
+        scheduling.SlotCache, "packing", lambda self, *plan: packed.append(plan[1]) or packing(self, *plan)
+    )
+    example, other = ids_of(loaded, PROMPTS[1]), ids_of(loaded, PROMPTS[3])
+    sampled = GenerationSettings(max_new_tokens=12, temperature=0.9, seed=3)
+    arrivals = {0: [(example, greedy(20)), (other, greedy(20)), (example, greedy(9))], 4: [(example, sampled)]}
+    requests = drive(Scheduler(loaded, BUDGET), arrivals)
+    assert packed == [[len(example), len(other)]]  # the example computed once, though three asked for it
+    assert [tokens(request) for request in requests[:3]] == [alone(loaded, r.ids, r.settings) for r in requests[:3]]
+    assert tokens(requests[3]) == tokens(drive(Scheduler(loaded, BUDGET), {0: [(example, sampled)]})[0])

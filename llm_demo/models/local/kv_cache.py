@@ -126,8 +126,9 @@ class SlotCache(Cache):
             buffer[:, :, :kept, :, :copied] = self.buffer[:, :, :kept, :, :copied]
         self.buffer = buffer
 
-    def move(self, source: int, target: int, length: int) -> None:
-        """Row `source`'s first `length` tokens into slot `target` (the last row filling a leaver's slot)."""
+    def copy(self, source: int, target: int, length: int) -> None:
+        """Slot `source`'s first `length` tokens into slot `target`: the last row filling a leaver's slot, or a
+        prompt that another row holds."""
         self.buffer[:, :, target, :, :length] = self.buffer[:, :, source, :, :length]
 
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

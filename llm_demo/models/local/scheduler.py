@@ -45,8 +45,14 @@ class Row:
     cache: object = None  # the model's own cache, for models served one at a time (SoloScheduler)
 
     @property
+    def prompt_cached(self) -> bool:
+        """The cache holds its prompt but the last token: what a newcomer with the same prompt can copy."""
+        return self.length >= len(self.request.ids) - 1
+
+    @property
     def prefilled(self) -> bool:
-        return self.length >= len(self.request.ids)
+        """The cache holds every token but the last one seen, which the next decoding pass feeds."""
+        return self.length >= len(self.seen) - 1
 
 
 class Scheduler:
@@ -142,31 +148,50 @@ class Scheduler:
     # --- the passes ----------------------------------------------------------------------------------------
 
     def _prefill(self, joining: list[Request]) -> None:
-        """The next PREFILL_TOKENS prompt tokens: the rest of a long prompt, or the newcomers' packed end to end
-        in one row (a 16-token prompt beside a 40-token one costs 16 tokens of work, not 40); every prompt
-        that is complete chooses its first token."""
-        if not joining:
-            row = self.rows[-1]
-            count = min(self._prefill_budget(), len(row.request.ids) - row.length)
-            positions, mask = self.cache.continuing(len(self.rows) - 1, row.length, count)
-            logits = self._forward(row.request.ids[row.length : row.length + count], mask, positions, [count - 1])
-            row.length += count
-            return self._hand_out([row], logits) if row.prefilled else None
-        budget, start = self._prefill_budget(), len(self.rows)
-        rows = [Row(request, list(request.ids)) for request in joining]
+        """The newcomers into the slots after the running rows (`_join`), or else the next chunk of a long prompt."""
+        if joining:
+            return self._join(joining)
+        row, slot = self.rows[-1], len(self.rows) - 1
+        count = min(self._prefill_budget(), len(row.seen) - row.length)
+        positions, mask = self.cache.continuing(slot, row.length, count)
+        logits = self._forward(row.seen[row.length : row.length + count], mask, positions, [count - 1])
+        row.length += count
+        if row.length == len(row.seen):
+            self._hand_out([row], logits)
+
+    def _join(self, joining: list[Request]) -> None:
+        """Prompts that no row holds yet packed end to end in one pass (a 16-token prompt beside a 40-token one
+        costs 16 tokens of work, not 40), each complete one choosing its first token; a prompt that a row already
+        holds (a room pressing the same example) is copied from that row's slot but its last token, which the
+        decoding pass then feeds, as vLLM's prefix cache would spare it."""
+        start, rows = len(self.rows), [Row(request, list(request.ids)) for request in joining]
         self.cache.resize(start + len(rows), max(request.need for request in self.running + joining), start)
+        holders = {tuple(row.request.ids): slot for slot, row in enumerate(self.rows) if row.prompt_cached}
+        computed = [
+            slot for slot, row in enumerate(rows, start) if holders.setdefault(tuple(row.request.ids), slot) == slot
+        ]
+        self.rows += rows
+        if computed:
+            self._pack([self.rows[slot] for slot in computed], computed)
+        for slot, row in enumerate(rows, start):
+            if (holder := holders[tuple(row.request.ids)]) != slot:
+                row.length = len(row.seen) - 1
+                self.cache.copy(holder, slot, row.length)
+
+    def _pack(self, rows: list[Row], slots: list[int]) -> None:
+        """New prompts end to end in one pass, into their slots; the last may be cut where it alone is longer
+        than a pass (the rest comes at the next steps)."""
         counts = [len(row.seen) for row in rows]
-        counts[-1] -= max(0, sum(counts) - budget)  # a prompt longer than a pass, alone in it: the rest comes next
-        positions, mask = self.cache.packing(list(range(start, start + len(rows))), counts)
+        counts[-1] -= max(0, sum(counts) - self._prefill_budget())
+        positions, mask = self.cache.packing(slots, counts)
         ends = torch.tensor(counts).cumsum(0) - 1
         logits = self._forward(
             [token for row, count in zip(rows, counts) for token in row.seen[:count]], mask, positions, ends
         )
         for row, count in zip(rows, counts):
             row.length = count
-        self.rows += rows
-        done = [index for index, row in enumerate(rows) if row.prefilled]
-        self._hand_out([rows[index] for index in done], logits[done])
+        complete = [index for index, (row, count) in enumerate(zip(rows, counts)) if count == len(row.seen)]
+        self._hand_out([rows[index] for index in complete], logits[complete])
 
     def _decode(self, rows: list[Row]) -> None:
         """One token for each of the decoding rows (slots 0..B-1), each at its own length."""
@@ -220,10 +245,10 @@ class Scheduler:
         end = len(rows) - (2 if partial else 1)  # the last decoding row
         if partial is None or slot != len(rows) - 1:
             if slot != end:
-                self.cache.move(end, slot, rows[end].length)
+                self.cache.copy(end, slot, rows[end].length)
                 rows[slot] = rows[end]
             if partial is not None:
-                self.cache.move(end + 1, end, partial.length)
+                self.cache.copy(end + 1, end, partial.length)
                 rows[end] = partial
         rows.pop()
 
