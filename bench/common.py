@@ -119,17 +119,17 @@ def evaluate_with_peak_memory(
 
 
 @contextlib.contextmanager
-def running_app(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, float]]:
-    """`python app.py` on a free loopback port: (its URL, seconds until the page answered HTTP 200)."""
+def running_app(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, float, int]]:
+    """`python app.py` on a free loopback port: (its URL, seconds until the page answered HTTP 200, its pid)."""
     from served_app import app_process, free_port, wait_for
 
     port = free_port()
     env = {**os.environ, **(extra_env or {}), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
-    with app_process([sys.executable, "app.py"], env):
+    with app_process([sys.executable, "app.py"], env) as process:
         wait_for(url, 120, every=0.05)
-        yield url, time.perf_counter() - started
+        yield url, time.perf_counter() - started, process.pid
 
 
 def machine() -> dict:

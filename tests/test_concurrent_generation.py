@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -14,9 +13,10 @@ from tiny_models import byte_level_tokenizer, save_qwen2
 
 from llm_demo.errors import ModelError
 from llm_demo.models import get_model
-from llm_demo.models.local import scheduler
+from llm_demo.models.local.engine import engine
 from llm_demo.models.local.generate import _replies, before_stop, prompt_ids
-from llm_demo.models.local.scheduler import Batch, Scheduler, engine
+from llm_demo.models.local.kv_cache import SlotCache
+from llm_demo.models.local.scheduler import Scheduler
 from llm_demo.tasks.generation import GenerationSettings, generate, stream
 
 PROMPTS = ["Hello", "Paris is the capital of France and", "The quick brown fox jumps over the lazy", "I loved"]
@@ -44,21 +44,21 @@ def qwen2(tmp_path_factory):
 
 @pytest.fixture
 def merges(monkeypatch) -> list[int]:
-    """Slow each step a little, so streams started a few tokens apart surely overlap; count the rows merged."""
-    forward, merge = Scheduler._forward, Batch.merge
-    merged: list[int] = []
+    """Slow each pass a little, so streams started a few tokens apart surely overlap; count rows decoded together."""
+    run, decode = Scheduler._run, Scheduler._decode
+    together: list[int] = []
 
-    def slow_forward(self, *args, **options):
+    def slow_run(self, *args):
         time.sleep(0.01)
-        return forward(self, *args, **options)
+        return run(self, *args)
 
-    def counted_merge(self, other):
-        merged.append(len(self.requests) + len(other.requests))
-        return merge(self, other)
+    def counted_decode(self, rows):
+        together.append(len(rows))
+        return decode(self, rows)
 
-    monkeypatch.setattr(Scheduler, "_forward", slow_forward)
-    monkeypatch.setattr(Batch, "merge", counted_merge)
-    return merged
+    monkeypatch.setattr(Scheduler, "_run", slow_run)
+    monkeypatch.setattr(Scheduler, "_decode", counted_decode)
+    return together
 
 
 def staggered(streams: list[Iterator[str]], head_start: int = 3) -> list[str]:
@@ -96,25 +96,14 @@ def joining_together(loaded, prompts: list[str], settings: GenerationSettings) -
 @pytest.mark.parametrize("model", ["plain", "qwen2"])
 def test_prompts_of_different_lengths_joining_together_are_packed_unpadded(model, request, monkeypatch):
     loaded = request.getfixturevalue(model)
-    packed, unpacked = [], scheduler._unpacked
-    monkeypatch.setattr(scheduler, "_unpacked", lambda keys, lengths: packed.append(lengths) or unpacked(keys, lengths))
+    packed, packing = [], SlotCache.packing
+    monkeypatch.setattr(
+        SlotCache, "packing", lambda self, slots, counts: packed.append(counts) or packing(self, slots, counts)
+    )
     alone = [generate(loaded, [prompt], greedy(25))[0] for prompt in PROMPTS]
     assert joining_together(loaded, PROMPTS, greedy(25)) == alone
     lengths = sorted(len(prompt_ids(loaded, prompt)) for prompt in PROMPTS)
     assert sorted(packed[-1]) == lengths and len(set(lengths)) > 1  # the last prefill packed all four
-
-
-def test_a_model_whose_attention_ignores_the_packing_mask_is_prefilled_padded(plain, monkeypatch):
-    """If a model gave packed prompts other logits than padded ones, packing would answer wrongly: it pads."""
-    monkeypatch.setattr(scheduler, "_PACKING_AGREES", weakref.WeakKeyDictionary())
-    monkeypatch.setattr(
-        scheduler,
-        "block_causal_mask",  # every token sees every other: prompts mix
-        lambda lengths, dtype, device: torch.zeros(1, 1, sum(lengths), sum(lengths), dtype=dtype),
-    )
-    alone = [generate(plain, [prompt], greedy(25))[0] for prompt in PROMPTS]
-    assert joining_together(plain, PROMPTS, greedy(25)) == alone
-    assert scheduler._PACKING_AGREES[plain.model] is False
 
 
 def test_stopping_one_stream_leaves_the_others_running_to_their_full_reply(plain, merges):
@@ -160,16 +149,16 @@ def test_each_stream_keeps_its_own_max_new_tokens(plain, merges):
 
 
 def test_a_failing_step_ends_its_streams_with_a_clear_error_and_the_next_one_runs(plain, monkeypatch):
-    forward = Scheduler._forward
+    run = Scheduler._run
 
-    def out_of_memory(self, *args, **options):
+    def out_of_memory(self, *args):
         raise torch.OutOfMemoryError("CPU out of memory")
 
-    monkeypatch.setattr(Scheduler, "_forward", out_of_memory)
+    monkeypatch.setattr(Scheduler, "_run", out_of_memory)
     with pytest.raises(ModelError) as raised:
         list(stream(plain, "Hello", greedy(10)))
     assert raised.value.key == "out_of_memory"
-    monkeypatch.setattr(Scheduler, "_forward", forward)
+    monkeypatch.setattr(Scheduler, "_run", run)
     assert list(stream(plain, "Hello", greedy(10)))[-1] == generate(plain, ["Hello"], greedy(10))[0]
 
 
@@ -231,3 +220,23 @@ def test_a_client_that_cancels_frees_its_row_while_another_finishes(app_url, loa
     while engine().busy_models() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert engine().busy_models() == 0
+
+
+def test_a_visitor_beyond_the_cache_budget_sees_its_place_in_line_then_its_reply(app_url, load, merges, monkeypatch):
+    from gradio_client import Client
+
+    from llm_demo.models.local import engine as engines
+
+    plain = load("generation", "Tiny GPT-2", "causal-lm")
+    deadline = time.monotonic() + 10
+    while engine().busy_models() and time.monotonic() < deadline:  # the next scheduler reads the budget
+        time.sleep(0.05)
+    monkeypatch.setattr(engines, "kv_cache_budget", lambda loaded: 1)  # room for one row at a time
+    first = Client(app_url, verbose=False).submit("Hello", "Tiny GPT-2", "", 100, 0, 1, 1, None, api_name="/generate")
+    while not first.outputs() or not first.outputs()[-1][0]:
+        time.sleep(0.01)
+    second = Client(app_url, verbose=False).submit("I loved", "Tiny GPT-2", "", 20, 0, 1, 1, None, api_name="/generate")
+    assert second.result()[0] == generate(plain, ["I loved"], greedy(20))[0]
+    assert first.result()[0] == generate(plain, ["Hello"], greedy(100))[0]
+    assert any("In line for the model: you are number 1" in status for _, status in second.outputs())
+    assert max(merges) == 1

@@ -47,6 +47,13 @@ def test_performance_table_is_the_one_bench_report_renders_from_latest_json():
     )
 
 
+def test_readme_room_table_is_the_one_bench_report_renders_from_latest_json():
+    document = read(ROOT / "README.md")
+    assert report.table_in(document, report.ROOM_START, report.ROOM_END) == report.readme_room(report.latest()), (
+        "README.md's table of the room is not bench/results/latest.json's: run python bench/report.py"
+    )
+
+
 def test_the_table_says_which_run_and_machine_its_figures_come_from():
     machine = {
         "python": "3.11.7",

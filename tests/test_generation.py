@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from llm_demo.errors import InputError
+from llm_demo.models.local.engine import Engine
 from llm_demo.models.local.generate import prompt_ids, uses_chat_template
-from llm_demo.models.local.scheduler import Engine, Scheduler
+from llm_demo.models.local.scheduler import Scheduler
 from llm_demo.tasks.generation import GenerationSettings, generate, perplexity, stream, token_logprobs
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
@@ -36,20 +37,20 @@ def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain):
 
 def test_closing_the_stream_stops_generation(plain, monkeypatch):
     """The request leaves its model's batch at the next step: no token follows but the one then under way."""
-    requests, schedulers, submit, forward = [], set(), Engine.submit, Scheduler._forward
+    requests, schedulers, submit, run = [], set(), Engine.submit, Scheduler._run
 
     def recorded(self, *args):
         requests.append(submit(self, *args))
         return requests[-1]
 
-    def slow(self, *args, **options):
+    def slow(self, *args):
         if self.loaded.model is plain.model:
             schedulers.add(self)
         time.sleep(0.02)  # 100 tokens take 2 s or more: the close lands long before the last
-        return forward(self, *args, **options)
+        return run(self, *args)
 
     monkeypatch.setattr(Engine, "submit", recorded)
-    monkeypatch.setattr(Scheduler, "_forward", slow)
+    monkeypatch.setattr(Scheduler, "_run", slow)
     replies = stream(plain, "Hello", GenerationSettings(max_new_tokens=100, temperature=0, repetition_penalty=1.0))
     next(replies)
     replies.close()  # what Gradio does when the user presses Stop

@@ -10,7 +10,7 @@ import torch
 
 from llm_demo.errors import ModelError
 from llm_demo.models.local import generate
-from llm_demo.models.local.scheduler import engine
+from llm_demo.models.local.engine import engine
 from llm_demo.models.types import GenerationSettings, as_messages, in_input_order, whole_reply
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0, repetition_penalty=1.0)

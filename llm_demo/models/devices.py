@@ -3,6 +3,7 @@ hardware is built for it."""
 
 from __future__ import annotations
 
+import os
 import platform
 
 import torch
@@ -40,3 +41,20 @@ def pick_dtype(device: torch.device, preference: str = "auto") -> torch.dtype:
     if device.type == "mps":
         return torch.float16
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
+def free_memory(device: torch.device) -> int:
+    """Bytes free for new tensors on `device`: the GPU's free memory, or the memory the OS says is available
+    (page cache included, which it gives back), or a gigabyte where it says neither."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2**30

@@ -125,6 +125,18 @@ class GenerationSettings:
         return self
 
 
+class Waiting(str):
+    """What a stream yields while its request waits for room in the model's batch: no text yet (an empty
+    string, which any reader of the stream may show as it is) and the request's place in line (1: next)."""
+
+    place: int
+
+    def __new__(cls, place: int) -> Waiting:
+        waiting = super().__new__(cls, "")
+        waiting.place = place
+        return waiting
+
+
 def whole_reply(texts: Iterator[str]) -> str:
     """The whole reply of a stream, which yields the text so far: its last piece."""
     last = deque(texts, maxlen=1)

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 
 from ..errors import ModelError
 from ..models import Model
-from ..models.types import GenerationSettings, Message, TokenLogProbs, as_messages, in_input_order
+from ..models.types import GenerationSettings, Message, TokenLogProbs, Waiting, as_messages, in_input_order
 
 __all__ = [
     "GenerationSettings",
     "Message",
     "TokenLogProbs",
+    "Waiting",
     "as_messages",
     "fit_to_window",
     "generate",

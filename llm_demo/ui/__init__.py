@@ -101,4 +101,5 @@ def launch_options() -> dict[str, Any]:
         "css_paths": [ASSETS_DIR / "style.css"],
         "ssr_mode": False,
         "mcp_server": get_settings().mcp,  # explicit, so GRADIO_MCP_SERVER alone cannot list the arena as tools
+        "max_threads": QUEUE_SIZE + LIGHT_WORK_CONCURRENCY,  # a stream holds a worker thread while it waits
     }

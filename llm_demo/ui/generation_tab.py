@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import gradio as gr
 
 from ..inputs import clean_text
-from ..models.local.scheduler import MAX_RUNNING
 from ..registry import Registry
-from ..tasks.generation import GenerationSettings, fit_to_window, stream
+from ..tasks.generation import GenerationSettings, Waiting, fit_to_window, stream
 from .carry import Carry
 from .common import bind, examples, load_picked, model_picker, model_status, new_token_slider, runs_on, say, user_errors
 from .i18n import t
@@ -30,6 +29,10 @@ TEXT = {
         "The reply stops after {new} new tokens: with the prompt, that fills the model's window of {window} tokens.",
         "回复最多 {new} 个新词元：加上提示词，已占满模型 {window} 个词元的窗口。",
     ),
+    "generation.waiting": (
+        "In line for the model: you are number {place}",
+        "正在排队等待模型：你是第 {place} 位",
+    ),
 }
 EXAMPLES = [
     ["Write a haiku about the sea."],
@@ -41,8 +44,9 @@ ERRORS_ZH = {
     "bad_stop": "停止字符串必须是非空文本。",
 }
 MAX_NEW_TOKENS = 1024  # less where the model's window is smaller
-# As many streams as one model's batch decodes together (tasks/scheduler.py); others wait, seeing their place.
-GENERATION_CONCURRENCY = MAX_RUNNING
+# Every stream goes on to the engine, whose line is first come first served and tells each visitor its place
+# (models/local/scheduler.py): how many run at once is the model's KV cache's to say. Gradio's queue holds 128.
+GENERATION_CONCURRENCY = 128
 
 
 @user_errors
@@ -89,7 +93,8 @@ def run_generation(
         status += " · " + say("generation.capped", request, new=fitted.max_new_tokens, window=loaded.token_limit)
     yield "", status
     for text in stream(loaded, prompt, fitted):
-        yield text, status
+        waiting = isinstance(text, Waiting)  # no room in the batch yet: the status says where in line
+        yield text, status + " · " + say("generation.waiting", request, place=text.place) if waiting else status
 
 
 def build(registry: Registry) -> list[Carry]:

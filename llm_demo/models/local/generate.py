@@ -16,17 +16,19 @@ from ..types import (
     Message,
     ScoredText,
     TokenLogProbs,
+    Waiting,
     as_messages,
     as_plain_text,
     in_input_order,
     whole_reply,
 )
 from .batching import default_budget, pad, run_in_batches
+from .engine import engine
 from .inside import encode_whole
 from .loaded import LoadedModel
-from .scheduler import MAX_RUNNING, Request, engine
+from .requests import Request
 
-AHEAD = 4 * MAX_RUNNING  # requests respond() keeps queued in the engine: enough to refill every row that frees up
+AHEAD = 64  # requests respond() keeps in the engine at once: a full batch, refilled as rows free up
 
 
 def uses_chat_template(loaded: LoadedModel) -> bool:
@@ -86,8 +88,8 @@ def fit_to_window(loaded: LoadedModel, prompt: str, settings: GenerationSettings
 def stream_ids(loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> Iterator[str]:
     """Stream a reply to prompt token ids; the one place a streamed generation runs.
 
-    The request joins the model's running batch (tasks/scheduler.py), so people generating at the same
-    time share each decoding step; closing this iterator takes only this request out of the batch.
+    The request joins the model's running batch (scheduler.py), so people generating at the same time share
+    each decoding step; closing this iterator takes only this request out of the batch, or out of the line.
     """
     settings = check_window(loaded, ids, settings)
     request = engine().submit(loaded, ids, settings)
@@ -98,10 +100,14 @@ def stream_ids(loaded: LoadedModel, ids: list[int], settings: GenerationSettings
 
 
 def _replies(tokenizer, request: Request, stop: tuple[str, ...]) -> Iterator[str]:
-    """The reply so far, each time new tokens arrive, ending before the first stop string."""
+    """The reply so far, each time new tokens arrive, ending before the first stop string; while the request
+    waits for room in the batch, its place in line (an empty `Waiting` text)."""
     generated: list[int] = []
     shown = text = ""
-    while (new := request.new_tokens()) is not None:
+    for new in request.updates():
+        if isinstance(new, int):
+            yield Waiting(new)
+            continue
         generated += new
         text, stopped = before_stop(tokenizer.decode(generated, skip_special_tokens=True), stop)
         if stopped:

@@ -1,265 +1,235 @@
 """Continuous batching for streamed generation: requests that overlap in time share every decoding step.
 
-The vocabulary is vLLM's (`vllm/v1/core/sched/scheduler.py`): a request *waits*, then *runs* (its row sits in
-its model's batch and KV cache), then *finishes*. Each step either prefills the waiting requests and merges
-them into the running batch, or decodes one token for every running request; finished rows leave at once.
-On a CPU a step over 8 rows costs little more than a step over one (the weights are read once either way),
-which is where the throughput comes from. Tokens go to a per-request queue that the caller reads; nothing
-here knows about Gradio.
+The vocabulary is vLLM's (`vllm/v1/core/sched/scheduler.py`): a request *waits*, then *runs* (its row sits in its
+model's batch and KV cache), then *finishes*. Each step prefills the next chunk of prompts, then decodes one token
+for every running row; finished rows leave at once. Rows live in slots of a preallocated cache (kv_cache.py), so
+nothing is copied as rows grow, and a row that joins or leaves moves at most one other. How many rows run is set
+by memory: requests are admitted, first come first served, while the cache for all of them fits the budget
+(LLM_DEMO_KV_CACHE_MB); the others wait and are told their place in line. On a CPU a step over 32 rows costs far
+less than 32 steps over one (the weights are read once either way), which is where the throughput comes from.
+Tokens go to a per-request queue that the caller reads; nothing here knows about Gradio.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
-import queue
-import threading
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from ...errors import ModelError
-from ..types import GenerationSettings
-from .batching import pad
+from .kv_cache import SlotCache
 from .loaded import LoadedModel
-from .sampling import choose_tokens, seeded_generator
+from .requests import Request
+from .sampling import choose_tokens
 
-MAX_RUNNING = 16  # rows decoded together per model; more requests wait for a row to free up
+# Prompt tokens prefilled per step, packed end to end: a room of short prompts in one or two steps, and a
+# long prompt in chunks, so that it never stalls the running streams for more than a chunk (a second or so on
+# two cores). When no row decodes, nobody waits for the pass: four times as many, vLLM's 2,048 on a CPU.
+PREFILL_TOKENS = 512
+IDLE_PREFILL = 4
+# Streamed updates a second that a model's readers take in all: one visitor sees every token as it comes, 32
+# see a few tokens at a time, three times a second, and the app's event loop leaves the cores to the model.
+STREAM_UPDATES_PER_SECOND = 100
 
 
 @dataclass(eq=False)
-class Request:
-    """One generation: its prompt and settings, and the queue its new token ids are handed out on."""
+class Row:
+    """A running request's place in the batch: how much of it the cache holds, and its tokens so far."""
 
-    ids: list[int]
-    settings: GenerationSettings
-    generator: torch.Generator  # its own random stream: a seed reproduces the text whoever shares the batch
-    tokens: queue.Queue = field(default_factory=queue.Queue)  # lists of new ids, then None or the error
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    produced: int = 0
-    done: bool = False  # its last token is out (end token or max_new_tokens)
+    request: Request
+    seen: list[int]  # the prompt, then every chosen token: the repetition penalty's, and the next input
+    length: int = 0  # tokens in the cache
+    cache: object = None  # the model's own cache, for models served one at a time (SoloScheduler)
 
     @property
-    def finished(self) -> bool:
-        return self.done or self.cancelled.is_set()
+    def prompt_cached(self) -> bool:
+        """The cache holds its prompt but the last token: what a newcomer with the same prompt can copy."""
+        return self.length >= len(self.request.ids) - 1
 
-    def cancel(self) -> None:
-        """Leave the batch at the next step (Stop pressed, client gone, stop string seen)."""
-        self.cancelled.set()
-
-    def new_tokens(self) -> list[int] | None:
-        """Block until new token ids arrive; None once the request has finished. Raises what ended it."""
-        first = self.tokens.get()
-        pieces = [first]
-        while first is not None and not isinstance(first, BaseException) and not self.tokens.empty():
-            pieces.append(self.tokens.get_nowait())  # a slow reader takes everything that piled up at once
-            if pieces[-1] is None or isinstance(pieces[-1], BaseException):
-                break
-        if isinstance(pieces[-1], BaseException):
-            raise pieces[-1]
-        ids = [token for piece in pieces if piece is not None for token in piece]
-        if pieces[-1] is None and not ids:
-            return None
-        if pieces[-1] is None:
-            self.tokens.put(None)  # hand out these ids now and the end on the next call
-        return ids
-
-
-# --- the running batch: rows of one model's KV cache, left-padded ----------------------------------
-
-
-def _mergeable(cache) -> bool:
-    """Plain growing layers can be padded and joined; sliding-window or recurrent layers cannot."""
-    from transformers.cache_utils import DynamicLayer
-
-    return all(type(layer) is DynamicLayer for layer in cache.layers)
-
-
-def _left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-    missing = length - tensor.shape[dim]
-    if missing == 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
-
-
-@dataclass
-class Batch:
-    """Requests decoded together: their KV cache, attention mask (B, T) and each row's tokens so far."""
-
-    requests: list[Request]
-    cache: object  # transformers DynamicCache, (B, heads, T, head_dim) per layer
-    mask: torch.Tensor  # (B, T): 0 on the left padding
-    seen: list[torch.Tensor]  # per row, on the CPU: prompt and generated ids, for the repetition penalty
-
-    def last_tokens(self) -> torch.Tensor:
-        return torch.stack([ids[-1:] for ids in self.seen])  # (B, 1)
-
-    def merge(self, other: Batch) -> Batch:
-        """One batch of both: the shorter cache gets zero columns on the left, masked out."""
-        length = max(self.mask.shape[1], other.mask.shape[1])
-        for mine, theirs in zip(self.cache.layers, other.cache.layers):
-            mine.keys = torch.cat([_left_pad(mine.keys, length, 2), _left_pad(theirs.keys, length, 2)])
-            mine.values = torch.cat([_left_pad(mine.values, length, 2), _left_pad(theirs.values, length, 2)])
-        mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(other.mask, length, 1)])
-        return Batch(self.requests + other.requests, self.cache, mask, self.seen + other.seen)
-
-    def keep(self, rows: list[int]) -> Batch | None:
-        """The batch without the other rows, and without columns that are padding in every row left."""
-        if not rows:
-            return None
-        if len(rows) < len(self.requests):
-            index = torch.tensor(rows, device=self.mask.device)
-            self.cache.batch_select_indices(index)
-            self.mask = self.mask[index]
-        start = int(self.mask.any(dim=0).nonzero()[0])
-        if start:
-            for layer in self.cache.layers:
-                layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
-            self.mask = self.mask[:, start:]
-        return Batch([self.requests[row] for row in rows], self.cache, self.mask, [self.seen[row] for row in rows])
-
-
-# --- one model's scheduler -----------------------------------------------------------------------
+    @property
+    def prefilled(self) -> bool:
+        """The cache holds every token but the last one seen, which the next decoding pass feeds."""
+        return self.length >= len(self.seen) - 1
 
 
 class Scheduler:
-    """The waiting and running requests of one model, and the step that advances them."""
+    """The waiting and running requests of one model, and the step that advances them.
 
-    def __init__(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
+    Rows sit in cache slots in order: the decoding rows first, then at most one prompt longer than a step's
+    prefill, still being prefilled, which takes no newcomer in beside it until it is done.
+    """
+
+    max_rows: int | None = None  # None: as many as the budget holds
+
+    def __init__(self, loaded: LoadedModel, budget: int) -> None:
+        self.loaded, self.budget = loaded, budget  # bytes of keys and values the running rows may take
         self.waiting: deque[Request] = deque()
-        self.batch: Batch | None = None
+        self.rows: list[Row] = []
+        self.cache = SlotCache(loaded.model.config, loaded.model.dtype, loaded.device)
         config = loaded.model.generation_config
         eos = config.eos_token_id if config.eos_token_id is not None else loaded.tokenizer.eos_token_id
         self.eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
         self.top_k = config.top_k  # a model's own default, as generate() would apply it
-        accepted = inspect.signature(loaded.model.forward).parameters
-        self.last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in accepted else {}
+        self.keeps_logits = "logits_to_keep" in inspect.signature(loaded.model.forward).parameters
 
     @property
     def running(self) -> list[Request]:
-        return self.batch.requests if self.batch else []
+        return [row.request for row in self.rows]
 
     def has_work(self) -> bool:
-        return bool(self.waiting or self.batch)
-
-    def step(self, joining: list[Request]) -> None:
-        """Prefill `joining` (from `admit`), else decode one token for everyone; hand out tokens; drop finished rows.
-
-        A failure (out of memory, a bug) ends the requests of this batch with the error, never leaves
-        them waiting; the waiting requests start afresh at the next step.
-        """
-        if not joining and not self.batch:
-            return
-        in_step = self.running + joining
-        try:
-            with torch.inference_mode():
-                if joining:
-                    new = self._prefill(joining)
-                    self.batch = self.batch.merge(new) if self.batch else new
-                else:
-                    self._decode()
-        except Exception as error:  # noqa: BLE001 - handed to each request's reader
-            explained = _explain(error)
-            for request in in_step:
-                request.tokens.put(explained)
-            self.batch = None
-            return
-        self.batch = self.batch.keep([row for row, request in enumerate(self.batch.requests) if not request.finished])
+        return bool(self.waiting or self.rows)
 
     def admit(self) -> list[Request]:
-        """The waiting requests that join the batch at this step; those cancelled while waiting leave."""
+        """The waiting requests that join at this step, in the order they came, as many as the cache's budget
+        holds and one step's prefill takes whole (the first may be cut, its rest prefilled at the next steps);
+        the others learn their place in line. Those cancelled while waiting leave."""
         for request in [request for request in self.waiting if request.cancelled.is_set()]:
             self.waiting.remove(request)
             request.tokens.put(None)
-        if self.batch and not _mergeable(self.batch.cache):
-            return []  # this model's cache cannot take new rows: newcomers wait until the batch empties
-        room = MAX_RUNNING - len(self.running)
-        return [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
+        joining: list[Request] = []
+        room = self._prefill_budget()
+        while (
+            self.waiting
+            and (not joining or len(self.waiting[0].ids) <= room)
+            and self._fits(joining + [self.waiting[0]])
+        ):
+            joining.append(self.waiting.popleft())
+            room -= len(joining[-1].ids)
+        for place, request in enumerate(self.waiting, start=1):
+            request.wait_at(place)
+        return joining
 
-    def _prefill(self, requests: list[Request]) -> Batch:
-        """Run the new prompts in one forward pass and choose each one's first token.
+    def _fits(self, joining: list[Request]) -> bool:
+        """Whether these newcomers can join now: no prompt is half prefilled, and the cache for every row fits the
+        budget (or nothing else runs: one request always may)."""
+        if self.rows and not self.rows[-1].prefilled:
+            return False
+        rows = len(self.rows) + len(joining)
+        if self.max_rows is not None and rows > self.max_rows:
+            return False
+        longest = max(request.need for request in self.running + joining)
+        return rows == 1 or self.cache.bytes_for(rows, longest) <= self.budget
 
-        Prompts of different lengths go packed end to end in one row where the model allows it, so that
-        none is padded: a 16-token prompt beside a 40-token one costs 16 tokens of work, not 40.
+    def _prefill_budget(self) -> int:
+        return PREFILL_TOKENS if any(row.prefilled for row in self.rows) else PREFILL_TOKENS * IDLE_PREFILL
+
+    def step(self, joining: list[Request]) -> None:
+        """Prefill `joining` (from `admit`) or the next chunk of a long prompt, decode one token for every
+        running row, hand the tokens out, and free the rows that finished.
+
+        A failure (out of memory, a bug) ends this step's requests with the error, never leaves them waiting;
+        the waiting requests start afresh at the next step.
         """
-        prompts = [request.ids for request in requests]
-        would_pad = len({len(ids) for ids in prompts}) > 1
-        packed = would_pad and sum(map(len, prompts)) <= MAX_PACKED_TOKENS and self._packing_agrees()
-        logits, cache, mask = self._packed(prompts) if packed else self._padded(prompts)
-        batch = Batch(requests, cache, mask, [torch.tensor(ids) for ids in prompts])
-        self._hand_out(batch, logits)
-        return batch
+        if not joining and not self.rows:
+            return
+        in_step = self.running + joining
+        with torch.inference_mode():  # the cache's tensors are inference tensors: every change to them in here
+            try:
+                if joining or (self.rows and not self.rows[-1].prefilled):
+                    self._prefill(joining)
+                if any(row.prefilled for row in self.rows):
+                    self._decode([row for row in self.rows if row.prefilled])
+            except Exception as error:  # noqa: BLE001 - handed to each request's reader
+                explained = _explain(error)
+                for request in in_step:
+                    request.tokens.put(explained)
+                self.rows = []
+                self.cache.resize(0, 0, 0)
+                return
+            for slot in reversed([slot for slot, row in enumerate(self.rows) if row.request.finished]):
+                self._free(slot)
+            self.cache.resize(
+                len(self.rows), max((request.need for request in self.running), default=0), len(self.rows)
+            )
 
-    def _padded(self, prompts: list[list[int]]) -> tuple[torch.Tensor, object, torch.Tensor]:
-        """Prompts side by side, left-padded: the last position's logits (B, V), the cache and the mask (B, T)."""
-        input_ids, mask = (
-            tensor.to(self.loaded.device) for tensor in pad(prompts, self.loaded.tokenizer.pad_token_id or 0, left=True)
+    # --- the passes ----------------------------------------------------------------------------------------
+
+    def _prefill(self, joining: list[Request]) -> None:
+        """The newcomers into the slots after the running rows (`_join`), or else the next chunk of a long prompt."""
+        if joining:
+            return self._join(joining)
+        row, slot = self.rows[-1], len(self.rows) - 1
+        count = min(self._prefill_budget(), len(row.seen) - row.length)
+        positions, mask = self.cache.continuing(slot, row.length, count)
+        logits = self._forward(row.seen[row.length : row.length + count], mask, positions, [count - 1])
+        row.length += count
+        if row.length == len(row.seen):
+            self._hand_out([row], logits)
+
+    def _join(self, joining: list[Request]) -> None:
+        """Prompts that no row holds yet packed end to end in one pass (a 16-token prompt beside a 40-token one
+        costs 16 tokens of work, not 40), each complete one choosing its first token; a prompt that a row already
+        holds (a room pressing the same example) is copied from that row's slot but its last token, which the
+        decoding pass then feeds, as vLLM's prefix cache would spare it."""
+        start, rows = len(self.rows), [Row(request, list(request.ids)) for request in joining]
+        self.cache.resize(start + len(rows), max(request.need for request in self.running + joining), start)
+        holders = {tuple(row.request.ids): slot for slot, row in enumerate(self.rows) if row.prompt_cached}
+        computed = [
+            slot for slot, row in enumerate(rows, start) if holders.setdefault(tuple(row.request.ids), slot) == slot
+        ]
+        self.rows += rows
+        if computed:
+            self._pack([self.rows[slot] for slot in computed], computed)
+        for slot, row in enumerate(rows, start):
+            if (holder := holders[tuple(row.request.ids)]) != slot:
+                row.length = len(row.seen) - 1
+                self.cache.copy(holder, slot, row.length)
+
+    def _pack(self, rows: list[Row], slots: list[int]) -> None:
+        """New prompts end to end in one pass, into their slots; the last may be cut where it alone is longer
+        than a pass (the rest comes at the next steps)."""
+        counts = [len(row.seen) for row in rows]
+        counts[-1] -= max(0, sum(counts) - self._prefill_budget())
+        positions, mask = self.cache.packing(slots, counts)
+        ends = torch.tensor(counts).cumsum(0) - 1
+        logits = self._forward(
+            [token for row, count in zip(rows, counts) for token in row.seen[:count]], mask, positions, ends
         )
-        output = self._forward(input_ids, mask, _positions(mask, mask.shape[1]), cache=None, **self.last_logits_only)
-        return output.logits[:, -1], output.cache, mask
+        for row, count in zip(rows, counts):
+            row.length = count
+        complete = [index for index, (row, count) in enumerate(zip(rows, counts)) if count == len(row.seen)]
+        self._hand_out([rows[index] for index in complete], logits[complete])
 
-    def _packed(self, prompts: list[list[int]]) -> tuple[torch.Tensor, object, torch.Tensor]:
-        """Prompts end to end in one row, each attending to itself alone; the same as `_padded` gives."""
-        device, lengths = self.loaded.device, [len(ids) for ids in prompts]
-        input_ids = torch.tensor([[token for ids in prompts for token in ids]], device=device)
-        positions = torch.tensor([[position for length in lengths for position in range(length)]], device=device)
-        ends = torch.tensor(lengths, device=device).cumsum(0) - 1
-        output = self._forward(
-            input_ids,
-            block_causal_mask(lengths, self.loaded.model.dtype, device),
-            positions,
-            cache=None,
-            logits_to_keep=ends,
+    def _decode(self, rows: list[Row]) -> None:
+        """One token for each of the decoding rows (slots 0..B-1), each at its own length."""
+        positions, mask = self.cache.decoding([row.length for row in rows])
+        ids = torch.tensor([[row.seen[-1]] for row in rows], device=self.loaded.device)
+        logits = self._run(ids, mask, positions, 1)[:, -1]
+        for row in rows:
+            row.length += 1
+        self._hand_out(rows, logits)
+
+    def _forward(self, ids: list[int], mask: torch.Tensor, positions: torch.Tensor, keep) -> torch.Tensor:
+        """Tokens in one row through the model: the logits (len(keep), V) at the positions `keep`."""
+        keep = torch.as_tensor(keep, device=self.loaded.device)
+        logits = self._run(torch.tensor([ids], device=self.loaded.device), mask, positions, keep)
+        return logits[0] if self.keeps_logits else logits[0, keep]
+
+    def _run(self, ids: torch.Tensor, mask, positions, keep) -> torch.Tensor:
+        """The model's logits for `ids` (rows, tokens), with this step's cache plan."""
+        options = {"logits_to_keep": keep} if self.keeps_logits else {}
+        output = self.loaded.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, cache=self.cache, use_cache=True, **options
         )
-        for layer in output.cache.layers:  # (1, heads, sum of lengths, dim) -> (prompts, heads, longest, dim)
-            layer.keys, layer.values = _unpacked(layer.keys, lengths), _unpacked(layer.values, lengths)
-        return output.logits[0], output.cache, pad(prompts, 0, left=True)[1].to(device)
+        return output.logits
 
-    def _packing_agrees(self) -> bool:
-        """Whether this model gives packed prompts the logits it gives them padded, checked once per model.
-
-        It must honour a 4D attention mask, keep a plain cache (no sliding window) and take the positions
-        of the logits to keep; a model that does not is prefilled padded, never answered wrongly.
-        """
-        model = self.loaded.model
-        if model not in _PACKING_AGREES:
-            _PACKING_AGREES[model] = bool(self.last_logits_only) and _same_logits(self._padded, self._packed)
-        return _PACKING_AGREES[model]
-
-    def _decode(self) -> None:
-        batch = self.batch
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.requests), 1))], dim=1)
-        output = self._forward(
-            batch.last_tokens().to(self.loaded.device),
-            batch.mask,
-            _positions(batch.mask, 1),
-            cache=batch.cache,
-            **self.last_logits_only,
-        )
-        batch.cache = output.cache
-        self._hand_out(batch, output.logits[:, -1])
-
-    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, **options):
-        return self.loaded.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True, **options
-        )
-
-    def _hand_out(self, batch: Batch, logits: torch.Tensor) -> None:
+    def _hand_out(self, rows: list[Row], logits: torch.Tensor) -> None:
         """Choose every row's next token from its logits (B, V) and hand it to the row's reader."""
+        requests = [row.request for row in rows]
         chosen = choose_tokens(
             logits,
-            [request.settings for request in batch.requests],
-            [request.generator for request in batch.requests],
-            batch.seen,
+            [request.settings for request in requests],
+            [request.generator for request in requests],
+            [row.seen for row in rows],
             self.top_k,
         )
-        for row, (request, token) in enumerate(zip(batch.requests, chosen)):
-            batch.seen[row] = torch.cat([batch.seen[row], batch.seen[row].new_tensor([token])])
+        pace = len(self.rows) / STREAM_UPDATES_PER_SECOND
+        for row, request, token in zip(rows, requests, chosen):
+            request.pace = pace
+            row.seen.append(token)
             request.produced += 1
             if token not in self.eos:  # the end token is not text
                 request.tokens.put([token])
@@ -267,46 +237,20 @@ class Scheduler:
                 request.done = True
                 request.tokens.put(None)
 
-
-# Packing costs attention over every pair of packed tokens, padding only within each prompt: past this many
-# tokens in all, the quadratic part outweighs the padding saved.
-MAX_PACKED_TOKENS = 1024
-_PACKING_AGREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> bool, engine thread only
-
-
-def _positions(mask: torch.Tensor, columns: int) -> torch.Tensor:
-    """Each of the last `columns` columns' position in its row, counting only real tokens."""
-    return (mask.cumsum(dim=-1)[:, -columns:] - 1).clamp(min=0)
-
-
-def block_causal_mask(lengths: list[int], dtype: torch.dtype, device) -> torch.Tensor:
-    """(1, 1, T, T) additive mask for prompts packed end to end: a token sees its own prompt up to itself."""
-    prompt = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
-    position = torch.arange(len(prompt))
-    sees = (prompt[:, None] == prompt[None, :]) & (position[:, None] >= position[None, :])
-    return torch.zeros(sees.shape, dtype=dtype).masked_fill(~sees, torch.finfo(dtype).min)[None, None].to(device)
-
-
-def _unpacked(packed: torch.Tensor, lengths: list[int]) -> torch.Tensor:
-    """(1, heads, sum of lengths, dim) -> (prompts, heads, longest, dim), each prompt left-padded with zeros."""
-    longest = max(lengths)
-    return torch.cat([_left_pad(part, longest, 2) for part in packed.split(lengths, dim=2)])
-
-
-def _same_logits(padded, packed) -> bool:
-    """Two short prompts through both prefills: the same logits, within the dtype's rounding, and a plain cache."""
-    prompts = [[1, 2, 3], [4, 5, 6, 7, 8]]
-    expected, cache, _ = padded(prompts)
-    if not _mergeable(cache):
-        return False
-    try:
-        got = packed(prompts)[0]
-    except Exception:  # noqa: BLE001 - a model that refuses the mask is one that pads
-        return False
-    tolerance = 1e-4 if expected.dtype == torch.float32 else 2e-2
-    return got.shape == expected.shape and bool(
-        torch.allclose(got.float(), expected.float(), rtol=0, atol=tolerance * float(expected.abs().max()) + 1e-6)
-    )
+    def _free(self, slot: int) -> None:
+        """The row in `slot` leaves: the last decoding row takes its slot, and a prompt still being prefilled,
+        which stays last, moves up one. Called from the highest leaving slot down, so no leaver is moved."""
+        rows = self.rows
+        partial = None if rows[-1].prefilled else rows[-1]
+        end = len(rows) - (2 if partial else 1)  # the last decoding row
+        if partial is None or slot != len(rows) - 1:
+            if slot != end:
+                self.cache.copy(end, slot, rows[end].length)
+                rows[slot] = rows[end]
+            if partial is not None:
+                self.cache.copy(end + 1, end, partial.length)
+                rows[end] = partial
+        rows.pop()
 
 
 def _explain(error: Exception) -> ModelError:
@@ -319,54 +263,71 @@ def _explain(error: Exception) -> ModelError:
     )
 
 
-# --- the engine: one thread steps every model's scheduler --------------------------------------------
+# --- models the slot cache cannot serve ---------------------------------------------------------------------
 
 
-class Engine:
-    """Steps every model that has requests, in turn, on one long-lived thread.
+class SoloScheduler(Scheduler):
+    """One request at a time, in the model's own cache, for a model whose attention the slot cache cannot
+    serve (sliding windows, recurrent layers, or one that ignores a 4D mask): slower, never wrong."""
 
-    On the CPU a fresh thread per request builds a new OpenMP team that competes with the old ones and
-    halves tokens per second; one thread that lives on keeps its team (and other torch work leaves no team
-    behind to slow it: llm_demo/threads.py). Each model keeps its own batch (its own scheduler), created
-    on its first request and dropped as soon as it has nothing to do.
-    """
+    max_rows = 1
 
-    def __init__(self) -> None:
-        self._schedulers: dict[int, Scheduler] = {}  # by id(model): only while it has requests
-        self._work = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="llm_demo-generate", daemon=True)
-        self._thread.start()
+    def _prefill(self, joining: list[Request]) -> None:
+        row = Row(joining[0], list(joining[0].ids))
+        output = self.loaded.model(input_ids=torch.tensor([row.seen], device=self.loaded.device), use_cache=True)
+        row.cache, row.length = output.cache, len(row.seen)
+        self.rows.append(row)
+        self._hand_out([row], output.logits[:, -1])
 
-    def submit(self, loaded: LoadedModel, ids: list[int], settings: GenerationSettings) -> Request:
-        """Queue a request; it joins its model's batch at the next step."""
-        request = Request(list(ids), settings, seeded_generator(settings.seed))
-        with self._work:
-            key = id(loaded.model)
-            if key not in self._schedulers:
-                self._schedulers[key] = Scheduler(loaded)
-            self._schedulers[key].waiting.append(request)
-            self._work.notify()
-        return request
-
-    def busy_models(self) -> int:
-        with self._work:
-            return len(self._schedulers)
-
-    def _run(self) -> None:
-        while True:
-            with self._work:
-                self._work.wait_for(lambda: self._schedulers)
-                schedulers = list(self._schedulers.values())
-            for scheduler in schedulers:
-                with self._work:  # new requests join `waiting` under the same lock
-                    joining = scheduler.admit()
-                scheduler.step(joining)
-            with self._work:
-                for key in [key for key, scheduler in self._schedulers.items() if not scheduler.has_work()]:
-                    del self._schedulers[key]
+    def _decode(self, rows: list[Row]) -> None:
+        [row] = rows
+        ids = torch.tensor([row.seen[-1:]], device=self.loaded.device)
+        output = self.loaded.model(input_ids=ids, cache=row.cache, use_cache=True)
+        row.length += 1
+        self._hand_out(rows, output.logits[:, -1])
 
 
-@functools.cache
-def engine() -> Engine:
-    """The process-wide engine, started on the first streamed generation."""
-    return Engine()
+def scheduler_for(loaded: LoadedModel, budget: int) -> Scheduler:
+    """A slot-cache scheduler where the model gives the same logits through the slot cache as without a cache
+    (checked once per model), one request at a time elsewhere."""
+    model = loaded.model
+    if model not in _SLOTS_AGREE:
+        _SLOTS_AGREE[model] = _plain_attention(model.config) and _same_logits(Scheduler(loaded, budget))
+    return (Scheduler if _SLOTS_AGREE[model] else SoloScheduler)(loaded, budget)
+
+
+_SLOTS_AGREE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> bool, engine thread only
+
+
+def _plain_attention(config) -> bool:
+    """Every layer attends to every earlier token (no sliding windows, no recurrent layers)."""
+    return set(getattr(config, "layer_types", None) or ["full_attention"]) == {"full_attention"} and not (
+        getattr(config, "use_sliding_window", False) or getattr(config, "is_encoder_decoder", False)
+    )
+
+
+def _same_logits(scheduler: Scheduler) -> bool:
+    """Two prompts of different lengths packed, then two decoding steps, through the slot cache: the same
+    logits as each sequence alone without a cache, within the dtype's rounding."""
+    model, device, prompts = scheduler.loaded.model, scheduler.loaded.device, [[1, 2, 3], [4, 5, 6, 7, 8]]
+    try:
+        with torch.inference_mode():
+            cache = scheduler.cache
+            cache.resize(2, 8, 0)
+            positions, mask = cache.packing([0, 1], [3, 5])
+            got = [scheduler._forward(prompts[0] + prompts[1], mask, positions, [2, 7])]
+            for step, token in enumerate((9, 10)):
+                positions, mask = cache.decoding([3 + step, 5 + step])
+                got.append(scheduler._run(torch.tensor([[token], [token]], device=device), mask, positions, 1)[:, -1])
+            alone = [model(input_ids=torch.tensor([ids + [9, 10]], device=device)).logits[0] for ids in prompts]
+    except Exception:  # noqa: BLE001 - a model that refuses the cache or the mask is one served alone
+        return False
+    expected = [torch.stack([alone[0][2], alone[1][4]])] + [
+        torch.stack([alone[0][3 + step], alone[1][5 + step]]) for step in range(2)
+    ]
+    tolerance = 1e-4 if expected[0].dtype == torch.float32 else 3e-2
+    return all(
+        a.shape == b.shape
+        and bool(torch.allclose(a.float(), b.float(), rtol=0, atol=tolerance * float(b.abs().max()) + 1e-6))
+        for a, b in zip(got, expected)
+    )
