@@ -31,7 +31,7 @@ from bench.report import room_table, text_table
 from bench.served import bench_endpoint
 from bench.visitors import bench_room
 
-ROOM = {"counts": (1, 8, 16, 32), "new_tokens": 64, "repeats": 2}  # visitors at once; greedy tokens each
+ROOM = {"counts": (1, 8, 16, 32), "new_tokens": 64, "repeats": 3}  # visitors at once; greedy tokens each
 
 
 def room_dtypes() -> tuple[str, ...]:

@@ -213,17 +213,31 @@ def bench_room(work: Path, counts: tuple[int, ...], new_tokens: int, dtypes: tup
     from vllm_models import start_server
 
     folder = make_qwen2(work / "qwen2-shaped")
-    results: dict = {"model_parameters": "0.29B", "new_tokens": new_tokens, "dtypes": {}}
+    results: dict = {"model_parameters": "0.29B", "new_tokens": new_tokens, "dtypes": {}, "kv_mb_per_visitor": {}}
     for dtype in dtypes:
         server = start_server(
             folder, VLLM_NAME, work / f"vllm-{dtype}.log", "--dtype", dtype, "--max-model-len", "2048"
         )
         try:
-            with running_app({"LLM_DEMO_DTYPE": dtype}) as (url, _):
+            with running_app({"LLM_DEMO_DTYPE": dtype}) as (url, _, pid):
                 app, vllm = app_visitor(url, str(folder)), vllm_visitor(server.base_url)
                 for warm in (app, vllm):  # loads the model; the first batches of each size allocate and compile
                     visitors_at_once(warm, max(counts), 4)
-                results["dtypes"][dtype] = side_by_side(app, vllm, counts, new_tokens, repeats)
+                results["dtypes"][dtype] = side_by_side(app, vllm, counts, new_tokens, repeats, pid)
         finally:
             server.stop()
+        results["kv_mb_per_visitor"][dtype] = kv_need_mb(folder, dtype, new_tokens)
     return results
+
+
+def kv_need_mb(folder: Path, dtype: str, new_tokens: int) -> float:
+    """The keys and values one visitor's stream needs: its prompt (the mean of the visitors') and new tokens."""
+    import torch
+    import transformers
+
+    from llm_demo.models.local.kv_cache import bytes_per_token
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    prompt = statistics.mean(len(tokenizer(prompt)["input_ids"]) for prompt in CLIENT_PROMPTS)
+    per_token = bytes_per_token(transformers.AutoConfig.from_pretrained(folder), getattr(torch, dtype))
+    return (prompt + new_tokens) * per_token / 2**20

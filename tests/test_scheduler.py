@@ -192,6 +192,7 @@ def test_a_model_whose_attention_ignores_the_mask_is_served_one_request_at_a_tim
     assert type(scheduler) is SoloScheduler
     requests = drive(scheduler, {0: [(ids_of(loaded, prompt), greedy(12)) for prompt in PROMPTS[:3]]})
     assert [tokens(request) for request in requests] == [alone(loaded, r.ids, r.settings) for r in requests]
+    assert scheduler.cache.buffer is None  # each row's keys and values were in the model's own cache
 
 
 def test_sampled_rows_keep_their_own_settings_and_seeds_beside_greedy_ones(folders):

@@ -137,13 +137,14 @@ class Scheduler:
                 for request in in_step:
                     request.tokens.put(explained)
                 self.rows = []
-                self.cache.resize(0, 0, 0)
-                return
+                return self._fit_cache()
             for slot in reversed([slot for slot, row in enumerate(self.rows) if row.request.finished]):
                 self._free(slot)
-            self.cache.resize(
-                len(self.rows), max((request.need for request in self.running), default=0), len(self.rows)
-            )
+            self._fit_cache()
+
+    def _fit_cache(self) -> None:
+        """The cache sized for the rows left: smaller where four times too big, freed when none is left."""
+        self.cache.resize(len(self.rows), max((request.need for request in self.running), default=0), len(self.rows))
 
     # --- the passes ----------------------------------------------------------------------------------------
 
@@ -271,6 +272,9 @@ class SoloScheduler(Scheduler):
     serve (sliding windows, recurrent layers, or one that ignores a 4D mask): slower, never wrong."""
 
     max_rows = 1
+
+    def _fit_cache(self) -> None:
+        """Nothing to size: a row's keys and values are in the model's own cache, which leaves with the row."""
 
     def _prefill(self, joining: list[Request]) -> None:
         row = Row(joining[0], list(joining[0].ids))
