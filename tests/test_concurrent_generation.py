@@ -106,6 +106,21 @@ def test_prompts_of_different_lengths_joining_together_are_packed_unpadded(model
     assert sorted(packed[-1]) == lengths and len(set(lengths)) > 1  # the last prefill packed all four
 
 
+def test_a_room_arriving_a_few_milliseconds_apart_at_an_idle_model_shares_its_first_prefill(qwen2, monkeypatch):
+    packed, packing = [], SlotCache.packing
+    monkeypatch.setattr(
+        SlotCache, "packing", lambda self, slots, counts: packed.append(counts) or packing(self, slots, counts)
+    )
+    alone = [generate(qwen2, [prompt], greedy(10))[0] for prompt in PROMPTS]
+    packed.clear()
+    requests = []
+    for prompt in PROMPTS:  # as presses of Generate cross Gradio's queue: a few milliseconds apart
+        requests.append(engine().submit(qwen2, prompt_ids(qwen2, prompt), greedy(10)))
+        time.sleep(0.004)
+    assert [list(_replies(qwen2.tokenizer, request, ()))[-1] for request in requests] == alone
+    assert len(packed) == 1 and len(packed[0]) == len(PROMPTS)  # one prefill for the four
+
+
 def test_stopping_one_stream_leaves_the_others_running_to_their_full_reply(plain, merges):
     settings = [greedy(60)] * 3
     streams = streams_of(plain, PROMPTS[:3], settings)

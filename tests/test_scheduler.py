@@ -4,6 +4,7 @@ the tokens it gets alone; the cache's budget decides how many run, the others wa
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -206,16 +207,20 @@ def test_sampled_rows_keep_their_own_settings_and_seeds_beside_greedy_ones(folde
     assert got[1] == alone(loaded, hello, greedy(15))
 
 
-def test_a_reader_takes_the_first_token_at_once_then_updates_at_its_pace():
-    request = Request([1], greedy(3), seeded_generator(0))
-    request.pace = 0.2  # as with 20 rows in the batch
+def test_a_reader_takes_the_first_token_at_once_then_updates_at_its_pace_and_the_end_at_once():
+    request = Request([1], greedy(4), seeded_generator(0))
+    request.pace = 0.5  # as with 20 rows in the batch
     request.tokens.put([5])
     updates, started = request.updates(), time.monotonic()
     assert next(updates) == [5] and time.monotonic() - started < 0.1
-    for piece in ([6], [7], None):
+    for piece in ([6], [7]):
         request.tokens.put(piece)
-    assert next(updates) == [6, 7] and time.monotonic() - started >= 0.2  # two steps' tokens in one update
-    assert next(updates, "ended") == "ended"
+    assert next(updates) == [6, 7] and time.monotonic() - started >= 0.5  # two steps' tokens in one update
+    request.tokens.put([8])
+    threading.Timer(0.05, request.end).start()
+    started = time.monotonic()
+    assert next(updates) == [8] and next(updates, "ended") == "ended"
+    assert time.monotonic() - started < 0.3  # the last tokens did not wait out the pace
 
 
 @pytest.mark.parametrize("name", ["gpt2", "qwen2"])

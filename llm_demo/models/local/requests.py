@@ -23,6 +23,8 @@ class Request:
     generator: torch.Generator  # its own random stream: a seed reproduces the text whoever shares the batch
     tokens: queue.Queue = field(default_factory=queue.Queue)  # new ids, places in line, then None or the error
     cancelled: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)  # its last update (None or the error) is out
+    arrived: float = field(default_factory=time.monotonic)
     produced: int = 0
     done: bool = False  # its last token is out (end token or max_new_tokens)
     place: int = 0  # its place in line while it waits (1: next), as its reader was last told
@@ -41,6 +43,11 @@ class Request:
         """Leave the batch, or the line, at the next step (Stop pressed, client gone, stop string seen)."""
         self.cancelled.set()
 
+    def end(self, error: BaseException | None = None) -> None:
+        """Hand out the last update: the end of the stream, or the error that ended it."""
+        self.tokens.put(error)
+        self.ended.set()
+
     def wait_at(self, place: int) -> None:
         """Tell the reader its place in line, when it changed."""
         if place != self.place:
@@ -53,10 +60,10 @@ class Request:
 
         Each update costs the app's event loop and its reader's thread some CPU, taken from the model on a
         small machine, so updates come at most every `pace` seconds: the first token at once, then the
-        tokens of a few steps together when many rows share the batch."""
+        tokens of a few steps together when many rows share the batch; the end, at once."""
         shown = 0.0
         while True:
-            time.sleep(max(0.0, shown + self.pace - time.monotonic()))
+            self.ended.wait(max(0.0, shown + self.pace - time.monotonic()))
             pieces = [self.tokens.get()]
             while pieces[-1] is not None and not isinstance(pieces[-1], BaseException) and not self.tokens.empty():
                 pieces.append(self.tokens.get_nowait())

@@ -30,9 +30,11 @@ from .sampling import choose_tokens
 # two cores). When no row decodes, nobody waits for the pass: four times as many, vLLM's 2,048 on a CPU.
 PREFILL_TOKENS = 512
 IDLE_PREFILL = 4
-# Streamed updates a second that a model's readers take in all: one visitor sees every token as it comes, 32
-# see a few tokens at a time, three times a second, and the app's event loop leaves the cores to the model.
-STREAM_UPDATES_PER_SECOND = 100
+# Streamed updates a second that a model's readers take in all: one visitor sees every token as it comes, 8 see
+# a few tokens five times a second, 32 about every second. Each update holds the GIL in the app's event loop and
+# a worker thread for a millisecond or so, which the decoding step, between its ops, waits for: at 8 visitors
+# of the 0.29B bench model, 100 updates a second took a fifth of the tokens that 40 leave.
+STREAM_UPDATES_PER_SECOND = 40
 
 
 @dataclass(eq=False)
@@ -88,7 +90,7 @@ class Scheduler:
         the others learn their place in line. Those cancelled while waiting leave."""
         for request in [request for request in self.waiting if request.cancelled.is_set()]:
             self.waiting.remove(request)
-            request.tokens.put(None)
+            request.end()
         joining: list[Request] = []
         room = self._prefill_budget()
         while (
@@ -135,7 +137,7 @@ class Scheduler:
             except Exception as error:  # noqa: BLE001 - handed to each request's reader
                 explained = _explain(error)
                 for request in in_step:
-                    request.tokens.put(explained)
+                    request.end(explained)
                 self.rows = []
                 return self._fit_cache()
             for slot in reversed([slot for slot, row in enumerate(self.rows) if row.request.finished]):
@@ -236,7 +238,7 @@ class Scheduler:
                 request.tokens.put([token])
             if token in self.eos or request.produced >= request.settings.max_new_tokens:
                 request.done = True
-                request.tokens.put(None)
+                request.end()
 
     def _free(self, slot: int) -> None:
         """The row in `slot` leaves: the last decoding row takes its slot, and a prompt still being prefilled,
