@@ -28,9 +28,11 @@ def test_chat_template_is_used_when_the_tokenizer_has_one(chat, plain):
     assert prompt_ids(plain, "hi") == plain.tokenizer("hi")["input_ids"]
 
 
-def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain):
+def test_streaming_yields_growing_text_that_ends_as_the_full_reply(plain, monkeypatch):
+    run = Scheduler._run  # a token slower than one reader's pace, as a real model's: an update per token
+    monkeypatch.setattr(Scheduler, "_run", lambda self, *args: time.sleep(0.04) or run(self, *args))
     pieces = list(stream(plain, "The quick brown fox", GREEDY))
-    assert len(pieces) > 2
+    assert len(pieces) > 6
     assert all(later.startswith(earlier) for earlier, later in zip(pieces, pieces[1:]))
     assert pieces[-1] == generate(plain, ["The quick brown fox"], GREEDY)[0]
 
