@@ -122,29 +122,6 @@ def memory_row(room: dict, dtype: str) -> tuple[str, str, str]:
     )
 
 
-def room_table(room: dict) -> str:
-    """The room beside vLLM as README shows it (and bench/run.py --room-only prints it): one line per dtype and
-    number of visitors."""
-    lines = [
-        f"{room['new_tokens']} greedy tokens per visitor, {room['model_parameters']} Qwen2-shaped model, the app and "
-        "vLLM-CPU on the same cores, asked in turn (best of the runs of each).",
-        "",
-        "| dtype | visitors | app tokens/s | vLLM tokens/s | app / vLLM | worst first token, app | vLLM | app / vLLM "
-        "| median first token, app | vLLM |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for dtype, by_count in room["dtypes"].items():
-        for count, row in by_count.items():
-            app, vllm = row["app"], row["vllm"]
-            lines.append(
-                f"| {DTYPE_NAMES[dtype]} | {count} | {app['tokens_per_s']:.1f} | {vllm['tokens_per_s']:.1f} | "
-                f"{row['tokens_ratio']:.2f} | {app['first_token_worst_s']:.2f} s | "
-                f"{vllm['first_token_worst_s']:.2f} s | {row['first_token_worst_ratio']:.2f} | "
-                f"{app['first_token_median_s']:.2f} s | {vllm['first_token_median_s']:.2f} s |"
-            )
-    return "\n".join(lines)
-
-
 def text_table(results: dict) -> str:
     """The table as bench/run.py prints it."""
     lines = rows(results)
@@ -171,16 +148,13 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def readme_room(results: dict) -> str:
-    """README's table of the room, a line per number of visitors and a column pair per dtype, under the run it
-    comes from; or why there is none."""
-    if "room" not in results:
-        return "The latest run skipped the servers beside which the room is measured (`--no-endpoint`)."
-    room = results["room"]
+def room_table(room: dict) -> str:
+    """The room beside vLLM as README shows it (and bench/run.py --room-only prints it): a line per number of
+    visitors, a column pair per dtype, the app's figures against vLLM's."""
     dtypes = list(room["dtypes"])
     lines = [
-        f"{run_line(results)} {room['new_tokens']} greedy tokens per visitor, {room['model_parameters']} "
-        "Qwen2-shaped model; tokens/s and worst first token, the app's against vLLM-CPU's (best of the runs).",
+        f"{room['new_tokens']} greedy tokens per visitor, {room['model_parameters']} Qwen2-shaped model; tokens/s "
+        "and worst first token, the app's against vLLM-CPU's (best of the runs).",
         "",
         "| visitors | "
         + " | ".join(f"{DTYPE_NAMES[d]} tokens/s | {DTYPE_NAMES[d]} worst first token" for d in dtypes)
@@ -199,6 +173,13 @@ def readme_room(results: dict) -> str:
             ]
         lines.append(f"| {count} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def readme_room(results: dict) -> str:
+    """README's table of the room, its caption following the line that names the run; or why there is none."""
+    if "room" not in results:
+        return "The latest run skipped the servers beside which the room is measured (`--no-endpoint`)."
+    return f"{run_line(results)} {room_table(results['room'])}"
 
 
 def table_in(document: str, start: str = START, end: str = END) -> str:

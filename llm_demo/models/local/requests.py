@@ -26,7 +26,6 @@ class Request:
     ended: threading.Event = field(default_factory=threading.Event)  # its last update (None or the error) is out
     arrived: float = field(default_factory=time.monotonic)
     produced: int = 0
-    done: bool = False  # its last token is out (end token or max_new_tokens)
     place: int = 0  # its place in line while it waits (1: next), as its reader was last told
     pace: float = 0.0  # seconds its reader leaves between two updates (set by the scheduler; see `updates`)
 
@@ -34,6 +33,11 @@ class Request:
     def need(self) -> int:
         """The most tokens its row will hold: the prompt, and every new token but the last."""
         return len(self.ids) + self.settings.max_new_tokens
+
+    @property
+    def done(self) -> bool:
+        """Its stream has ended: its last token (end token or max_new_tokens), its error, or it left the line."""
+        return self.ended.is_set()
 
     @property
     def finished(self) -> bool:

@@ -237,7 +237,6 @@ class Scheduler:
             if token not in self.eos:  # the end token is not text
                 request.tokens.put([token])
             if token in self.eos or request.produced >= request.settings.max_new_tokens:
-                request.done = True
                 request.end()
 
     def _free(self, slot: int) -> None:
